@@ -1,0 +1,1 @@
+"""The conformance harness: candidates, checks and the ``optconf`` command line."""

@@ -1,0 +1,114 @@
+"""Replay a trajectory spec through the oracle and compare a candidate's recorded states with it.
+
+A spec (see :mod:`conformance.keras_runner`) fixes the algorithm, the
+configuration, the dtype, the initial variables and the gradient sequence.
+:func:`oracle_states` runs :mod:`reference` on it; :func:`compare` turns a
+candidate's states into one :class:`Finding` per quantity and step: the worst
+``|candidate − exact| / budget`` and where it occurred.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference import ReferenceOptimizer, Quantity
+
+
+def encode(array) -> list[str]:
+    return [float(x).hex() for x in np.asarray(array, dtype=np.float64).reshape(-1)]
+
+
+def decode(values: list[str], shape) -> np.ndarray:
+    return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape)
+
+
+def make_spec(algorithm, config, dtype, variables, gradients, *, exclude=None, compile="eager", finalize=False):
+    """A JSON-ready spec from ``variables = [(name, array)]`` and ``gradients = [[array or None]]``."""
+    return {
+        "algorithm": algorithm,
+        "config": config,
+        "dtype": dtype,
+        "variables": [[name, list(np.shape(a)), encode(a)] for name, a in variables],
+        "gradients": [[None if g is None else encode(g) for g in step] for step in gradients],
+        "exclude": exclude or {},
+        "compile": compile,
+        "finalize": finalize,
+    }
+
+
+def oracle_states(spec: dict, precision: int = 113) -> list[dict[str, Quantity]]:
+    opt = ReferenceOptimizer(spec["algorithm"], spec["config"], dtype=spec["dtype"], precision=precision)
+    variables = [(name, decode(values, shape)) for name, shape, values in spec["variables"]]
+    opt.build(variables)
+    if spec.get("exclude"):
+        opt.exclude_from_weight_decay(**spec["exclude"])
+    states = []
+    for step in spec["gradients"]:
+        opt.apply([None if g is None else decode(g, shape) for g, (_, shape, _) in zip(step, spec["variables"])])
+        states.append(opt.state())
+    if spec.get("finalize"):
+        opt.finalize_variable_values()
+        states.append(opt.state())
+    return states
+
+
+@dataclass(frozen=True)
+class Finding:
+    quantity: str
+    step: int
+    element: int
+    ratio: float
+    candidate: float
+    exact: float
+    budget: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.quantity} at step {self.step}, element {self.element}: candidate {self.candidate!r}, "
+            f"exact {self.exact!r}, |diff| {abs(self.candidate - self.exact):.3g}, budget {self.budget:.3g}, "
+            f"ratio {self.ratio:.3g}"
+        )
+
+
+def compare(oracle: list[dict[str, Quantity]], candidate: list[dict[str, list[str]]]) -> list[Finding]:
+    """The worst ratio of every quantity the candidate reports, at every step."""
+    if len(oracle) != len(candidate):
+        raise ValueError(f"the candidate recorded {len(candidate)} states, the oracle {len(oracle)}")
+    findings = []
+    for step, (exact_state, cand_state) in enumerate(zip(oracle, candidate), start=1):
+        for name, values in cand_state.items():
+            if name not in exact_state:
+                continue
+            q = exact_state[name]
+            cand = decode(values, (-1,))
+            ratios = q.ratios(cand).reshape(-1)
+            worst = int(np.argmax(ratios))
+            findings.append(
+                Finding(name, step, worst, float(ratios[worst]), float(cand[worst]), float(q.exact[worst]),
+                        float(q.budget.reshape(-1)[worst]))
+            )
+    return findings
+
+
+def run_keras(specs: list[dict], backend: str, timeout: float = 600) -> list[dict]:
+    """Run real Keras on ``backend`` in a subprocess for each spec."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    # JAX holds float64 as float32 unless x64 is enabled.
+    env["JAX_ENABLE_X64"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance.keras_runner"],
+        input=json.dumps(specs),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"Keras on {backend} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout)

@@ -1,0 +1,304 @@
+"""The whole Keras 3 ``apply`` pipeline, in Keras's order, on exact numbers with budgets.
+
+One call of :meth:`ReferenceOptimizer.apply` does what ``optimizer.apply(grads)``
+does in Keras 3 (``BaseOptimizer.apply`` and ``_backend_apply_gradients``):
+
+1. an empty gradient list returns at once (the counter does not move);
+2. ``None`` gradients drop their variable from this call (all ``None``: error);
+3. ``g ← g / loss_scale_factor``;
+4. with ``gradient_accumulation_steps = S``: unless ``(k + 1) mod S == 0``
+   (``k`` the raw counter) the gradient is added to the accumulator and
+   nothing else happens; otherwise ``g ← (g + acc) / S`` and the accumulator
+   is reset after the update;
+5. clipping (:mod:`reference.clipping`) of that gradient;
+6. decoupled weight decay (:mod:`reference.weight_decay`) with ``η = lr(k)``;
+7. the rule's update (:mod:`reference.rules`) with ``t = ⌊k / S⌋ + 1``;
+8. EMA of all trainable variables, and the optional overwrite (:mod:`reference.ema`);
+9. ``k ← k + 1``; the public ``iterations`` is ``⌊k / S⌋``.
+
+Learning-rate schedules see the raw counter ``k``; Keras keeps a float
+learning rate in a ``floatx`` variable, so it is rounded to ``floatx`` before
+it reaches the variable's dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gmpy2
+import numpy as np
+from gmpy2 import mpfr
+
+from reference import clipping, ema
+from reference.config import normalize
+from reference.formats import FLOAT32, FloatFormat, get_format
+from reference.rules import RULES
+from reference.schedules import LearningRateSchedule
+from reference.tracked import Tracked
+from reference.weight_decay import Exclusions, apply_weight_decay
+
+DEFAULT_PRECISION = 113
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One output of the oracle: exact values (flat, row-major) and their budgets."""
+
+    name: str
+    shape: tuple[int, ...]
+    exact: list[mpfr]
+    budget: np.ndarray
+
+    def as_float64(self) -> np.ndarray:
+        return np.array([float(x) for x in self.exact], dtype=np.float64).reshape(self.shape)
+
+    def ratios(self, candidate: Any) -> np.ndarray:
+        """``|candidate − exact| / budget`` elementwise (``inf`` where the budget is 0 and they differ)."""
+        flat = np.asarray(candidate).reshape(-1)
+        if flat.size != len(self.exact):
+            raise ValueError(
+                f"{self.name}: candidate has {flat.size} elements, the oracle {len(self.exact)}"
+            )
+        out = np.empty(flat.size)
+        for i, (c, x, b) in enumerate(zip(flat, self.exact, self.budget.reshape(-1))):
+            c = float(c)
+            if np.isnan(c):
+                out[i] = np.inf
+                continue
+            diff = abs(float(mpfr(c) - x))
+            out[i] = diff / b if b > 0 else (0.0 if diff == 0 else np.inf)
+        return out.reshape(self.shape)
+
+
+class ReferenceOptimizer:
+    """The exact Keras 3 optimizer ``algorithm`` with budgets for ``dtype``.
+
+    ``variables`` is a sequence of ``(name, array)`` pairs (or a dict); every
+    element becomes exact.  ``dtype`` is the format the candidate computes in
+    (its variables' dtype); ``floatx`` is Keras's ``keras.config.floatx()``,
+    the dtype of its learning-rate variable and schedules.
+    """
+
+    def __init__(
+        self,
+        algorithm: str,
+        config: dict[str, Any] | None = None,
+        *,
+        dtype: str | FloatFormat = "float32",
+        floatx: str | FloatFormat = FLOAT32,
+        precision: int = DEFAULT_PRECISION,
+    ) -> None:
+        if not isinstance(precision, int) or precision < 64:
+            raise ValueError(f"precision must be an integer number of bits >= 64; got {precision!r}")
+        self.algorithm = algorithm
+        self.config = normalize(algorithm, config)
+        if algorithm == "nadam-legacy" and not isinstance(self.config["learning_rate"], float):
+            raise ValueError("learning_rate: the legacy Nadam takes a float only")
+        self.rule = RULES[algorithm]
+        self.floatx = get_format(floatx)
+        self.fmt = get_format(dtype).hyperparameters_through(self.floatx)
+        self.precision = precision
+        self._context = gmpy2.context(gmpy2.get_context(), precision=precision)
+        self.raw_iterations = 0
+        self.exclusions = Exclusions()
+        self.built = False
+        self.names: list[str] = []
+        self.shapes: list[tuple[int, ...]] = []
+
+    # -- setup -----------------------------------------------------------------------
+    def build(self, variables: Sequence[tuple[str, Any]] | dict[str, Any]) -> None:
+        pairs = list(variables.items()) if isinstance(variables, dict) else list(variables)
+        if not pairs:
+            raise ValueError("variables: at least one (name, array) pair is needed")
+        fmt = self.fmt
+        with gmpy2.context(self._context):
+            self.names = [str(name) for name, _ in pairs]
+            self.shapes = [np.shape(array) for _, array in pairs]
+            self.theta = [self._elements(array, f"variables[{name!r}]") for name, array in pairs]
+            zeros = [[Tracked.exact(0, fmt) for _ in t] for t in self.theta]
+            self.slots = {
+                slot: [[Tracked.exact(0, fmt) for _ in t] for t in self.theta]
+                for slot in self.rule.slot_names(self.config)
+            }
+            self.scalars = self.rule.initial_scalars(fmt)
+            if self.config.get("use_ema"):
+                self.slots["average"] = zeros
+            if self.config.get("gradient_accumulation_steps"):
+                self.slots["gradient_accumulator"] = [list(z) for z in zeros]
+        self.built = True
+
+    def exclude_from_weight_decay(
+        self, var_list: Iterable[str | int] | None = None, var_names: Iterable[str] | None = None
+    ) -> None:
+        """Exclude variables by name or index (``var_list``) or by regex over names (``var_names``)."""
+        indices = []
+        for item in var_list or ():
+            if isinstance(item, int) and not isinstance(item, bool):
+                indices.append(item)
+            elif item in self.names:
+                indices.extend(i for i, n in enumerate(self.names) if n == item)
+            else:
+                raise ValueError(f"var_list: {item!r} is not a variable name or index; names: {self.names}")
+        self.exclusions.add(indices, var_names)
+
+    def _elements(self, array: Any, what: str) -> list[Tracked]:
+        arr = np.asarray(array)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            if arr.dtype.name != "bfloat16":
+                raise ValueError(f"{what}: expected an array of real numbers; got dtype {arr.dtype}")
+        out = []
+        for x in arr.reshape(-1):
+            x = float(x)
+            if not np.isfinite(x):
+                raise ValueError(f"{what}: non-finite element {x!r}")
+            out.append(Tracked.element(x, self.fmt))
+        return out
+
+    # -- counters --------------------------------------------------------------------
+    @property
+    def accumulation_steps(self) -> int:
+        return self.config.get("gradient_accumulation_steps") or 1
+
+    @property
+    def iterations(self) -> int:
+        """Keras's public ``iterations``: real updates (the raw counter floor-divided by S)."""
+        return self.raw_iterations // self.accumulation_steps
+
+    # -- the pipeline ----------------------------------------------------------------
+    def learning_rate(self) -> tuple[Tracked, Tracked]:
+        """The current learning rate, in ``floatx`` and in the variable dtype."""
+        lr = self.config["learning_rate"]
+        if isinstance(lr, LearningRateSchedule):
+            in_floatx = lr(self.raw_iterations, self.floatx)
+            return in_floatx, in_floatx.to(self.fmt)
+        if isinstance(lr, float):
+            in_floatx = Tracked.rounded(lr, self.floatx)
+            return in_floatx, Tracked.rounded(lr, self.fmt, via=self.floatx)
+        value = lr()
+        return Tracked.rounded(value, self.floatx), Tracked.rounded(value, self.fmt)
+
+    def apply(self, grads: Sequence[Any | None]) -> None:
+        """One ``optimizer.apply(grads)``: one gradient (or ``None``) per variable."""
+        if len(grads) == 0:
+            return
+        if not self.built:
+            raise ValueError("build(variables) must be called before apply(grads)")
+        if len(grads) != len(self.theta):
+            raise ValueError(f"grads: expected {len(self.theta)} gradients (one per variable), got {len(grads)}")
+        active = [i for i, g in enumerate(grads) if g is not None]
+        if not active:
+            raise ValueError("No gradients provided for any variable.")
+        with gmpy2.context(self._context):
+            g = {}
+            for i in active:
+                if np.shape(grads[i]) != self.shapes[i]:
+                    raise ValueError(
+                        f"grads[{i}]: shape {np.shape(grads[i])} does not match variable "
+                        f"{self.names[i]!r} of shape {self.shapes[i]}"
+                    )
+                g[i] = self._elements(grads[i], f"grads[{i}]")
+            self._apply(active, g)
+        self.raw_iterations += 1
+
+    def _apply(self, active: list[int], g: dict[int, list[Tracked]]) -> None:
+        fmt, config = self.fmt, self.config
+        scale = config.get("loss_scale_factor")
+        if scale is not None:
+            s = Tracked.rounded(scale, fmt)
+            g = {i: [x / s for x in g[i]] for i in active}
+        steps = self.accumulation_steps
+        if steps > 1:
+            acc = self.slots["gradient_accumulator"]
+            if (self.raw_iterations + 1) % steps != 0:
+                for i in active:
+                    acc[i] = [a + x for a, x in zip(acc[i], g[i])]
+                self._moving_average()
+                return
+            g = {i: [(x + a) / steps for x, a in zip(g[i], acc[i])] for i in active}
+        clipped = clipping.clip([g[i] for i in active], config, fmt)
+        g = dict(zip(active, clipped))
+        lr_floatx, lr = self.learning_rate()
+        if config.get("weight_decay") is not None:
+            for i in active:
+                if not self.exclusions.excludes(i, self.names[i]):
+                    self.theta[i] = apply_weight_decay(self.theta[i], config["weight_decay"], lr_floatx, self.floatx)
+        self._update(active, g, lr)
+        if steps > 1:
+            acc = self.slots["gradient_accumulator"]
+            for i in active:
+                acc[i] = [Tracked.exact(0, fmt) for _ in acc[i]]
+        self._moving_average()
+
+    def _update(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
+        rule = self.rule
+        coefficients, self.scalars = rule.coefficients(self.config, lr, self.iterations + 1, self.fmt, self.scalars)
+        names = rule.slot_names(self.config)
+        for i in active:
+            theta, grads = self.theta[i], g[i]
+            slot_lists = [self.slots[n][i] for n in names]
+            for j in range(len(theta)):
+                theta[j], new = rule.update(coefficients, grads[j], theta[j], {n: s[j] for n, s in zip(names, slot_lists)})
+                for n, s in zip(names, slot_lists):
+                    s[j] = new[n]
+
+    def _moving_average(self) -> None:
+        if not self.config.get("use_ema"):
+            return
+        weight = ema.blend_weight(self.config["ema_momentum"], self.iterations, self.fmt)
+        averages = self.slots["average"]
+        for i, theta in enumerate(self.theta):
+            averages[i] = [ema.update_average(a, x, weight) for a, x in zip(averages[i], theta)]
+        if ema.overwrites(self.config["ema_overwrite_frequency"], self.iterations):
+            self.finalize_variable_values()
+
+    def finalize_variable_values(self) -> None:
+        """``θ ← avg`` for every variable when EMA is on (what ``fit()`` does at the end)."""
+        if self.config.get("use_ema"):
+            self.theta = [[Tracked(a.value, a.error, a.fmt) for a in avg] for avg in self.slots["average"]]
+
+    # -- results ---------------------------------------------------------------------
+    def state(self) -> dict[str, Quantity]:
+        """Every output: ``variables/<name>``, ``<slot>/<name>`` and the rule's scalars.
+
+        Duplicate variable names are told apart by their index (``name#i``).
+        """
+        labels = [n if self.names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(self.names)]
+        out: dict[str, Quantity] = {}
+
+        def put(name: str, shape, values: list[Tracked]) -> None:
+            out[name] = Quantity(name, tuple(shape), [x.value for x in values], np.array([x.error for x in values]))
+
+        for i, label in enumerate(labels):
+            put(f"variables/{label}", self.shapes[i], self.theta[i])
+        for slot, per_var in self.slots.items():
+            for i, label in enumerate(labels):
+                put(f"{slot}/{label}", self.shapes[i], per_var[i])
+        for name, value in self.scalars.items():
+            put(name, (), [value])
+        return out
+
+
+def run(
+    algorithm: str,
+    config: dict[str, Any] | None,
+    variables: Sequence[tuple[str, Any]] | dict[str, Any],
+    gradients: Iterable[Sequence[Any | None]],
+    *,
+    dtype: str | FloatFormat = "float32",
+    floatx: str | FloatFormat = FLOAT32,
+    precision: int = DEFAULT_PRECISION,
+    exclude: dict[str, Any] | None = None,
+    callback: Callable[[int, ReferenceOptimizer], None] | None = None,
+) -> ReferenceOptimizer:
+    """Build the oracle on ``variables`` and apply each gradient list in turn."""
+    opt = ReferenceOptimizer(algorithm, config, dtype=dtype, floatx=floatx, precision=precision)
+    opt.build(variables)
+    if exclude:
+        opt.exclude_from_weight_decay(**exclude)
+    for k, grads in enumerate(gradients):
+        opt.apply(grads)
+        if callback is not None:
+            callback(k, opt)
+    return opt

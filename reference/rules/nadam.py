@@ -1,0 +1,80 @@
+r"""Nadam as Keras 3 defines it (``keras.optimizers.Nadam``).
+
+The momentum schedule is ``u_t = β₁·(1 − ½·0.96ᵗ)`` and ``Π_t = ∏_{i≤t} u_i``
+is kept as optimizer state (``_u_product``, initially 1, advanced once per real
+update)::
+
+    Π_t   = Π_{t−1} · u_t ,   Π_{t+1} = Π_t · u_{t+1}
+    m_t   = m + (g − m)·(1 − β₁)
+    v_t   = v + (g² − v)·(1 − β₂)
+    m̂_t   = u_{t+1}·m_t / (1 − Π_{t+1}) + (1 − u_t)·g / (1 − Π_t)
+    v̂_t   = v_t / (1 − β₂ᵗ)
+    θ_t   = θ − (m̂_t · η) / (√v̂_t + ε)         ε outside the bias-corrected root
+
+Keras evaluates every scalar here in the variable's dtype (``0.96``, ``β``
+and ``t`` cast to it; ``1 − β`` formed from the rounded ``β`` on TF and JAX,
+in float64 on the torch backend: the budget covers both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reference.formats import FloatFormat
+from reference.tracked import Tracked, lerp, power, sqrt
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    u_t: Tracked
+    u_next: Tracked
+    one_minus_product: Tracked
+    one_minus_next_product: Tracked
+    one_minus_beta_1: Tracked
+    one_minus_beta_2: Tracked
+    one_minus_beta_2_power: Tracked
+    learning_rate: Tracked
+    epsilon: Tracked
+
+
+def slot_names(hp: dict) -> tuple[str, ...]:
+    return ("momentum", "velocity")
+
+
+def initial_scalars(fmt: FloatFormat) -> dict[str, Tracked]:
+    return {"u_product": Tracked.exact(1, fmt)}
+
+
+def momentum_schedule(beta_1: Tracked, step: Tracked) -> Tracked:
+    """``u_t = β₁·(1 − ½·0.96ᵗ)``."""
+    return beta_1 * (1 - 0.5 * power(Tracked.rounded(0.96, beta_1.fmt), step))
+
+
+def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: dict):
+    beta_1 = Tracked.rounded(hp["beta_1"], fmt)
+    beta_2 = Tracked.rounded(hp["beta_2"], fmt)
+    t = Tracked.count(step, fmt)
+    u_t = momentum_schedule(beta_1, t)
+    u_next = momentum_schedule(beta_1, Tracked.count(step + 1, fmt))
+    product = scalars["u_product"] * u_t
+    c = Coefficients(
+        u_t=u_t,
+        u_next=u_next,
+        one_minus_product=1 - product,
+        one_minus_next_product=1 - product * u_next,
+        one_minus_beta_1=1 - beta_1,
+        one_minus_beta_2=1 - beta_2,
+        one_minus_beta_2_power=1 - power(beta_2, t),
+        learning_rate=lr,
+        epsilon=Tracked.rounded(hp["epsilon"], fmt),
+    )
+    return c, {"u_product": product}
+
+
+def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
+    m = lerp(slots["momentum"], g, c.one_minus_beta_1)
+    v = lerp(slots["velocity"], g * g, c.one_minus_beta_2)
+    m_hat = (c.u_next * m) / c.one_minus_next_product + ((1 - c.u_t) * g) / c.one_minus_product
+    v_hat = v / c.one_minus_beta_2_power
+    theta = theta - (m_hat * c.learning_rate) / (sqrt(v_hat) + c.epsilon)
+    return theta, {"momentum": m, "velocity": v}

@@ -1,0 +1,292 @@
+"""A number that carries its exact value and the error budget of an honest implementation.
+
+``Tracked(value, error, fmt)`` says: the exact result is ``value`` (an MPFR
+number at the working precision, far beyond ``fmt``), and an implementation
+that evaluates the same expression in the floating-point format ``fmt``, from
+the same inputs, lands within ``error`` of it.
+
+The budget is a first-order *running error analysis*: each operation
+propagates the operands' budgets through its exact partial derivatives and
+adds its own rounding,
+
+    a ± b :  e_a + e_b                         + u|z| + f
+    a · b :  |b| e_a + |a| e_b + e_a e_b       + u|z| + f
+    a / b :  (e_a + |z| e_b) / (|b| − e_b)     + 2u|z| + f   (b may be applied as a · (1/b))
+    √a    :  min(e_a / √a, √e_a)               + u|z| + f
+    max   :  max(e_a, e_b)                     (no rounding)
+
+with ``u`` the unit roundoff of ``fmt`` and ``f`` its underflow allowance
+(:mod:`reference.formats`).  A multiply-add contracted into one FMA rounds
+once instead of twice, so it is covered by the separate-operation bound.
+
+A few compound operations (:func:`lerp`, :func:`power`, :func:`decay`) are
+analysed as a whole, with the exact derivative of the compound: an operand
+used twice inside them (``m`` in ``m + (g − m)·c``) would otherwise have its
+error counted twice, and a budget that grows like ``(1 + c)**t`` instead of
+``(1 − c)**t`` over ``t`` steps would be worthless.  Their rounding terms
+cover every evaluation order that real implementations use (documented on
+each).
+
+Budgets are floats (they need a few correct digits, not a hundred); values
+are exact to the working precision.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gmpy2
+from gmpy2 import mpfr
+
+from reference.formats import FloatFormat
+
+_INF = math.inf
+_MPFR = type(mpfr(0))
+
+
+class Tracked:
+    """An exact value with the error budget for computing it in ``fmt``."""
+
+    __slots__ = ("value", "error", "fmt", "size")
+
+    def __init__(self, value: mpfr, error: float, fmt: FloatFormat) -> None:
+        self.value = value
+        self.error = error
+        self.fmt = fmt
+        self.size = abs(float(value))
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def exact(cls, x, fmt: FloatFormat) -> Tracked:
+        """A value every implementation holds exactly (``0``, ``1``, an integer ``t``)."""
+        return cls(mpfr(x), 0.0, fmt)
+
+    @classmethod
+    def element(cls, x, fmt: FloatFormat) -> Tracked:
+        """An input element (a variable's or a gradient's) as held in ``fmt``.
+
+        The budget is the actual rounding error ``|[x]_fmt − x|``: zero for the
+        ``fmt``-valued inputs a candidate is given.
+        """
+        exact = mpfr(x)
+        return cls(exact, _float_up(abs(fmt.round(exact) - exact)), fmt)
+
+    @classmethod
+    def rounded(cls, x, fmt: FloatFormat, via: FloatFormat | None = None) -> Tracked:
+        """The exact hyperparameter ``x`` as held in ``fmt``.
+
+        The budget is the actual rounding error ``|[x]_fmt − x|``, zero when ``x``
+        is representable.  ``via`` is a format the implementation stores ``x`` in
+        first (Keras keeps a float learning rate in a ``floatx`` variable); the
+        format's own ``hyperparameters_via`` is allowed as well.
+        """
+        exact = mpfr(x)
+        error = abs(fmt.round(exact if via is None else via.round(exact)) - exact)
+        if fmt.hyperparameters_via is not None:
+            error = max(error, abs(fmt.round(fmt.hyperparameters_via.round(exact)) - exact))
+        return cls(exact, _float_up(error), fmt)
+
+    @classmethod
+    def count(cls, t: int, fmt: FloatFormat) -> Tracked:
+        """An integer step count cast to ``fmt``: exact up to ``2**p``, rounded past it."""
+        return cls.element(t, fmt)
+
+    def to(self, fmt: FloatFormat) -> Tracked:
+        """This value cast to another format (one rounding unless it widens)."""
+        if fmt == self.fmt:
+            return self
+        widens = fmt.precision >= self.fmt.precision and fmt.emin <= self.fmt.emin
+        extra = 0.0 if widens else fmt.unit_roundoff * self.size + fmt.underflow
+        return Tracked(self.value, self.error + extra, fmt)
+
+    # -- helpers ----------------------------------------------------------------------
+    def _coerce(self, other) -> Tracked:
+        if isinstance(other, Tracked):
+            return other
+        if isinstance(other, bool) or not isinstance(other, (int, float, _MPFR)):
+            return NotImplemented
+        if isinstance(other, float) and not self.fmt.is_exact(mpfr(other)):
+            # A literal the format cannot hold is a hyperparameter: its rounding
+            # must be budgeted, so it has to come in through Tracked.rounded.
+            raise TypeError(
+                f"the literal {other!r} is not exact in {self.fmt}; wrap it with "
+                "Tracked.rounded so its rounding is budgeted"
+            )
+        return Tracked(mpfr(other), 0.0, self.fmt)
+
+    def _rounding(self, size: float) -> float:
+        fmt = self.fmt
+        return fmt.unit_roundoff * size + fmt.underflow
+
+    # -- arithmetic -------------------------------------------------------------------
+    def __add__(self, other) -> Tracked:
+        other = self._coerce(other)
+        if other is NotImplemented:
+            return other
+        z = self.value + other.value
+        out = Tracked(z, 0.0, self.fmt)
+        out.error = self.error + other.error + self._rounding(out.size)
+        return out
+
+    __radd__ = __add__
+
+    def __sub__(self, other) -> Tracked:
+        other = self._coerce(other)
+        if other is NotImplemented:
+            return other
+        z = self.value - other.value
+        out = Tracked(z, 0.0, self.fmt)
+        out.error = self.error + other.error + self._rounding(out.size)
+        return out
+
+    def __rsub__(self, other) -> Tracked:
+        other = self._coerce(other)
+        if other is NotImplemented:
+            return other
+        return other.__sub__(self)
+
+    def __mul__(self, other) -> Tracked:
+        other = self._coerce(other)
+        if other is NotImplemented:
+            return other
+        z = self.value * other.value
+        out = Tracked(z, 0.0, self.fmt)
+        ea, eb = self.error, other.error
+        out.error = other.size * ea + self.size * eb + ea * eb + self._rounding(out.size)
+        return out
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other) -> Tracked:
+        other = self._coerce(other)
+        if other is NotImplemented:
+            return other
+        z = self.value / other.value
+        out = Tracked(z, 0.0, self.fmt)
+        margin = other.size - other.error
+        if margin <= 0:
+            out.error = _INF
+        else:
+            out.error = (self.error + out.size * other.error) / margin + self._rounding(
+                2 * out.size
+            )
+        return out
+
+    def __rtruediv__(self, other) -> Tracked:
+        other = self._coerce(other)
+        if other is NotImplemented:
+            return other
+        return other.__truediv__(self)
+
+    def __neg__(self) -> Tracked:
+        return Tracked(-self.value, self.error, self.fmt)
+
+    def __abs__(self) -> Tracked:
+        return Tracked(abs(self.value), self.error, self.fmt)
+
+    def __repr__(self) -> str:
+        return f"Tracked({self.value:.20g} ± {self.error:.3g} in {self.fmt})"
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+def sqrt(x: Tracked) -> Tracked:
+    if x.value < 0:
+        raise ValueError(f"square root of a negative value {x!r}")
+    z = gmpy2.sqrt(x.value)
+    out = Tracked(z, 0.0, x.fmt)
+    e = x.error
+    bound = math.sqrt(e)
+    if out.size > 0:
+        bound = min(bound, e / out.size)
+    out.error = bound + x._rounding(out.size)
+    return out
+
+
+def maximum(a: Tracked, b: Tracked) -> Tracked:
+    """``max(a, b)``: 1-Lipschitz, exact in floating point."""
+    chosen = a if a.value >= b.value else b
+    return Tracked(chosen.value, max(a.error, b.error), chosen.fmt)
+
+
+def minimum(a: Tracked, b: Tracked) -> Tracked:
+    chosen = a if a.value <= b.value else b
+    return Tracked(chosen.value, max(a.error, b.error), chosen.fmt)
+
+
+def lerp(a: Tracked, b: Tracked, weight: Tracked) -> Tracked:
+    """``a + (b − a)·w``: a moving-average update (moments, EMA).
+
+    Exact derivatives: ``∂/∂a = 1 − w``, ``∂/∂b = w``, ``∂/∂w = b − a``, plus the
+    second-order term of a rounded weight (a float32-rounded ``β`` in a float64
+    computation is far larger than float64 rounding).
+    Rounding covers both forms in use, whichever is larger:
+
+    * ``a ⊕ ((b ⊖ a) ⊗ w)`` (Keras generic, TF kernels, PyTorch ``lerp``);
+    * ``(a ⊗ [1 − w]) ⊕ ([w] ⊗ b)`` with ``1 − w`` and ``w`` rounded to the
+      format independently (Keras torch backend, optax).
+    """
+    fmt = a.fmt
+    u = fmt.unit_roundoff
+    w = weight.value
+    z = a.value + (b.value - a.value) * w
+    out = Tracked(z, 0.0, fmt)
+    wf = weight.size
+    keep = abs(1.0 - float(w))
+    diff = abs(float(b.value - a.value))
+    # Exact: z̃ − z = δa(1 − w) + δb·w + (b − a)·δw + (δb − δa)·δw.
+    propagated = keep * a.error + wf * b.error + (diff + a.error + b.error) * weight.error
+    difference_form = u * 2 * diff * wf
+    weighted_form = u * 2 * (a.size * keep + b.size * wf)
+    out.error = propagated + max(difference_form, weighted_form) + u * out.size + 3 * fmt.underflow
+    return out
+
+
+def power(base: Tracked, exponent: Tracked) -> Tracked:
+    """``base ** exponent`` for a positive base (bias corrections, momentum schedules).
+
+    Exact derivatives: ``∂/∂base = y·z/base``, ``∂/∂y = z·ln(base)``.  The
+    rounding allowance ``(2 + 2|y ln base|) u |z|`` covers a correctly rounded
+    ``pow``, one computed in float64 and rounded, and ``exp(y·log(base))`` as
+    XLA evaluates it, whose error grows with ``|y ln base|``.
+    """
+    fmt = base.fmt
+    z = base.value**exponent.value
+    out = Tracked(z, 0.0, fmt)
+    log_base = abs(float(gmpy2.log(base.value)))
+    y = exponent.size
+    propagated = y * out.size / base.size * base.error + out.size * log_base * exponent.error
+    out.error = propagated + fmt.unit_roundoff * (2 + 2 * y * log_base) * out.size + fmt.underflow
+    return out
+
+
+def decay(theta: Tracked, rate: Tracked, learning_rate: Tracked, factor_fmt: FloatFormat) -> Tracked:
+    """Decoupled weight decay ``θ·(1 − λη)``.
+
+    Exact derivatives: ``∂/∂θ = 1 − λη``, ``∂/∂λ = −θη``, ``∂/∂η = −θλ``.
+    Rounding covers:
+
+    * ``θ ⊖ ((θ ⊗ λ) ⊗ η)`` in the variable's format (Keras generic, TF, JAX);
+    * ``θ ⊗ [1 − λη]`` with the factor formed in ``factor_fmt`` (the Keras torch
+      backend forms it in ``floatx`` next to the learning-rate variable).
+    """
+    fmt = theta.fmt
+    u = fmt.unit_roundoff
+    lam, eta = rate.value, learning_rate.value
+    z = theta.value * (1 - lam * eta)
+    out = Tracked(z, 0.0, fmt)
+    lam_f, eta_f = rate.size, learning_rate.size
+    keep = abs(1.0 - lam_f * eta_f)
+    rate_error = eta_f * rate.error + lam_f * learning_rate.error + rate.error * learning_rate.error
+    propagated = keep * theta.error + (theta.size + theta.error) * rate_error
+    subtract_form = 2 * u * theta.size * lam_f * eta_f + 2 * fmt.underflow
+    uf = max(u, factor_fmt.unit_roundoff)
+    factor_form = uf * theta.size * (2 * lam_f * eta_f + keep)
+    out.error = propagated + max(subtract_form, factor_form) + u * out.size + fmt.underflow
+    return out
+
+
+def _float_up(x: mpfr) -> float:
+    f = float(x)
+    return f if f >= x else float(gmpy2.next_above(mpfr(f, 53)))
