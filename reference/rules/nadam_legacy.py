@@ -56,7 +56,7 @@ def momentum_schedule(beta_1: Tracked, schedule_decay: Tracked, step: Tracked) -
 def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: dict):
     beta_1 = Tracked.rounded(hp["beta_1"], fmt, via=FLOAT32)
     beta_2 = Tracked.rounded(hp["beta_2"], fmt, via=FLOAT32)
-    psi = Tracked.rounded(hp["schedule_decay"], fmt, via=FLOAT32)
+    psi = Tracked.rounded(hp["decay"], fmt, via=FLOAT32)
     t = Tracked.count(step, fmt)
     mu_t = momentum_schedule(beta_1, psi, t)
     mu_next = momentum_schedule(beta_1, psi, Tracked.count(step + 1, fmt))

@@ -1,0 +1,104 @@
+"""``optconf``: the project's command line.
+
+    optconf check keras [--backend tensorflow|jax|torch|all] [--dtype float32|float64|all]
+                        [--compile eager|function|jit] [--json PATH]
+
+runs real Keras on the built-in trajectories (every rule and pipeline
+feature), replays them through the oracle and prints, per trajectory, the
+worst ``|Keras − exact| / budget``.  Exit status: 0 conformant, 1 not, 2 when
+the arguments are wrong or the candidate cannot be run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DTYPES = ("float32", "float64")
+COMPILE_MODES = {"tensorflow": ("eager", "function", "jit"), "jax": ("eager", "jit"), "torch": ("eager",)}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="optconf", description="Keras Adam-family conformance against an exact oracle.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="check a candidate against the oracle")
+    check.add_argument("candidate", help="the candidate to check: 'keras' (real Keras 3)")
+    check.add_argument("--backend", default="all", help=f"one of {', '.join(BACKENDS)} or 'all' (default)")
+    check.add_argument("--dtype", default="all", help=f"one of {', '.join(DTYPES)} or 'all' (default)")
+    check.add_argument("--compile", default="eager", help="eager (default), function (tf.function) or jit")
+    check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    return parser
+
+
+def _choices(value: str, accepted: tuple[str, ...], name: str) -> tuple[str, ...]:
+    if value == "all":
+        return accepted
+    if value not in accepted:
+        raise SystemExit(_usage_error(f"--{name} must be one of {', '.join(accepted)} or 'all'; got {value!r}"))
+    return (value,)
+
+
+def _usage_error(message: str) -> int:
+    print(f"optconf: error: {message}", file=sys.stderr)
+    return 2
+
+
+def check_keras(backends, dtypes, compile_mode: str) -> list[dict]:
+    from conformance.scenarios import SCENARIOS, spec
+    from conformance.trajectory import compare, oracle_states, run_keras
+
+    rows = []
+    for backend in backends:
+        if compile_mode not in COMPILE_MODES[backend]:
+            raise SystemExit(_usage_error(f"--compile {compile_mode} is not available on the {backend} backend"))
+        specs = [(name, dtype, spec(name, dtype, compile=compile_mode)) for name in SCENARIOS for dtype in dtypes]
+        started = time.perf_counter()
+        results = run_keras([s for _, _, s in specs], backend)
+        for (name, dtype, s), result in zip(specs, results):
+            findings = compare(oracle_states(s), result["states"])
+            worst = max(findings, key=lambda f: f.ratio)
+            rows.append({
+                "backend": backend, "compile": compile_mode, "dtype": dtype, "trajectory": name,
+                "keras_version": result["keras_version"], "passed": worst.ratio <= 1.0,
+                "worst_ratio": worst.ratio, "where": str(worst),
+            })
+        print(f"# {backend}: {len(specs)} trajectories in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return rows
+
+
+def _print_table(rows: list[dict]) -> None:
+    print(f"{'backend':<11} {'mode':<8} {'dtype':<8} {'trajectory':<36} {'result':<6} worst ratio")
+    for r in rows:
+        print(f"{r['backend']:<11} {r['compile']:<8} {r['dtype']:<8} {r['trajectory']:<36} "
+              f"{'pass' if r['passed'] else 'FAIL':<6} {r['worst_ratio']:.3g}")
+    failed = [r for r in rows if not r["passed"]]
+    for r in failed:
+        print(f"FAIL {r['backend']} {r['dtype']} {r['trajectory']}: {r['where']}")
+    print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.candidate != "keras":
+        return _usage_error(f"candidate must be 'keras' (third-party candidates come with the harness); got {args.candidate!r}")
+    try:
+        backends = _choices(args.backend, BACKENDS, "backend")
+        dtypes = _choices(args.dtype, DTYPES, "dtype")
+        rows = check_keras(backends, dtypes, args.compile)
+    except SystemExit as exit:
+        return int(exit.code)
+    except RuntimeError as error:
+        return _usage_error(str(error).splitlines()[0] if str(error) else "Keras could not be run")
+    _print_table(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"platform": platform.platform(), "python": platform.python_version(), "rows": rows}, f, indent=2)
+    return 0 if all(r["passed"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
