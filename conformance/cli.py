@@ -23,7 +23,9 @@ COMPILE_MODES = {"tensorflow": ("eager", "function", "jit"), "jax": ("eager", "j
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="optconf", description="Keras Adam-family conformance against an exact oracle.")
+    parser = argparse.ArgumentParser(
+        prog="optconf", description="Keras Adam-family conformance against an exact oracle."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check a candidate against the oracle")
     check.add_argument("candidate", help="the candidate to check: 'keras' (real Keras 3)")
@@ -84,7 +86,9 @@ def _print_table(rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.candidate != "keras":
-        return _usage_error(f"candidate must be 'keras' (third-party candidates come with the harness); got {args.candidate!r}")
+        return _usage_error(
+            f"candidate must be 'keras' (third-party candidates come with the harness); got {args.candidate!r}"
+        )
     try:
         backends = _choices(args.backend, BACKENDS, "backend")
         dtypes = _choices(args.dtype, DTYPES, "dtype")

@@ -124,7 +124,8 @@ def _state(keras, opt, variables, labels) -> dict[str, list[str]]:
             out[f"{slot}/{label}"] = _encode(to_np(v.value))
     if hasattr(opt, "_u_product"):
         out["u_product"] = _encode(to_np(opt._u_product.value))
-    out["iterations"] = [float(int(to_np(opt.iterations.value if hasattr(opt.iterations, "value") else opt.iterations))).hex()]
+    iterations = opt.iterations.value if hasattr(opt.iterations, "value") else opt.iterations
+    out["iterations"] = [float(int(to_np(iterations))).hex()]
     return out
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference import ReferenceOptimizer, Quantity
+from reference import Quantity, ReferenceOptimizer
 
 
 def encode(array) -> list[str]:

@@ -40,6 +40,7 @@ from reference.tracked import Tracked
 from reference.weight_decay import Exclusions, apply_weight_decay
 
 DEFAULT_PRECISION = 113
+_NUMPY_TYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 
 
 @dataclass(frozen=True)
@@ -145,16 +146,20 @@ class ReferenceOptimizer:
 
     def _elements(self, array: Any, what: str) -> list[Tracked]:
         arr = np.asarray(array)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            if arr.dtype.name != "bfloat16":
-                raise ValueError(f"{what}: expected an array of real numbers; got dtype {arr.dtype}")
-        out = []
-        for x in arr.reshape(-1):
-            x = float(x)
-            if not np.isfinite(x):
-                raise ValueError(f"{what}: non-finite element {x!r}")
-            out.append(Tracked.element(x, self.fmt))
-        return out
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+                or arr.dtype.name == "bfloat16"):
+            raise ValueError(f"{what}: expected an array of real numbers; got dtype {arr.dtype}")
+        flat = arr.reshape(-1).astype(np.float64)
+        if not np.all(np.isfinite(flat)):
+            raise ValueError(f"{what}: non-finite element {flat[~np.isfinite(flat)][0]!r}")
+        fmt = self.fmt
+        native = _NUMPY_TYPES.get(fmt.name)
+        if native is None:
+            return [Tracked.element(x, fmt) for x in flat.tolist()]
+        # A candidate is given fmt-valued inputs: those are exact, and numpy says which they are at once.
+        exact = flat.astype(native).astype(np.float64) == flat
+        return [Tracked(mpfr(x), 0.0, fmt) if ok else Tracked.element(x, fmt)
+                for x, ok in zip(flat.tolist(), exact.tolist())]
 
     # -- counters --------------------------------------------------------------------
     @property
@@ -235,11 +240,13 @@ class ReferenceOptimizer:
         rule = self.rule
         coefficients, self.scalars = rule.coefficients(self.config, lr, self.iterations + 1, self.fmt, self.scalars)
         names = rule.slot_names(self.config)
+        update = rule.update
         for i in active:
             theta, grads = self.theta[i], g[i]
             slot_lists = [self.slots[n][i] for n in names]
-            for j in range(len(theta)):
-                theta[j], new = rule.update(coefficients, grads[j], theta[j], {n: s[j] for n, s in zip(names, slot_lists)})
+            columns = zip(*slot_lists)
+            for j, slots in enumerate(columns):
+                theta[j], new = update(coefficients, grads[j], theta[j], dict(zip(names, slots)))
                 for n, s in zip(names, slot_lists):
                     s[j] = new[n]
 

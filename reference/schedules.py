@@ -22,7 +22,8 @@ exactly and the budget covers the jump.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gmpy2
 from gmpy2 import mpfr

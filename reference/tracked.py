@@ -12,7 +12,7 @@ adds its own rounding,
     a ± b :  e_a + e_b                         + u|z| + f
     a · b :  |b| e_a + |a| e_b + e_a e_b       + u|z| + f
     a / b :  (e_a + |z| e_b) / (|b| − e_b)     + 2u|z| + f   (b may be applied as a · (1/b))
-    √a    :  min(e_a / √a, √e_a)               + u|z| + f
+    √a    :  min(e_a / (√a + √(a − e_a)), √e_a) + u|z| + f
     max   :  max(e_a, e_b)                     (no rounding)
 
 with ``u`` the unit roundoff of ``fmt`` and ``f`` its underflow allowance
@@ -125,7 +125,8 @@ class Tracked:
             return other
         z = self.value + other.value
         out = Tracked(z, 0.0, self.fmt)
-        out.error = self.error + other.error + self._rounding(out.size)
+        fmt = self.fmt
+        out.error = self.error + other.error + fmt.unit_roundoff * out.size + fmt.underflow
         return out
 
     __radd__ = __add__
@@ -136,7 +137,8 @@ class Tracked:
             return other
         z = self.value - other.value
         out = Tracked(z, 0.0, self.fmt)
-        out.error = self.error + other.error + self._rounding(out.size)
+        fmt = self.fmt
+        out.error = self.error + other.error + fmt.unit_roundoff * out.size + fmt.underflow
         return out
 
     def __rsub__(self, other) -> Tracked:
@@ -152,7 +154,8 @@ class Tracked:
         z = self.value * other.value
         out = Tracked(z, 0.0, self.fmt)
         ea, eb = self.error, other.error
-        out.error = other.size * ea + self.size * eb + ea * eb + self._rounding(out.size)
+        fmt = self.fmt
+        out.error = other.size * ea + self.size * eb + ea * eb + fmt.unit_roundoff * out.size + fmt.underflow
         return out
 
     __rmul__ = __mul__
@@ -199,7 +202,8 @@ def sqrt(x: Tracked) -> Tracked:
     e = x.error
     bound = math.sqrt(e)
     if out.size > 0:
-        bound = min(bound, e / out.size)
+        # |√x̃ − √x| = |x̃ − x| / (√x̃ + √x), and x̃ >= x − e.
+        bound = min(bound, e / (out.size + math.sqrt(max(x.size - e, 0.0))))
     out.error = bound + x._rounding(out.size)
     return out
 
@@ -229,17 +233,20 @@ def lerp(a: Tracked, b: Tracked, weight: Tracked) -> Tracked:
     """
     fmt = a.fmt
     u = fmt.unit_roundoff
-    w = weight.value
-    z = a.value + (b.value - a.value) * w
-    out = Tracked(z, 0.0, fmt)
+    difference = b.value - a.value
+    out = Tracked(a.value + difference * weight.value, 0.0, fmt)
     wf = weight.size
-    keep = abs(1.0 - float(w))
-    diff = abs(float(b.value - a.value))
+    keep = abs(1.0 - wf)
+    diff = abs(float(difference))
     # Exact: z̃ − z = δa(1 − w) + δb·w + (b − a)·δw + (δb − δa)·δw.
     propagated = keep * a.error + wf * b.error + (diff + a.error + b.error) * weight.error
-    difference_form = u * 2 * diff * wf
-    weighted_form = u * 2 * (a.size * keep + b.size * wf)
-    out.error = propagated + max(difference_form, weighted_form) + u * out.size + 3 * fmt.underflow
+    difference_form = 2 * diff * wf
+    weighted_form = 2 * (a.size * keep + b.size * wf)
+    out.error = (
+        propagated
+        + u * ((difference_form if difference_form > weighted_form else weighted_form) + out.size)
+        + 3 * fmt.underflow
+    )
     return out
 
 

@@ -83,7 +83,8 @@ def test_float32_budgets_are_small_multiples_of_float32_rounding():
 def test_budget_grows_with_cancellation_not_with_step_count():
     theta, grads = _data(2, 1)
     states = []
-    run("adam", {"learning_rate": 0.01}, {"w": theta}, [[grads[0]]] * 200, callback=lambda k, o: states.append(o.state()))
+    run("adam", {"learning_rate": 0.01}, {"w": theta}, [[grads[0]]] * 200,
+        callback=lambda k, o: states.append(o.state()))
     m = [np.max(s["momentum/w"].budget / np.abs(s["momentum/w"].as_float64())) for s in states]
     # The moment updates contract their error (factor β per step): the relative budget settles.
     assert m[-1] < 2 * m[20]
