@@ -7,7 +7,10 @@ included) and its exponent range.  From these the oracle derives:
   changes a value by at most ``u * |x|``;
 * ``underflow`` ``2**emin``, the smallest normal number: a rounding that
   lands in the subnormal range, or an implementation that flushes subnormals
-  to zero, moves a value by at most this much in absolute terms.
+  to zero (CPU kernels often do for float32), moves a value by at most this
+  much in absolute terms.  float16 is computed through float32 on CPUs and
+  keeps its subnormals, and its smallest normal (6.1e-5) is too coarse to
+  give away: there the allowance is half the smallest subnormal, ``2**(emin - p)``.
 
 ``round`` rounds an exact value to the format exactly as IEEE 754
 round-to-nearest-even does, subnormals included (MPFR through gmpy2).
@@ -29,6 +32,7 @@ class FloatFormat:
     emin: int
     emax: int
     hyperparameters_via: FloatFormat | None = None
+    gradual_underflow_only: bool = False
     _context: gmpy2.context = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +52,8 @@ class FloatFormat:
 
     @cached_property
     def underflow(self) -> float:
+        if self.gradual_underflow_only:
+            return 2.0 ** (self.emin - self.precision)
         return 2.0**self.emin
 
     @cached_property
@@ -68,7 +74,8 @@ class FloatFormat:
         """
         if floatx.precision >= self.precision:
             return self
-        return FloatFormat(self.name, self.precision, self.emin, self.emax, hyperparameters_via=floatx)
+        return FloatFormat(self.name, self.precision, self.emin, self.emax, hyperparameters_via=floatx,
+                           gradual_underflow_only=self.gradual_underflow_only)
 
     def round(self, x) -> mpfr:
         """``x`` rounded to this format (round to nearest, ties to even)."""
@@ -94,7 +101,7 @@ def _float_up(x: mpfr) -> float:
 
 FLOAT64 = FloatFormat("float64", 53, -1022, 1023)
 FLOAT32 = FloatFormat("float32", 24, -126, 127)
-FLOAT16 = FloatFormat("float16", 11, -14, 15)
+FLOAT16 = FloatFormat("float16", 11, -14, 15, gradual_underflow_only=True)
 BFLOAT16 = FloatFormat("bfloat16", 8, -126, 127)
 
 FORMATS: dict[str, FloatFormat] = {f.name: f for f in (FLOAT64, FLOAT32, FLOAT16, BFLOAT16)}

@@ -267,7 +267,7 @@ class ReferenceOptimizer:
 
     # -- results ---------------------------------------------------------------------
     def state(self) -> dict[str, Quantity]:
-        """Every output: ``variables/<name>``, ``<slot>/<name>`` and the rule's scalars.
+        """Every output: ``variables/<name>``, ``<slot>/<name>``, the rule's scalars and ``iterations``.
 
         Duplicate variable names are told apart by their index (``name#i``).
         """
@@ -284,6 +284,7 @@ class ReferenceOptimizer:
                 put(f"{slot}/{label}", self.shapes[i], per_var[i])
         for name, value in self.scalars.items():
             put(name, (), [value])
+        put("iterations", (), [Tracked.exact(self.iterations, self.fmt)])
         return out
 
 
