@@ -28,7 +28,9 @@ CLASSES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam"}
 
 
 def _decode(values: list[str], shape, dtype: str) -> np.ndarray:
-    return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape).astype(dtype)
+    from reference.formats import numpy_dtype
+
+    return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape).astype(numpy_dtype(dtype))
 
 
 def _encode(array) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from conformance.trajectory import make_spec
+from reference.formats import numpy_dtype
 
 
 def _data(seed: int, shapes, steps: int, *, spike: bool = False, magnitudes=(-4, 1)):
@@ -96,7 +97,8 @@ def spec(name: str, dtype: str, *, compile: str = "eager") -> dict:
     if options.get("none"):
         for k in range(1, steps, 2):
             grads[k][1] = None
-    variables = [(n, np.asarray(a, dtype=dtype).astype(np.float64)) for n, a in variables]
-    grads = [[None if g is None else np.asarray(g, dtype=dtype).astype(np.float64) for g in step] for step in grads]
+    held = numpy_dtype(dtype)
+    variables = [(n, np.asarray(a).astype(held).astype(np.float64)) for n, a in variables]
+    grads = [[None if g is None else np.asarray(g).astype(held).astype(np.float64) for g in step] for step in grads]
     return make_spec(algorithm, config, dtype, variables, grads, exclude=options.get("exclude"),
                      compile=compile, finalize=options.get("finalize", False))

@@ -107,6 +107,18 @@ BFLOAT16 = FloatFormat("bfloat16", 8, -126, 127)
 FORMATS: dict[str, FloatFormat] = {f.name: f for f in (FLOAT64, FLOAT32, FLOAT16, BFLOAT16)}
 
 
+def numpy_dtype(fmt: str | FloatFormat):
+    """The NumPy dtype holding ``fmt`` (bfloat16 through ``ml_dtypes``)."""
+    import numpy as np
+
+    name = get_format(fmt).name
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
 def get_format(name: str | FloatFormat) -> FloatFormat:
     """The format called ``name`` (float64, float32, float16 or bfloat16)."""
     if isinstance(name, FloatFormat):

@@ -33,14 +33,13 @@ from gmpy2 import mpfr
 
 from reference import clipping, ema
 from reference.config import normalize
-from reference.formats import FLOAT32, FloatFormat, get_format
+from reference.formats import FLOAT32, FloatFormat, get_format, numpy_dtype
 from reference.rules import RULES
 from reference.schedules import LearningRateSchedule
 from reference.tracked import Tracked
 from reference.weight_decay import Exclusions, apply_weight_decay
 
 DEFAULT_PRECISION = 113
-_NUMPY_TYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 
 
 @dataclass(frozen=True)
@@ -52,11 +51,20 @@ class Quantity:
     exact: list[mpfr]
     budget: np.ndarray
 
+    @property
+    def unbounded(self) -> int:
+        """How many elements the dtype cannot compute meaningfully (infinite budget)."""
+        return int(np.sum(self.budget == np.inf))
+
     def as_float64(self) -> np.ndarray:
         return np.array([float(x) for x in self.exact], dtype=np.float64).reshape(self.shape)
 
     def ratios(self, candidate: Any) -> np.ndarray:
-        """``|candidate − exact| / budget`` elementwise (``inf`` where the budget is 0 and they differ)."""
+        """``|candidate − exact| / budget`` elementwise.
+
+        ``inf`` where the budget is 0 and they differ, or the candidate is NaN;
+        0 where the budget is infinite (see :attr:`unbounded`).
+        """
         flat = np.asarray(candidate).reshape(-1)
         if flat.size != len(self.exact):
             raise ValueError(
@@ -65,6 +73,11 @@ class Quantity:
         out = np.empty(flat.size)
         for i, (c, x, b) in enumerate(zip(flat, self.exact, self.budget.reshape(-1))):
             c = float(c)
+            if b == np.inf:
+                # The dtype cannot carry this computation (β₂ = 0.999 is 1.0 in bfloat16, so
+                # 1 − β₂ᵗ = 0): no honest result is excluded, NaN included.
+                out[i] = 0.0
+                continue
             if np.isnan(c):
                 out[i] = np.inf
                 continue
@@ -153,9 +166,7 @@ class ReferenceOptimizer:
         if not np.all(np.isfinite(flat)):
             raise ValueError(f"{what}: non-finite element {flat[~np.isfinite(flat)][0]!r}")
         fmt = self.fmt
-        native = _NUMPY_TYPES.get(fmt.name)
-        if native is None:
-            return [Tracked.element(x, fmt) for x in flat.tolist()]
+        native = numpy_dtype(fmt)
         # A candidate is given fmt-valued inputs: those are exact, and numpy says which they are at once.
         exact = flat.astype(native).astype(np.float64) == flat
         return [Tracked(mpfr(x), 0.0, fmt) if ok else Tracked.element(x, fmt)

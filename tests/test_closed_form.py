@@ -89,3 +89,29 @@ def test_none_gradient_skips_the_variable_but_not_the_counter():
     assert float(s["variables/b"].exact[0]) == 2.0
     assert float(s["variables/a"].exact[0]) == 0.9
     assert opt.iterations == 1
+
+
+def test_callable_learning_rate_is_called_at_every_step():
+    calls = []
+
+    def lr():
+        calls.append(1)
+        return 0.25
+
+    q = run("adam", {"learning_rate": lr, "epsilon": 0.0}, {"w": [1.0]}, [[[2.0]]] * 2,
+            dtype="float64").state()["variables/w"]
+    assert len(calls) == 2
+    # The first step moves by exactly lr·sign(g); the second by lr·√(1−β₂²)/(1−β₁²)·m/√v = lr as well (g constant).
+    assert float(q.exact[0]) == 0.5
+
+
+def test_schedule_is_fed_the_raw_counter_not_real_updates():
+    from reference import ReferenceOptimizer
+
+    lr = {"class_name": "PiecewiseConstantDecay", "config": {"boundaries": [0], "values": [0.5, 0.25]}}
+    opt = ReferenceOptimizer("adam", {"learning_rate": lr, "epsilon": 0.0, "gradient_accumulation_steps": 2})
+    opt.build({"w": [0.0]})
+    opt.apply([[1.0]])
+    opt.apply([[1.0]])
+    # Raw counter k = 1 > 0 at the first real update: 0.25.  Fed ⌊k/S⌋ = 0 it would be 0.5.
+    assert float(opt.state()["variables/w"].exact[0]) == -0.25
