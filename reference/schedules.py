@@ -143,33 +143,34 @@ def _positive_decay_steps(name: str, value) -> None:
         raise ValueError(f"{name}: argument `decay_steps` must be > 0; got {value!r}")
 
 
-class ExponentialDecay(LearningRateSchedule):
-    class_name = "ExponentialDecay"
+class _DecayByProgress(LearningRateSchedule):
+    """Shared by the two schedules of ``p = s / decay_steps`` (floored when ``staircase``)."""
+
     required = ("initial_learning_rate", "decay_steps", "decay_rate")
-    defaults = {"staircase": False, "name": "ExponentialDecay"}
 
     def validate(self) -> None:
         _positive_decay_steps(self.class_name, self.config["decay_steps"])
 
-    def formula(self, step, fmt, rounding):
+    def progress(self, step, fmt, rounding) -> Tracked:
         p = Tracked.count(step, fmt) / self._hyper("decay_steps", fmt)
-        if self.config["staircase"]:
-            p = _floor(rounding, p)
+        return _floor(rounding, p) if self.config["staircase"] else p
+
+
+class ExponentialDecay(_DecayByProgress):
+    class_name = "ExponentialDecay"
+    defaults = {"staircase": False, "name": "ExponentialDecay"}
+
+    def formula(self, step, fmt, rounding):
+        p = self.progress(step, fmt, rounding)
         return self._hyper("initial_learning_rate", fmt) * power(self._hyper("decay_rate", fmt), p)
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_DecayByProgress):
     class_name = "InverseTimeDecay"
-    required = ("initial_learning_rate", "decay_steps", "decay_rate")
     defaults = {"staircase": False, "name": "InverseTimeDecay"}
 
-    def validate(self) -> None:
-        _positive_decay_steps(self.class_name, self.config["decay_steps"])
-
     def formula(self, step, fmt, rounding):
-        p = Tracked.count(step, fmt) / self._hyper("decay_steps", fmt)
-        if self.config["staircase"]:
-            p = _floor(rounding, p)
+        p = self.progress(step, fmt, rounding)
         return self._hyper("initial_learning_rate", fmt) / (1 + self._hyper("decay_rate", fmt) * p)
 
 
