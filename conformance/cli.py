@@ -1,5 +1,10 @@
 """``optconf``: the project's command line.
 
+    optconf generate [--check] [--only PATTERN...] [--jobs N] [--out DIR]
+
+writes the golden fixture corpus into ``fixtures/`` (``--check``: regenerates
+it and reports every difference, exit 1 if any).
+
     optconf check keras [--backend tensorflow|jax|torch|all] [--dtype float32|float64|all]
                         [--compile eager|function|jit] [--json PATH]
 
@@ -35,7 +40,44 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dtype", default="all", help=f"one of {', '.join(DTYPES)} or 'all' (default)")
     check.add_argument("--compile", default="eager", help="eager (default), function (tf.function) or jit")
     check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    generate = sub.add_parser("generate", help="write the golden fixture corpus (or --check it)")
+    generate.add_argument("--check", action="store_true", help="regenerate and report any difference, write nothing")
+    generate.add_argument("--only", nargs="+", metavar="PATTERN", help="fixture names or shell patterns (adam-*)")
+    generate.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
+    generate.add_argument("--out", default="fixtures", help="the fixture directory (default: fixtures)")
+    generate.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                          help="progress bar on stderr (default: when stderr is a terminal)")
+    generate.add_argument("--list", action="store_true", help="list the corpus and exit")
     return parser
+
+
+def run_generate(args) -> int:
+    from pathlib import Path
+
+    from conformance import generate as gen
+
+    if args.list:
+        for entry in gen.select(args.only):
+            print(f"{entry.name:<44} {entry.description}")
+        return 0
+    if args.jobs is not None and args.jobs < 1:
+        return _usage_error(f"--jobs must be a positive integer; got {args.jobs}")
+    try:
+        entries = gen.select(args.only)
+    except ValueError as error:
+        return _usage_error(str(error))
+    out = Path(args.out)
+    started = time.perf_counter()
+    if args.check:
+        problems = gen.check(out, entries, args.jobs, args.progress)
+        for p in problems:
+            print(p)
+        print(f"{len(entries)} fixtures regenerated in {time.perf_counter() - started:.1f} s: "
+              f"{'identical' if not problems else f'{len(problems)} differ'}")
+        return 1 if problems else 0
+    count = gen.write(out, entries, args.jobs, args.progress)
+    print(f"wrote {count} fixtures to {out}/ in {time.perf_counter() - started:.1f} s")
+    return 0
 
 
 def _choices(value: str, accepted: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -88,6 +130,8 @@ def _print_table(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "generate":
+        return run_generate(args)
     if args.candidate != "keras":
         return _usage_error(
             f"candidate must be 'keras' (third-party candidates come with the harness); got {args.candidate!r}"

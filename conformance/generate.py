@@ -1,0 +1,186 @@
+"""``optconf generate``: write the curated corpus into ``fixtures/``, or check that it regenerates byte for byte.
+
+Generation is deterministic: the data come from generators seeded by each
+fixture's name, the oracle is exact, and the JSON text is written with a
+fixed layout.  Fixtures are generated in parallel across cores; a progress
+bar goes to stderr when it is a terminal (or when asked).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from conformance.corpus import CORPUS, Entry
+from conformance.fixture_format import (
+    FORMAT,
+    FORMAT_VERSION,
+    content_hash,
+    dumps,
+    encode_budget,
+    encode_exact,
+    encode_values,
+)
+from reference import DEFAULT_PRECISION, ReferenceOptimizer, __version__, get_config, normalize
+
+KERAS_SEMANTICS = "3.15.1"
+WIDER = {"float64": ["float64"], "float32": ["float32", "float64"], "float16": ["float16", "float32", "float64"],
+         "bfloat16": ["bfloat16", "float32", "float64"]}
+DEFAULT_DIRECTORY = Path("fixtures")
+
+
+def build_document(entry: Entry, precision: int = DEFAULT_PRECISION) -> dict:
+    variables, gradients = entry.inputs()
+    budget_dtypes = WIDER[entry.input_dtype]
+    runs = {dtype: _run(entry, variables, gradients, dtype, precision) for dtype in budget_dtypes}
+    reference = runs[budget_dtypes[0]]
+    states = []
+    for k, (label, iterations, exact) in enumerate(reference):
+        for dtype in budget_dtypes[1:]:
+            other = runs[dtype][k][2]
+            if any(other[q].exact != exact[q].exact for q in exact):
+                raise AssertionError(f"{entry.name}: exact values differ between budget dtypes at state {k}")
+        states.append({
+            "after": label,
+            "iterations": iterations,
+            "exact": {q: [encode_exact(x) for x in v.exact] for q, v in exact.items()},
+            "budget": {dtype: {q: [encode_budget(b) for b in v.budget.tolist()] for q, v in runs[dtype][k][2].items()}
+                       for dtype in budget_dtypes},
+        })
+    document = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": entry.name,
+        "description": entry.description,
+        "algorithm": entry.algorithm,
+        "dialect": entry.dialect,
+        "config": get_config(entry.algorithm, normalize(entry.algorithm, entry.config)),
+        "input_dtype": entry.input_dtype,
+        "floatx": "float32",
+        "budget_dtypes": budget_dtypes,
+        "exclude_from_weight_decay": entry.exclude,
+        "variables": [{"name": n, "shape": list(a.shape), "initial": encode_values(a)} for n, a in variables],
+        "gradients": [[None if g is None else encode_values(g) for g in step] for step in gradients],
+        "finalize": entry.finalize,
+        "states": states,
+        "provenance": {
+            "generator": f"optconf generate --only {entry.name}",
+            "oracle_version": __version__,
+            "precision_bits": precision,
+            "keras_semantics": KERAS_SEMANTICS,
+        },
+    }
+    document["sha256"] = content_hash(document)
+    return document
+
+
+def _run(entry: Entry, variables, gradients, dtype: str, precision: int):
+    opt = ReferenceOptimizer(entry.algorithm, entry.config, dtype=dtype, precision=precision)
+    opt.build(variables)
+    if entry.exclude:
+        opt.exclude_from_weight_decay(**entry.exclude)
+    out = []
+
+    def record(label: str) -> None:
+        state = opt.state()
+        state.pop("iterations")
+        out.append((label, opt.iterations, state))
+
+    for k, grads in enumerate(gradients, start=1):
+        opt.apply(grads)
+        record(f"apply {k}")
+    if entry.finalize:
+        opt.finalize_variable_values()
+        record("finalize_variable_values")
+    return out
+
+
+def _render(entry: Entry) -> tuple[str, str]:
+    return entry.name, dumps(build_document(entry))
+
+
+def select(patterns: Iterable[str] | None) -> list[Entry]:
+    """The corpus entries whose names match any of the shell-style ``patterns`` (all when none)."""
+    patterns = list(patterns or [])
+    if not patterns:
+        return list(CORPUS)
+    chosen = [e for e in CORPUS if any(fnmatch.fnmatchcase(e.name, p) for p in patterns)]
+    if not chosen:
+        names = ", ".join(e.name for e in CORPUS)
+        raise ValueError(f"--only {' '.join(patterns)!r} matches no fixture; the fixtures are: {names}")
+    return chosen
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled, self.start = total, 0, enabled, time.perf_counter()
+
+    def advance(self, label: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        width = 30
+        filled = width * self.done // self.total
+        elapsed = time.perf_counter() - self.start
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                         f"{elapsed:5.1f}s {label[:40]:<40}")
+        if self.done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def generate(entries: list[Entry], jobs: int | None = None, progress: bool | None = None):
+    """Yield ``(name, text)`` for each entry, computed on ``jobs`` processes."""
+    jobs = jobs or os.cpu_count() or 1
+    bar = Progress(len(entries), sys.stderr.isatty() if progress is None else progress)
+    # The longest first, so the cores finish together.
+    ordered = sorted(entries, key=lambda e: -e.steps)
+    if jobs == 1 or len(entries) == 1:
+        results = map(_render, ordered)
+        for name, text in results:
+            bar.advance(name)
+            yield name, text
+        return
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        for name, text in pool.imap_unordered(_render, ordered):
+            bar.advance(name)
+            yield name, text
+
+
+def write(directory: Path, entries: list[Entry], jobs: int | None = None, progress: bool | None = None) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in generate(entries, jobs, progress):
+        (directory / f"{name}.json").write_text(text, encoding="ascii")
+    return len(entries)
+
+
+def check(directory: Path, entries: list[Entry], jobs: int | None = None, progress: bool | None = None) -> list[str]:
+    """Regenerate ``entries`` and list every difference from the files in ``directory``."""
+    problems = []
+    for name, text in generate(entries, jobs, progress):
+        path = directory / f"{name}.json"
+        if not path.exists():
+            problems.append(f"{path}: missing (run: optconf generate --only {name})")
+            continue
+        stored = path.read_text(encoding="ascii", errors="replace")
+        if stored != text:
+            problems.append(f"{path}: differs from its regeneration at {_first_difference(stored, text)}")
+    if len(entries) == len(CORPUS):
+        known = {f"{e.name}.json" for e in CORPUS}
+        problems += [f"{p}: not in the corpus (remove it, or add an entry to conformance/corpus.py)"
+                     for p in sorted(directory.glob("*.json")) if p.name not in known]
+    return problems
+
+
+def _first_difference(a: str, b: str) -> str:
+    for line, (x, y) in enumerate(zip(a.splitlines(), b.splitlines()), start=1):
+        if x != y:
+            return f"line {line}: stored {x.strip()[:60]!r}, regenerated {y.strip()[:60]!r}"
+    return f"length {len(a)} vs {len(b)} characters"

@@ -1,0 +1,41 @@
+"""Replay fixtures: turn a fixture into runnable specs and judge a candidate's states against it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conformance.fixture_format import Fixture
+from conformance.trajectory import Finding, decode, make_spec
+
+
+def spec_for(fixture: Fixture, dtype: str, compile: str = "eager") -> dict:
+    """A :mod:`conformance.keras_runner` spec that replays ``fixture`` in ``dtype``."""
+    if dtype not in fixture.budget_dtypes:
+        raise ValueError(f"{fixture.path}: no budgets for {dtype}; it has {fixture.budget_dtypes}")
+    doc = fixture.document
+    return make_spec(fixture.algorithm, fixture.config, dtype, fixture.variables(), fixture.gradients(),
+                     exclude=doc["exclude_from_weight_decay"], compile=compile, finalize=doc["finalize"])
+
+
+def judge(fixture: Fixture, dtype: str, states: list[dict[str, list[str]]]) -> list[Finding]:
+    """The worst ratio of every quantity the candidate reports, at every state (``iterations`` exactly)."""
+    doc = fixture.document
+    if len(states) != len(doc["states"]):
+        raise ValueError(f"{fixture.path}: candidate recorded {len(states)} states, the fixture {len(doc['states'])}")
+    findings = []
+    for k, (expected, got) in enumerate(zip(doc["states"], states)):
+        for quantity, values in got.items():
+            candidate = decode(values, (-1,))
+            if quantity == "iterations":
+                ok = int(candidate[0]) == expected["iterations"]
+                findings.append(Finding("iterations", k + 1, 0, 0.0 if ok else float("inf"),
+                                        float(candidate[0]), float(expected["iterations"]), 0.0))
+                continue
+            if quantity not in expected["exact"]:
+                continue
+            ratios = fixture.ratios(k, quantity, dtype, candidate)
+            worst = int(np.argmax(ratios))
+            findings.append(Finding(quantity, k + 1, worst, float(ratios[worst]), float(candidate[worst]),
+                                    float(fixture.exact(k, quantity)[worst]),
+                                    float(fixture.budget(k, quantity, dtype)[worst])))
+    return findings

@@ -1,0 +1,190 @@
+"""The fixture corpus: loads, verifies, replays inside budget, and rejects every kind of damage."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conformance.corpus import CORPUS
+from conformance.fixture_format import FixtureError, content_hash, dumps, load, verify
+from conformance.generate import build_document, check
+from conformance.replay import judge, spec_for
+from conformance.trajectory import encode, run_keras
+from reference import ReferenceOptimizer
+from tests.conftest import requires
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PATHS = sorted(FIXTURES.glob("*.json"))
+
+
+def test_the_corpus_is_on_disk_and_complete():
+    assert {p.stem for p in PATHS} == {e.name for e in CORPUS}
+    algorithms = {load(p).algorithm for p in PATHS}
+    assert algorithms == {"adam", "adamw", "nadam", "nadam-legacy"}
+    dtypes = {load(p).document["input_dtype"] for p in PATHS}
+    assert dtypes == {"float64", "float32", "float16", "bfloat16"}
+    assert max(len(load(p).document["gradients"]) for p in PATHS) >= 1000
+
+
+def _oracle_states(fixture, dtype):
+    doc = fixture.document
+    opt = ReferenceOptimizer(fixture.algorithm, fixture.config, dtype=dtype,
+                             precision=doc["provenance"]["precision_bits"])
+    opt.build(fixture.variables())
+    if doc["exclude_from_weight_decay"]:
+        opt.exclude_from_weight_decay(**doc["exclude_from_weight_decay"])
+    states = []
+    for grads in fixture.gradients():
+        opt.apply(grads)
+        states.append(opt.state())
+    if doc["finalize"]:
+        opt.finalize_variable_values()
+        states.append(opt.state())
+    return states
+
+
+@pytest.mark.parametrize("path", [p for p in PATHS if len(load(p).document["gradients"]) < 1000], ids=lambda p: p.stem)
+def test_the_oracle_replayed_from_the_file_alone_reproduces_it(path):
+    fixture = load(path)
+    for dtype in fixture.budget_dtypes:
+        for k, state in enumerate(_oracle_states(fixture, dtype)):
+            for quantity, q in state.items():
+                if quantity == "iterations":
+                    assert int(q.exact[0]) == fixture.document["states"][k]["iterations"]
+                    continue
+                stored = fixture.exact(k, quantity)
+                assert all(abs(a - b) <= abs(b) * 1e-33 for a, b in zip(q.exact, stored)), (quantity, k)
+                assert np.array_equal(q.budget, fixture.budget(k, quantity, dtype))
+                assert np.max(fixture.ratios(k, quantity, dtype, q.as_float64())) <= 1.0
+
+
+KERAS_DTYPES = {"tensorflow": ("float64", "float32", "float16", "bfloat16"),
+                "jax": ("float64", "float32", "float16", "bfloat16"),
+                "torch": ("float64", "float32", "float16")}
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=requires("keras", b)) for b in KERAS_DTYPES])
+def test_real_keras_replays_every_keras3_fixture_inside_budget(backend):
+    fixtures = [f for f in map(load, PATHS) if f.document["dialect"] == "keras3"]
+    runs = [(f, d) for f in fixtures for d in f.budget_dtypes if d in KERAS_DTYPES[backend]]
+    results = run_keras([spec_for(f, d) for f, d in runs], backend)
+    failures = []
+    for (fixture, dtype), result in zip(runs, results):
+        failures += [f"{fixture.name} [{dtype}]: {f}" for f in judge(fixture, dtype, result["states"])
+                     if not f.ratio <= 1.0]
+    assert len(runs) > 50
+    assert not failures, "\n".join(failures[:20])
+
+
+@requires("torch")
+def test_torch_nadam_with_the_legacy_schedule_replays_the_legacy_fixtures():
+    import torch
+
+    fixtures = [f for f in map(load, PATHS) if f.algorithm == "nadam-legacy" and "float32" in f.budget_dtypes]
+    assert fixtures
+    for fixture in fixtures:
+        names = [name for name, _ in fixture.variables()]
+        params = [torch.nn.Parameter(torch.tensor(theta, dtype=torch.float32)) for _, theta in fixture.variables()]
+        c = fixture.config
+        opt = torch.optim.NAdam(params, lr=c["learning_rate"], betas=(c["beta_1"], c["beta_2"]), eps=c["epsilon"],
+                                momentum_decay=c["decay"], foreach=False)
+        states = []
+        for grads in fixture.gradients():
+            for p, g in zip(params, grads):
+                p.grad = torch.tensor(g, dtype=torch.float32)
+            opt.step()
+            states.append({f"variables/{n}": encode(p.detach().numpy()) for n, p in zip(names, params)})
+        worst = max(judge(fixture, "float32", states), key=lambda f: f.ratio)
+        assert worst.ratio <= 1.0, f"{fixture.name}: {worst}"
+
+
+# -- damage ------------------------------------------------------------------------------------------
+
+SMALL = FIXTURES / "adam-basic.json"
+
+
+def _write(tmp_path, document=None, text=None):
+    path = tmp_path / "damaged.json"
+    path.write_text(text if text is not None else dumps(document), encoding="ascii")
+    return path
+
+
+def _document():
+    return json.loads(SMALL.read_text())
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda d: d["states"][3]["exact"]["variables/kernel"].__setitem__(
+            0, d["states"][3]["exact"]["variables/kernel"][0].replace("e", "1e", 1)[:36] + "e-01"), "sha256"),
+        (lambda d: d["states"][0]["budget"]["float32"]["momentum/bias"].__setitem__(1, 1.0), "sha256"),
+        (lambda d: d["gradients"][2][0]["hex"].__setitem__(0, "0x1.8p+0"), "gradients[2][0].decimal[0]"),
+        (lambda d: d["config"].__setitem__("learning_rate", 0.02), "sha256"),
+        (lambda d: d["variables"][0].__setitem__("shape", [4, 4]), "variables[0].initial.hex"),
+        (lambda d: d.pop("provenance"), "(document)"),
+        (lambda d: d.__setitem__("format_version", 2), "format_version"),
+        (lambda d: d["states"].pop(), "states"),
+        (lambda d: d["states"][5]["exact"]["velocity/bias"].__setitem__(0, "0.5"), "states[5].exact.velocity/bias[0]"),
+        (lambda d: d["states"][7]["budget"]["float64"]["variables/bias"].__setitem__(0, -1.0),
+         "states[7].budget.float64.variables/bias[0]"),
+    ],
+    ids=["exact-value", "budget", "gradient", "config", "shape", "missing-field", "version", "missing-state",
+         "malformed-exact", "negative-budget"],
+)
+def test_tampering_is_detected_and_names_file_and_field(tmp_path, edit, field):
+    document = _document()
+    edit(document)
+    path = _write(tmp_path, document)
+    with pytest.raises(FixtureError) as caught:
+        load(path)
+    assert caught.value.path == str(path)
+    assert caught.value.field == field, str(caught.value)
+
+
+def test_a_truncated_file_is_rejected(tmp_path):
+    text = SMALL.read_text()
+    path = _write(tmp_path, text=text[: len(text) // 2])
+    with pytest.raises(FixtureError, match="not valid JSON"):
+        load(path)
+
+
+def test_a_corrupted_byte_is_rejected(tmp_path):
+    data = bytearray(SMALL.read_bytes())
+    data[len(data) // 3] = 0xFF
+    path = tmp_path / "corrupt.json"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FixtureError, match="not ASCII"):
+        load(path)
+
+
+def test_nan_and_infinity_literals_are_rejected(tmp_path):
+    text = SMALL.read_text().replace('"momentum/bias": [\n', '"momentum/bias": [\n  NaN,\n', 1)
+    with pytest.raises(FixtureError, match="not valid JSON"):
+        load(_write(tmp_path, text=text))
+
+
+def test_a_rehashed_but_inconsistent_document_is_still_rejected(tmp_path):
+    document = _document()
+    document["gradients"][0].append(None)
+    document["sha256"] = content_hash(document)
+    with pytest.raises(FixtureError, match="gradients"):
+        verify(document, "rehashed.json")
+
+
+def test_generate_check_reports_a_modified_file(tmp_path):
+    shutil.copy(SMALL, tmp_path / SMALL.name)
+    entries = [e for e in CORPUS if e.name == "adam-basic"]
+    assert check(tmp_path, entries, jobs=1, progress=False) == []
+    text = (tmp_path / SMALL.name).read_text().replace('"adam"', '"Adam"', 1)
+    (tmp_path / SMALL.name).write_text(text)
+    problems = check(tmp_path, entries, jobs=1, progress=False)
+    assert len(problems) == 1 and "differs from its regeneration at line" in problems[0]
+
+
+def test_generation_is_deterministic():
+    entry = next(e for e in CORPUS if e.name == "adam-accumulation-ema-schedule")
+    assert dumps(build_document(entry)) == dumps(build_document(entry)) == (FIXTURES / f"{entry.name}.json").read_text()
