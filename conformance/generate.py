@@ -34,8 +34,8 @@ WIDER = {"float64": ["float64"], "float32": ["float32", "float64"], "float16": [
 DEFAULT_DIRECTORY = Path("fixtures")
 
 
-def build_document(entry: Entry, precision: int = DEFAULT_PRECISION) -> dict:
-    variables, gradients = entry.inputs()
+def build_document(entry: Entry, precision: int = DEFAULT_PRECISION, inputs=None) -> dict:
+    variables, gradients = inputs if inputs is not None else entry.inputs()
     budget_dtypes = WIDER[entry.input_dtype]
     runs = {dtype: _run(entry, variables, gradients, dtype, precision) for dtype in budget_dtypes}
     reference = runs[budget_dtypes[0]]
@@ -69,7 +69,8 @@ def build_document(entry: Entry, precision: int = DEFAULT_PRECISION) -> dict:
         "finalize": entry.finalize,
         "states": states,
         "provenance": {
-            "generator": f"optconf generate --only {entry.name}",
+            "generator": (f"optconf generate --only {entry.name}" if inputs is None
+                          else "optconf check (shrunk failure)"),
             "oracle_version": __version__,
             "precision_bits": precision,
             "keras_semantics": KERAS_SEMANTICS,
@@ -184,3 +185,24 @@ def _first_difference(a: str, b: str) -> str:
         if x != y:
             return f"line {line}: stored {x.strip()[:60]!r}, regenerated {y.strip()[:60]!r}"
     return f"length {len(a)} vs {len(b)} characters"
+
+
+def write_spec_fixture(directory: Path, spec: dict) -> Path:
+    """A failing trajectory (a worker spec) written as a fixture file the port author can keep."""
+    import hashlib
+    import json
+
+    from conformance.trajectory import decode
+
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+    name = f"failure-{spec['algorithm']}-{spec['dtype']}-{digest}"
+    variables = [(n, decode(values, shape)) for n, shape, values in spec["variables"]]
+    gradients = [[None if g is None else decode(g, shape) for g, (_, shape, _) in zip(step, spec["variables"])]
+                 for step in spec["gradients"]]
+    entry = Entry(name, "the smallest failing example hypothesis found", spec["algorithm"], spec["config"],
+                  input_dtype=spec["dtype"], steps=len(gradients), exclude=spec.get("exclude") or {},
+                  finalize=bool(spec.get("finalize")))
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    path.write_text(dumps(build_document(entry, inputs=(variables, gradients))), encoding="ascii")
+    return path

@@ -9,7 +9,7 @@ from conformance.trajectory import Finding, decode, make_spec
 
 
 def spec_for(fixture: Fixture, dtype: str, compile: str = "eager") -> dict:
-    """A :mod:`conformance.keras_runner` spec that replays ``fixture`` in ``dtype``."""
+    """A :mod:`conformance.worker` spec that replays ``fixture`` in ``dtype``."""
     if dtype not in fixture.budget_dtypes:
         raise ValueError(f"{fixture.path}: no budgets for {dtype}; it has {fixture.budget_dtypes}")
     doc = fixture.document

@@ -1,6 +1,6 @@
 """Replay a trajectory spec through the oracle and compare a candidate's recorded states with it.
 
-A spec (see :mod:`conformance.keras_runner`) fixes the algorithm, the
+A spec (see :mod:`conformance.worker`) fixes the algorithm, the
 configuration, the dtype, the initial variables and the gradient sequence.
 :func:`oracle_states` runs :mod:`reference` on it; :func:`compare` turns a
 candidate's states into one :class:`Finding` per quantity and step: the worst
@@ -9,10 +9,6 @@ candidate's states into one :class:`Finding` per quantity and step: the worst
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,8 +38,9 @@ def make_spec(algorithm, config, dtype, variables, gradients, *, exclude=None, c
     }
 
 
-def oracle_states(spec: dict, precision: int = 113) -> list[dict[str, Quantity]]:
+def oracle_states(spec: dict, precision: int = 113, variants: dict | None = None) -> list[dict[str, Quantity]]:
     opt = ReferenceOptimizer(spec["algorithm"], spec["config"], dtype=spec["dtype"], precision=precision)
+    opt.variants = dict(variants or {})
     variables = [(name, decode(values, shape)) for name, shape, values in spec["variables"]]
     opt.build(variables)
     if spec.get("exclude"):
@@ -97,18 +94,12 @@ def compare(oracle: list[dict[str, Quantity]], candidate: list[dict[str, list[st
 
 
 def run_keras(specs: list[dict], backend: str, timeout: float = 600) -> list[dict]:
-    """Run real Keras on ``backend`` in a subprocess for each spec."""
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    # JAX holds float64 as float32 unless x64 is enabled.
-    env["JAX_ENABLE_X64"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "conformance.keras_runner"],
-        input=json.dumps(specs),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"Keras on {backend} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout)
+    """Run real Keras on ``backend`` in a worker process for each spec; ``[{"states": ...}]``."""
+    from conformance.candidates import Candidate, Worker
+
+    modes = {s.get("compile", "eager") for s in specs}
+    if len(modes) != 1:
+        raise ValueError(f"run_keras: one compile mode per call; got {sorted(modes)}")
+    with Worker(Candidate(None, backend, modes.pop()), timeout) as worker:
+        version = worker.description["versions"].get("keras", "?")
+        return [{"states": worker.run(s), "keras_version": version, "backend": backend} for s in specs]

@@ -118,6 +118,8 @@ class ReferenceOptimizer:
         self.raw_iterations = 0
         self.exclusions = Exclusions()
         self.built = False
+        # Deviations used only to name a known porting bug in a failure report (conformance.diagnosis).
+        self.variants: dict[str, Any] = {}
         self.names: list[str] = []
         self.shapes: list[tuple[int, ...]] = []
 
@@ -187,7 +189,8 @@ class ReferenceOptimizer:
         """The current learning rate, in ``floatx`` and in the variable dtype."""
         lr = self.config["learning_rate"]
         if isinstance(lr, LearningRateSchedule):
-            in_floatx = lr(self.raw_iterations, self.floatx)
+            counter = self.iterations if self.variants.get("schedule_sees_updates") else self.raw_iterations
+            in_floatx = lr(counter, self.floatx)
             return in_floatx, in_floatx.to(self.fmt)
         if isinstance(lr, float):
             in_floatx = Tracked.rounded(lr, self.floatx)
@@ -249,7 +252,8 @@ class ReferenceOptimizer:
 
     def _update(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
         rule = self.rule
-        coefficients, self.scalars = rule.coefficients(self.config, lr, self.iterations + 1, self.fmt, self.scalars)
+        step = self.iterations + 1 + self.variants.get("step_offset", 0)
+        coefficients, self.scalars = rule.coefficients(self.config, lr, step, self.fmt, self.scalars)
         names = rule.slot_names(self.config)
         update = rule.update
         for i in active:
@@ -264,12 +268,44 @@ class ReferenceOptimizer:
     def _moving_average(self) -> None:
         if not self.config.get("use_ema"):
             return
-        weight = ema.blend_weight(self.config["ema_momentum"], self.iterations, self.fmt)
+        iterations = max(self.iterations, 1) if self.variants.get("ema_momentum_on_first_step") else self.iterations
+        weight = ema.blend_weight(self.config["ema_momentum"], iterations, self.fmt)
         averages = self.slots["average"]
         for i, theta in enumerate(self.theta):
             averages[i] = [ema.update_average(a, x, weight) for a, x in zip(averages[i], theta)]
         if ema.overwrites(self.config["ema_overwrite_frequency"], self.iterations):
             self.finalize_variable_values()
+
+    def restore(self, values: dict[str, Any], raw_iterations: int) -> None:
+        """Continue from a state a candidate holds: every quantity of :meth:`state` but ``iterations``.
+
+        ``values`` maps quantity names to arrays in the candidate's dtype; they become exact inputs
+        (budget zero), so the next :meth:`apply` is judged on that step alone.
+        """
+        if not self.built:
+            raise ValueError("build(variables) must be called before restore(values)")
+        labels = self._labels()
+        with gmpy2.context(self._context):
+            missing = []
+
+            def elements(name: str) -> list[Tracked] | None:
+                if name not in values:
+                    missing.append(name)
+                    return None
+                return self._elements(values[name], name)
+
+            theta = [elements(f"variables/{label}") for label in labels]
+            slots = {slot: [elements(f"{slot}/{label}") for label in labels] for slot in self.slots}
+            scalars = {name: elements(name) for name in self.scalars}
+            if missing:
+                raise ValueError(f"restore: the state lacks {missing}")
+            self.theta = theta
+            self.slots = slots
+            self.scalars = {name: v[0] for name, v in scalars.items()}
+        self.raw_iterations = raw_iterations
+
+    def _labels(self) -> list[str]:
+        return [n if self.names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(self.names)]
 
     def finalize_variable_values(self) -> None:
         """``θ ← avg`` for every variable when EMA is on (what ``fit()`` does at the end)."""
@@ -282,7 +318,7 @@ class ReferenceOptimizer:
 
         Duplicate variable names are told apart by their index (``name#i``).
         """
-        labels = [n if self.names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(self.names)]
+        labels = self._labels()
         out: dict[str, Quantity] = {}
 
         def put(name: str, shape, values: list[Tracked]) -> None:

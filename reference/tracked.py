@@ -261,6 +261,10 @@ def power(base: Tracked, exponent: Tracked) -> Tracked:
     fmt = base.fmt
     z = base.value**exponent.value
     out = Tracked(z, 0.0, fmt)
+    if base.value == 0:
+        # β = 0: 0^t = 0 for t > 0, and |b̃^t| <= e_b^t for a perturbed base.
+        out.error = base.error ** exponent.size + fmt.underflow
+        return out
     log_base = abs(float(gmpy2.log(base.value)))
     y = exponent.size
     propagated = y * out.size / base.size * base.error + out.size * log_base * exponent.error

@@ -1,0 +1,53 @@
+"""The adapter protocol: how a port that is not a Keras-style optimizer plugs into the harness.
+
+Write a class with these members and point ``optconf check`` at it
+(``optconf check mypackage.conformance:MyAdapter``)::
+
+    class MyAdapter:
+        algorithms = ("adam", "adamw")          # what the port implements
+        dtypes = ("float32",)                   # what it computes in
+
+        def start(self, algorithm, config, variables, dtype, exclude):
+            # config: the Keras get_config() dict; variables: [(name, numpy array)] already in `dtype`;
+            # exclude: {"var_list": [indices], "var_names": [regexes]} for weight decay
+            self.opt = my_port.Adam(lr=config["learning_rate"], ...)
+            self.params = [p.copy() for _, p in variables]
+
+        def apply(self, grads):                 # one numpy array (or None) per variable
+            self.opt.step(self.params, grads)
+
+        def state(self):                        # whatever the port exposes, named as Keras names it
+            return {"variables/kernel": self.params[0], "momentum/kernel": self.opt.m[0],
+                    "iterations": self.opt.t}
+
+        def finalize(self):                     # optional: finalize_variable_values()
+            ...
+
+Quantity names: ``variables/<name>``, ``momentum/<name>``, ``velocity/<name>``,
+``velocity_hat/<name>``, ``average/<name>``, ``gradient_accumulator/<name>``, ``u_product``,
+``momentum_cache``, ``iterations``.  Report what the port has; the harness checks what it gets,
+and the one-step check (from the port's own state) runs when every slot the rule needs is reported.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class PortAdapter(Protocol):
+    algorithms: tuple[str, ...]
+    dtypes: tuple[str, ...]
+
+    def start(self, algorithm: str, config: dict[str, Any], variables: list[tuple[str, np.ndarray]], dtype: str,
+              exclude: dict[str, Any]) -> None: ...
+
+    def apply(self, grads: list[np.ndarray | None]) -> None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
+def is_adapter(obj: Any) -> bool:
+    return all(hasattr(obj, name) for name in ("start", "apply", "state", "algorithms"))

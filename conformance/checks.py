@@ -1,0 +1,314 @@
+"""The checks of ``optconf check``: what is run on a candidate, and how each result is judged.
+
+Every check runs trajectories (specs) on the candidate and judges them two ways:
+
+* **trajectory**: every quantity at every step against the oracle run from the initial inputs;
+* **one-step**: every step against the oracle restarted from the candidate's *own* previous state
+  (so an error shows at the step that made it, with that step's budget alone).
+
+Checks, each reported per algorithm and dtype:
+
+``pipeline/<feature>``  generated trajectories for one rule or pipeline feature (and the
+                        combinations that interact): basic, large hyperparameters, amsgrad, loss
+                        scaling, accumulation, the clippings, weight decay and its exclusion, EMA,
+                        overwrite and finalize, ``None`` gradients, each schedule;
+``one-step``            the one-step judgement of all of them;
+``fixtures``            the golden fixtures of the algorithm that carry budgets for the dtype;
+``explore``             property-based exploration with hypothesis (:mod:`conformance.strategies`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from conformance.trajectory import Finding, decode, make_spec, oracle_states
+from reference import ReferenceOptimizer
+from reference.formats import numpy_dtype
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    steps: int
+    explore_examples: int
+    long_fixtures: bool
+
+
+PROFILES = {
+    "quick": Profile("quick", 3, 5, False),
+    "ci": Profile("ci", 6, 20, False),
+    "deep": Profile("deep", 16, 300, True),
+}
+
+
+@dataclass
+class Case:
+    check: str
+    algorithm: str
+    dtype: str
+    spec: dict
+    label: str
+
+
+@dataclass
+class Outcome:
+    algorithm: str
+    check: str
+    dtype: str
+    cases: int = 0
+    worst: Finding | None = None
+    worst_case: str = ""
+    error: str | None = None
+    diagnosis: str | None = None
+    example: dict | None = None
+    skipped: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and (self.worst is None or self.worst.ratio <= 1.0)
+
+    def absorb(self, finding: Finding | None, case: str) -> None:
+        self.cases += 1
+        if finding is not None and (self.worst is None or finding.ratio > self.worst.ratio):
+            self.worst, self.worst_case = finding, case
+
+
+# -- generated trajectories ------------------------------------------------------------------------------
+
+SHAPES = (("kernel", (3, 4)), ("bias", (4,)))
+MAGNITUDES = {"float16": (-3, 1), "bfloat16": (-3, 1), "float32": (-4, 1), "float64": (-4, 1)}
+
+
+def _schedule(class_name: str, **config: Any) -> dict:
+    return {"module": "keras.optimizers.schedules", "class_name": class_name, "config": config,
+            "registered_name": None}
+
+
+# feature -> (config patch, options); options: data, exclude, finalize, none, min_steps
+FEATURES: dict[str, tuple[dict, dict]] = {
+    "basic": ({}, {}),
+    "large-hyperparameters": ({"learning_rate": 0.25, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 0.5}, {}),
+    "amsgrad": ({"amsgrad": True}, {"data": "shrinking", "min_steps": 5}),
+    "loss-scale": ({"loss_scale_factor": 64.0}, {}),
+    "accumulation": ({"gradient_accumulation_steps": 3, "epsilon": 0.1}, {"min_steps": 7}),
+    "accumulation-clipnorm": ({"gradient_accumulation_steps": 2, "clipnorm": 0.05}, {"min_steps": 5}),
+    "accumulation-schedule": ({"gradient_accumulation_steps": 2, "learning_rate": _schedule(
+        "PiecewiseConstantDecay", boundaries=[0, 2], values=[0.2, 0.05, 0.01])}, {"min_steps": 6}),
+    "accumulation-ema": ({"gradient_accumulation_steps": 2, "use_ema": True, "ema_momentum": 0.5},
+                         {"min_steps": 5}),
+    "clipnorm": ({"clipnorm": 0.05}, {}),
+    "global-clipnorm": ({"global_clipnorm": 0.05}, {}),
+    "clipvalue": ({"clipvalue": 0.05}, {}),
+    "weight-decay": ({"weight_decay": 0.5, "learning_rate": 0.1}, {}),
+    "weight-decay-exclusion": ({"weight_decay": 0.5, "learning_rate": 0.1},
+                               {"exclude": {"var_names": ["bia"], "var_list": [0]}, "shapes": (
+                                   ("kernel", (3, 4)), ("bias", (4,)), ("scale", (2,)))}),
+    "ema": ({"use_ema": True, "ema_momentum": 0.5}, {}),
+    "ema-overwrite-finalize": ({"use_ema": True, "ema_momentum": 0.5, "ema_overwrite_frequency": 2},
+                               {"finalize": True}),
+    "none-gradients": ({}, {"none": True}),
+    "schedule-exponential": ({"learning_rate": _schedule("ExponentialDecay", initial_learning_rate=0.05,
+                                                         decay_steps=2, decay_rate=0.5)}, {}),
+    "schedule-piecewise": ({"learning_rate": _schedule("PiecewiseConstantDecay", boundaries=[1, 3],
+                                                       values=[0.1, 0.01, 0.001])}, {}),
+    "schedule-polynomial": ({"learning_rate": _schedule("PolynomialDecay", initial_learning_rate=0.05,
+                                                        decay_steps=3, power=2.0, cycle=True)}, {}),
+    "schedule-inverse-time": ({"learning_rate": _schedule("InverseTimeDecay", initial_learning_rate=0.05,
+                                                          decay_steps=2, decay_rate=1.0)}, {}),
+    "schedule-cosine-warmup": ({"learning_rate": _schedule("CosineDecay", initial_learning_rate=0.001,
+                                                           decay_steps=4, alpha=0.1, warmup_target=0.05,
+                                                           warmup_steps=2)}, {}),
+    "schedule-cosine-restarts": ({"learning_rate": _schedule("CosineDecayRestarts", initial_learning_rate=0.05,
+                                                             first_decay_steps=2, m_mul=0.5)}, {}),
+}
+
+LEGACY_FEATURES = ("basic", "large-hyperparameters", "clipnorm", "global-clipnorm", "clipvalue")
+ADAM_ONLY = ("amsgrad",)
+
+
+def features_for(algorithm: str) -> list[str]:
+    if algorithm == "nadam-legacy":
+        return list(LEGACY_FEATURES)
+    names = [f for f in FEATURES if algorithm in ("adam", "adamw") or f not in ADAM_ONLY]
+    return names
+
+
+def _inputs(name: str, dtype: str, steps: int, options: dict):
+    rng = np.random.default_rng(zlib.crc32(f"{name}/{dtype}".encode()))
+    shapes = options.get("shapes", SHAPES)
+    low, high = MAGNITUDES[dtype]
+    held = numpy_dtype(dtype)
+
+    def exact(a):
+        return np.asarray(a, dtype=np.float64).astype(held).astype(np.float64)
+
+    variables = [(n, exact(rng.normal(size=s) * 2)) for n, s in shapes]
+    grads = []
+    for k in range(steps):
+        step = []
+        for _, s in shapes:
+            g = rng.normal(size=s) * 10.0 ** rng.uniform(low, high, size=s)
+            if options.get("data") == "shrinking":
+                g = g * (20.0 if k == 1 else 0.05)
+            step.append(exact(g))
+        if options.get("none") and k % 2 == 1:
+            step[-1] = None
+        grads.append(step)
+    return variables, grads
+
+
+def pipeline_cases(algorithm: str, dtype: str, profile: Profile) -> list[Case]:
+    cases = []
+    for feature in features_for(algorithm):
+        patch, options = FEATURES[feature]
+        config = {"learning_rate": 0.01, **patch}
+        if algorithm == "adamw":
+            config.setdefault("weight_decay", 0.05)
+        steps = max(profile.steps, options.get("min_steps", 0))
+        variables, grads = _inputs(f"{algorithm}/{feature}", dtype, steps, options)
+        spec = make_spec(algorithm, config, dtype, variables, grads, exclude=options.get("exclude"),
+                         finalize=options.get("finalize", False))
+        cases.append(Case(f"pipeline/{feature}", algorithm, dtype, spec, feature))
+    return cases
+
+
+def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path = FIXTURES) -> list[Case]:
+    from conformance.fixture_format import load
+    from conformance.replay import spec_for
+
+    cases = []
+    for path in sorted(directory.glob("*.json")):
+        fixture = load(path)
+        if fixture.algorithm != algorithm or dtype not in fixture.budget_dtypes:
+            continue
+        if not profile.long_fixtures and len(fixture.document["gradients"]) > 100:
+            continue
+        case = Case("fixtures", algorithm, dtype, spec_for(fixture, dtype), fixture.name)
+        case.fixture = fixture  # type: ignore[attr-defined]
+        cases.append(case)
+    return cases
+
+
+# -- judging ---------------------------------------------------------------------------------------------
+
+def judge_trajectory(case: Case, states: list[dict]) -> Finding | None:
+    fixture = getattr(case, "fixture", None)
+    if fixture is not None:
+        from conformance.replay import judge
+
+        findings = judge(fixture, case.dtype, states)
+    else:
+        from conformance.trajectory import compare
+
+        findings = compare(oracle_states(case.spec), states)
+    iterations = _iterations_findings(case.spec, states) if fixture is None else []
+    findings = findings + iterations
+    return max(findings, key=lambda f: f.ratio) if findings else None
+
+
+def _iterations_findings(spec: dict, states: list[dict]) -> list[Finding]:
+    steps = spec.get("config", {}).get("gradient_accumulation_steps") or 1
+    out = []
+    for k, state in enumerate(states[: len(spec["gradients"])], start=1):
+        if "iterations" in state:
+            got = decode(state["iterations"], (-1,))[0]
+            want = k // steps
+            out.append(Finding("iterations", k, 0, 0.0 if got == want else float("inf"), float(got), float(want),
+                               0.0))
+    return out
+
+
+def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
+    """Each step from the candidate's own previous state; ``None`` when the candidate's state is incomplete."""
+    spec = case.spec
+    variables = [(name, decode(values, shape)) for name, shape, values in spec["variables"]]
+    worst = None
+    for k in range(1, len(spec["gradients"])):
+        opt = ReferenceOptimizer(spec["algorithm"], spec["config"], dtype=spec["dtype"])
+        opt.build(variables)
+        if spec.get("exclude"):
+            opt.exclude_from_weight_decay(**spec["exclude"])
+        shapes = {q: v.shape for q, v in opt.state().items()}
+        previous = {q: decode(v, shapes[q]) for q, v in states[k - 1].items() if q in shapes and q != "iterations"}
+        try:
+            opt.restore(previous, k)
+        except ValueError:
+            return None
+        grads = [None if g is None else decode(g, shape)
+                 for g, (_, shape, _) in zip(spec["gradients"][k], spec["variables"])]
+        opt.apply(grads)
+        exact = opt.state()
+        for quantity, values in states[k].items():
+            if quantity not in exact or quantity == "iterations":
+                continue
+            candidate = decode(values, (-1,))
+            ratios = exact[quantity].ratios(candidate).reshape(-1)
+            i = int(np.argmax(ratios))
+            if worst is None or ratios[i] > worst.ratio:
+                worst = Finding(quantity, k + 1, i, float(ratios[i]), float(candidate[i]),
+                                float(exact[quantity].exact[i]), float(exact[quantity].budget.reshape(-1)[i]))
+    return worst
+
+
+# -- running -------------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    algorithms: list[str]
+    dtypes: list[str]
+    profile: Profile
+    checks: tuple[str, ...] = ("pipeline", "one-step", "fixtures", "explore")
+    fixture_directory: Path = FIXTURES
+    progress: Callable[[str], None] = field(default=lambda label: None)
+
+
+def run_plan(worker, plan: Plan) -> list[Outcome]:
+    from conformance.candidates import RunError
+
+    outcomes: list[Outcome] = []
+    for algorithm in plan.algorithms:
+        for dtype in plan.dtypes:
+            cases = []
+            if "pipeline" in plan.checks or "one-step" in plan.checks:
+                cases += pipeline_cases(algorithm, dtype, plan.profile)
+            if "fixtures" in plan.checks:
+                cases += fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)
+            by_check: dict[str, Outcome] = {}
+            one_step = Outcome(algorithm, "one-step", dtype)
+            for case in cases:
+                plan.progress(f"{algorithm} {dtype} {case.check} {case.label}")
+                outcome = by_check.setdefault(case.check, Outcome(algorithm, case.check, dtype))
+                try:
+                    states = worker.run(case.spec)
+                except RunError as error:
+                    outcome.cases += 1
+                    outcome.error = outcome.error or f"{case.label}: the candidate raised {error}"
+                    continue
+                finding = judge_trajectory(case, states)
+                outcome.absorb(finding, case.label)
+                if finding is not None and finding.ratio > 1.0 and outcome.diagnosis is None:
+                    from conformance.diagnosis import diagnose
+
+                    outcome.diagnosis = diagnose(case, states)
+                if "one-step" in plan.checks and case.check.startswith("pipeline/"):
+                    one_step.absorb(judge_one_step(case, states), case.label)
+            if "pipeline" in plan.checks or "fixtures" in plan.checks:
+                outcomes += [o for o in by_check.values()
+                             if "pipeline" in plan.checks or not o.check.startswith("pipeline/")]
+            if "one-step" in plan.checks:
+                outcomes.append(one_step)
+            if "explore" in plan.checks:
+                from conformance.strategies import explore
+
+                plan.progress(f"{algorithm} {dtype} explore")
+                outcomes.append(explore(worker, algorithm, dtype, plan.profile,
+                                        write_failure=getattr(plan, "write_failure", None)))
+    return outcomes

@@ -1,0 +1,167 @@
+"""Hypothesis strategies over whole trajectories, and the ``explore`` check built on them.
+
+A drawn case is an algorithm's configuration over the whole sensible range of every hyperparameter
+(large learning rates, epsilons and weight decays included: that is where porting bugs show), any
+combination of pipeline features, one to three variables of small shapes, gradient magnitudes over
+the dtype's range, and one to a dozen steps.  Each example is labelled (``hypothesis.event``) with
+the features it turned on, and ``hypothesis.target`` steers the search towards the worst budget
+ratio.  A failure is shrunk to the smallest case that still fails.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, event, given, settings, target
+from hypothesis import strategies as st
+
+from conformance.checks import MAGNITUDES, Outcome, Profile, judge_trajectory
+from conformance.trajectory import make_spec
+from reference.formats import numpy_dtype
+
+
+def _log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
+    return st.floats(np.log10(low), np.log10(high)).map(lambda x: float(f"{10 ** x:.3g}"))
+
+
+def _schedules() -> st.SearchStrategy[dict]:
+    def serialized(class_name, **config):
+        return {"module": "keras.optimizers.schedules", "class_name": class_name, "config": config,
+                "registered_name": None}
+
+    lr0 = _log_uniform(1e-4, 0.5)
+    steps = st.integers(1, 5)
+    return st.one_of(
+        st.builds(lambda a, s, r: serialized("ExponentialDecay", initial_learning_rate=a, decay_steps=s, decay_rate=r),
+                  lr0, steps, st.floats(0.1, 0.99).map(lambda x: round(x, 3))),
+        st.builds(lambda a, s: serialized("CosineDecay", initial_learning_rate=a, decay_steps=s), lr0, steps),
+        st.builds(lambda a, s: serialized("InverseTimeDecay", initial_learning_rate=a, decay_steps=s, decay_rate=0.5),
+                  lr0, steps),
+        st.builds(lambda a, b: serialized("PiecewiseConstantDecay", boundaries=[b], values=[a, a / 4]), lr0,
+                  st.integers(0, 4)),
+    )
+
+
+@st.composite
+def configs(draw, algorithm: str) -> dict:
+    config: dict = {
+        "learning_rate": draw(st.one_of(_log_uniform(1e-4, 1.0), _schedules()) if algorithm != "nadam-legacy"
+                              else _log_uniform(1e-4, 1.0)),
+        "beta_1": draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]) | st.floats(0.0, 0.999).map(lambda x: round(x, 4))),
+        "beta_2": draw(st.sampled_from([0.5, 0.9, 0.999]) | st.floats(0.5, 0.9999).map(lambda x: round(x, 5))),
+        "epsilon": draw(_log_uniform(1e-8, 1.0)),
+    }
+    clip = draw(st.sampled_from([None, "clipnorm", "global_clipnorm", "clipvalue"]))
+    if clip:
+        config[clip] = draw(_log_uniform(1e-3, 10.0))
+    if algorithm == "nadam-legacy":
+        return config
+    if algorithm in ("adam", "adamw"):
+        config["amsgrad"] = draw(st.booleans())
+    if algorithm == "adamw" or draw(st.booleans()):
+        config["weight_decay"] = draw(_log_uniform(1e-4, 1.0))
+    if draw(st.booleans()):
+        config["loss_scale_factor"] = float(2 ** draw(st.integers(-4, 12)))
+    if draw(st.booleans()):
+        config["gradient_accumulation_steps"] = draw(st.integers(2, 4))
+    if draw(st.booleans()):
+        config["use_ema"] = True
+        config["ema_momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
+        config["ema_overwrite_frequency"] = draw(st.none() | st.integers(1, 4))
+    return config
+
+
+@st.composite
+def trajectories(draw, algorithm: str, dtype: str, max_steps: int) -> dict:
+    config = draw(configs(algorithm))
+    shapes = draw(st.lists(st.sampled_from([(), (1,), (3,), (2, 2), (2, 3)]), min_size=1, max_size=3))
+    steps = draw(st.integers(1, max_steps))
+    low, high = MAGNITUDES[dtype]
+    center = draw(st.floats(low, high))
+    spread = draw(st.floats(0.0, 2.0))
+    seed = draw(st.integers(0, 2**16))
+    none_gradients = draw(st.booleans()) if algorithm != "nadam-legacy" and len(shapes) > 1 else False
+    rng = np.random.default_rng(seed)
+    held = numpy_dtype(dtype)
+
+    def exact(a):
+        return np.asarray(a, dtype=np.float64).astype(held).astype(np.float64)
+
+    names = [f"v{i}" for i in range(len(shapes))]
+    variables = [(n, exact(rng.normal(size=s))) for n, s in zip(names, shapes)]
+    grads = []
+    for k in range(steps):
+        step = [exact(rng.normal(size=s) * 10.0 ** (center + spread * rng.uniform(-1, 1, size=s))) for s in shapes]
+        if none_gradients and k % 2 == 1:
+            step[-1] = None
+        grads.append(step)
+    exclude = {}
+    if config.get("weight_decay") and len(shapes) > 1 and draw(st.booleans()):
+        exclude = {"var_names": ["v1"]}
+    finalize = bool(config.get("use_ema")) and draw(st.booleans())
+    for feature in ("amsgrad", "weight_decay", "loss_scale_factor", "gradient_accumulation_steps", "use_ema",
+                    "clipnorm", "global_clipnorm", "clipvalue"):
+        if config.get(feature):
+            event(f"feature: {feature}")
+    if isinstance(config["learning_rate"], dict):
+        event(f"schedule: {config['learning_rate']['class_name']}")
+    return make_spec(algorithm, config, dtype, variables, grads, exclude=exclude, finalize=finalize)
+
+
+def explore(worker, algorithm: str, dtype: str, profile: Profile, *, write_failure=None) -> Outcome:
+    """Run hypothesis against the candidate; the outcome carries the shrunk failing example."""
+    from conformance.candidates import RunError
+
+    outcome = Outcome(algorithm, "explore", dtype)
+    failures: list[tuple[dict, object]] = []
+
+    @settings(max_examples=profile.explore_examples, deadline=None, database=None,
+              derandomize=profile.name != "deep", print_blob=False,
+              phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
+              suppress_health_check=list(HealthCheck))
+    @given(trajectories(algorithm, dtype, max_steps=max(4, profile.steps)))
+    def property_(spec):
+        try:
+            states = worker.run(spec)
+        except RunError as error:
+            failures.append((spec, f"the candidate raised {error}"))
+            raise AssertionError(str(error)) from None
+        finding = judge_trajectory(_Case(spec), states)
+        if finding is None:
+            return
+        target(min(finding.ratio, 1e30), label="worst budget ratio")
+        outcome.absorb(finding, "hypothesis example")
+        if finding.ratio > 1.0:
+            failures.append((spec, finding))
+            raise AssertionError(str(finding))
+
+    try:
+        property_()
+    except AssertionError:
+        spec, finding = failures[-1]
+        outcome.example = {"spec": spec, "summary": describe_spec(spec)}
+        if isinstance(finding, str):
+            outcome.error = finding
+        else:
+            outcome.worst = finding
+            outcome.worst_case = "shrunk example"
+        if write_failure is not None:
+            outcome.example["fixture"] = str(write_failure(spec))
+    outcome.cases = max(outcome.cases, profile.explore_examples)
+    return outcome
+
+
+class _Case:
+    def __init__(self, spec):
+        self.spec, self.dtype, self.algorithm = spec, spec["dtype"], spec["algorithm"]
+
+
+def describe_spec(spec: dict) -> str:
+    """A short, reproducible description of a trajectory."""
+    config = {k: v for k, v in spec["config"].items() if v not in (None, False)}
+    shapes = [tuple(shape) for _, shape, _ in spec["variables"]]
+    crc = zlib.crc32(repr(spec).encode()) & 0xFFFF
+    return (f"{spec['algorithm']} in {spec['dtype']}, config {config}, variables {shapes}, "
+            f"{len(spec['gradients'])} steps" + (f", exclude {spec['exclude']}" if spec.get("exclude") else "")
+            + (", then finalize" if spec.get("finalize") else "") + f" [#{crc:04x}]")

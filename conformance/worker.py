@@ -1,0 +1,318 @@
+"""The candidate worker: one process that holds one candidate and runs trajectory specs on it.
+
+Keras picks its backend once per process, and importing TensorFlow costs seconds, so the harness
+starts a worker per candidate (``KERAS_BACKEND`` set) and talks to it in JSON lines over stdin and
+stdout:
+
+    → {"candidate": {"kind": "keras" | "import", "target": "pkg.mod:Name", "compile": "eager"}}
+    ← {"ready": true, "describe": {...}}   or   {"error": "..."}
+    → {"spec": {...}}                       (see conformance.trajectory.make_spec)
+    ← {"states": [{quantity: [hex, ...]}, ...]}   or   {"error": "...", "traceback": "..."}
+
+Floats travel as ``float.hex`` strings.  Candidates: real Keras 3 (``keras.optimizers``), any
+class or factory named by import path that follows the Keras optimizer API (Keras 3 subclasses,
+``tf_keras.optimizers.legacy`` optimizers), and :mod:`conformance.adapter` adapters.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+KERAS_CLASSES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam"}
+ALL_DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+
+def _decode(values, shape, dtype):
+    from reference.formats import numpy_dtype
+
+    return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape).astype(numpy_dtype(dtype))
+
+
+def _encode(array) -> list[str]:
+    return [float(x).hex() for x in np.asarray(array, dtype=np.float64).reshape(-1)]
+
+
+def resolve(target: str):
+    """``package.module:Name`` (or ``package.module.Name``) to the object it names."""
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        module_name, _, attr = target.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"candidate {target!r}: expected 'package.module:Name'")
+    module = importlib.import_module(module_name)
+    obj = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _claimed_algorithms(obj) -> tuple[str, ...]:
+    claimed = getattr(obj, "conformance_algorithms", None) or getattr(obj, "algorithms", None)
+    if claimed:
+        return tuple(claimed)
+    module = getattr(obj, "__module__", "") or ""
+    name = getattr(obj, "__name__", "").lower()
+    if module.startswith("tf_keras") and "legacy" in module and "nadam" in name:
+        return ("nadam-legacy",)
+    try:
+        import keras
+
+        if isinstance(obj, type):
+            for algorithm in ("adamw", "nadam", "adam"):
+                if issubclass(obj, getattr(keras.optimizers, KERAS_CLASSES[algorithm])):
+                    return (algorithm,)
+    except ImportError:
+        pass
+    for algorithm in ("adamw", "nadam", "adam"):
+        if algorithm in name.replace("_", ""):
+            return (algorithm,)
+    return ()
+
+
+class KerasEngine:
+    """Keras 3 optimizers: real ones (``target=None``) or a class/factory following their API."""
+
+    def __init__(self, target=None, compile="eager"):
+        import keras
+
+        self.keras = keras
+        self.target = target
+        self.obj = resolve(target) if target else None
+        self.compile = compile
+
+    def describe(self) -> dict:
+        backend = self.keras.backend.backend()
+        dtypes = ALL_DTYPES if backend != "torch" else ALL_DTYPES[:3]
+        algorithms = tuple(KERAS_CLASSES) if self.obj is None else _claimed_algorithms(self.obj)
+        return {"name": self.target or f"keras ({backend})", "algorithms": list(algorithms), "dtypes": list(dtypes),
+                "versions": _versions(), "backend": backend, "compile": self.compile}
+
+    def make(self, algorithm, config):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = self.keras.optimizers.schedules.deserialize(config["learning_rate"])
+        if self.obj is None:
+            return getattr(self.keras.optimizers, KERAS_CLASSES[algorithm])(**config)
+        if isinstance(self.obj, type):
+            return self.obj(**config)
+        return self.obj(algorithm, config)
+
+    def run(self, spec) -> list[dict]:
+        keras, dtype = self.keras, spec["dtype"]
+        variables = [keras.Variable(_decode(values, shape, dtype), name=name, dtype=dtype)
+                     for name, shape, values in spec["variables"]]
+        names = [name for name, _, _ in spec["variables"]]
+        labels = [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
+        opt = self.make(spec["algorithm"], spec["config"])
+        opt.build(variables)
+        exclude = spec.get("exclude") or {}
+        if exclude:
+            var_list = [variables[i] for i in exclude.get("var_list", [])]
+            opt.exclude_from_weight_decay(var_list=var_list or None, var_names=exclude.get("var_names"))
+        apply = self._apply_fn(opt, variables)
+        states = []
+        for step in spec["gradients"]:
+            grads = [None if g is None else keras.ops.convert_to_tensor(_decode(g, v.shape, dtype))
+                     for g, v in zip(step, variables)]
+            apply(grads)
+            states.append(self._state(opt, variables, labels))
+        if spec.get("finalize"):
+            opt.finalize_variable_values(variables)
+            states.append(self._state(opt, variables, labels))
+        return states
+
+    def _apply_fn(self, opt, variables):
+        mode, backend = self.compile, self.keras.backend.backend()
+        if mode == "eager":
+            return lambda grads: opt.apply(grads, variables)
+        if mode in ("function", "jit") and backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(lambda grads: opt.apply(grads, variables), jit_compile=(mode == "jit"))
+        if mode == "jit" and backend == "jax":
+            import jax
+
+            stateless = jax.jit(opt.stateless_apply)
+
+            def apply(grads):
+                if any(g is None for g in grads):
+                    return opt.apply(grads, variables)
+                new_vars, new_opt = stateless([v.value for v in opt.variables], grads, [v.value for v in variables])
+                for v, x in zip(variables, new_vars):
+                    v.assign(x)
+                for v, x in zip(opt.variables, new_opt):
+                    v.assign(x)
+
+            return apply
+        raise ValueError(f"compile mode {mode!r} is not available on the {backend} backend")
+
+    def _state(self, opt, variables, labels) -> dict[str, list[str]]:
+        to_np = self.keras.ops.convert_to_numpy
+        out = {f"variables/{label}": _encode(to_np(v.value)) for label, v in zip(labels, variables)}
+        slots = {
+            "momentum": getattr(opt, "_momentums", None),
+            "velocity": getattr(opt, "_velocities", None),
+            "velocity_hat": getattr(opt, "_velocity_hats", None) if getattr(opt, "amsgrad", False) else None,
+            "average": getattr(opt, "_model_variables_moving_average", None) if getattr(opt, "use_ema", False)
+            else None,
+            "gradient_accumulator": getattr(opt, "_accumulated_gradients", None)
+            if getattr(opt, "gradient_accumulation_steps", None) else None,
+        }
+        for slot, values in slots.items():
+            if values and len(values) == len(labels) and all(v is not None for v in values):
+                for label, v in zip(labels, values):
+                    out[f"{slot}/{label}"] = _encode(to_np(v.value))
+        if getattr(opt, "_u_product", None) is not None:
+            out["u_product"] = _encode(to_np(opt._u_product.value))
+        iterations = opt.iterations
+        out["iterations"] = [float(int(to_np(getattr(iterations, "value", iterations)))).hex()]
+        return out
+
+
+class LegacyEngine:
+    """``tf_keras.optimizers.legacy`` optimizers (TF 2.0 semantics): ``apply_gradients`` on ``tf.Variable``."""
+
+    def __init__(self, target):
+        import tensorflow as tf
+
+        self.tf = tf
+        self.target = target
+        self.obj = resolve(target)
+
+    def describe(self) -> dict:
+        return {"name": self.target, "algorithms": list(_claimed_algorithms(self.obj)),
+                "dtypes": ["float32", "float64", "float16"], "versions": _versions(), "backend": "tf_keras"}
+
+    def run(self, spec) -> list[dict]:
+        tf, dtype = self.tf, spec["dtype"]
+        config = dict(spec["config"])
+        if "decay" in config:
+            config["schedule_decay"] = config.pop("decay")
+        config = {k: v for k, v in config.items() if v is not None}
+        opt = self.obj(**config)
+        variables = [tf.Variable(_decode(values, shape, dtype), name=name) for name, shape, values in spec["variables"]]
+        labels = [name for name, _, _ in spec["variables"]]
+        states = []
+        for step in spec["gradients"]:
+            pairs = [(tf.constant(_decode(g, v.shape, dtype)), v) for g, v in zip(step, variables) if g is not None]
+            opt.apply_gradients(pairs)
+            out = {f"variables/{label}": _encode(v.numpy()) for label, v in zip(labels, variables)}
+            for slot, key in (("momentum", "m"), ("velocity", "v")):
+                for label, v in zip(labels, variables):
+                    try:
+                        out[f"{slot}/{label}"] = _encode(opt.get_slot(v, key).numpy())
+                    except (KeyError, ValueError):
+                        pass
+            for w in opt.weights:
+                if "momentum_cache" in w.name:
+                    out["momentum_cache"] = _encode(w.numpy())
+            out["iterations"] = [float(int(opt.iterations.numpy())).hex()]
+            states.append(out)
+        return states
+
+
+class AdapterEngine:
+    """A :mod:`conformance.adapter` adapter class (or instance)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.obj = resolve(target)
+
+    def _instance(self):
+        return self.obj() if isinstance(self.obj, type) else self.obj
+
+    def describe(self) -> dict:
+        inst = self._instance()
+        return {"name": self.target, "algorithms": list(inst.algorithms),
+                "dtypes": list(getattr(inst, "dtypes", ("float32",))), "versions": _versions(), "backend": "adapter"}
+
+    def run(self, spec) -> list[dict]:
+        from reference.formats import numpy_dtype
+
+        dtype = spec["dtype"]
+        inst = self._instance()
+        variables = [(name, _decode(values, shape, dtype)) for name, shape, values in spec["variables"]]
+        inst.start(spec["algorithm"], spec["config"], variables, dtype, spec.get("exclude") or {})
+        states = []
+
+        def snapshot():
+            return {k: _encode(np.asarray(v, dtype=np.float64) if np.asarray(v).dtype != numpy_dtype("bfloat16")
+                               else np.asarray(v).astype(np.float64))
+                    for k, v in inst.state().items()}
+
+        for step in spec["gradients"]:
+            inst.apply([None if g is None else _decode(g, shape, dtype)
+                        for g, (_, shape, _) in zip(step, spec["variables"])])
+            states.append(snapshot())
+        if spec.get("finalize"):
+            if hasattr(inst, "finalize"):
+                inst.finalize()
+            states.append(snapshot())
+        return states
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in ("keras", "tensorflow", "jax", "torch", "tf_keras", "numpy"):
+        module = sys.modules.get(name)
+        if module is not None:
+            out[name] = getattr(module, "__version__", "?")
+    return out
+
+
+def make_engine(candidate: dict):
+    from conformance.adapter import is_adapter
+
+    kind, target = candidate.get("kind", "keras"), candidate.get("target")
+    if kind == "keras" and not target:
+        return KerasEngine(None, candidate.get("compile", "eager"))
+    obj = resolve(target)
+    if is_adapter(obj):
+        return AdapterEngine(target)
+    module = getattr(obj, "__module__", "") or ""
+    if module.startswith("tf_keras") or ".legacy" in module:
+        return LegacyEngine(target)
+    return KerasEngine(target, candidate.get("compile", "eager"))
+
+
+def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
+    header = json.loads(stdin.readline())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine = make_engine(header["candidate"])
+            description = engine.describe()
+    except Exception as error:  # noqa: BLE001 - reported to the harness as "cannot load"
+        stdout.write(json.dumps({"error": f"{type(error).__name__}: {error}"}) + "\n")
+        stdout.flush()
+        return 2
+    stdout.write(json.dumps({"ready": True, "describe": description}) + "\n")
+    stdout.flush()
+    for line in stdin:
+        request = json.loads(line)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                reply = {"states": engine.run(request["spec"])}
+        except Exception as error:  # noqa: BLE001 - a candidate's exception is a result, not a crash
+            reply = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-3000:]}
+        stdout.write(json.dumps(reply) + "\n")
+        stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    # Keep the protocol channel clean: anything the candidate prints goes to stderr.
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    sys.exit(serve(sys.stdin, channel))
