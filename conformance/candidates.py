@@ -93,6 +93,16 @@ class Worker:
             raise CandidateError(f"the worker for {self.candidate.label} died: {tail.strip() or 'no output'}")
         return json.loads(line)
 
+    def switch(self, candidate: Candidate) -> dict:
+        """Load another candidate in the same process (same backend): returns its description."""
+        if candidate.backend != self.candidate.backend:
+            raise ValueError("a worker keeps its backend; start another Worker")
+        reply = self._exchange(candidate.header())
+        if "error" in reply:
+            raise CandidateError(f"cannot load {candidate.label}: {reply['error']}")
+        self.candidate, self.description = candidate, reply["describe"]
+        return self.description
+
     def run(self, spec: dict) -> list[dict]:
         reply = self._exchange({"spec": spec})
         if "error" in reply:

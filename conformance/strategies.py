@@ -157,11 +157,17 @@ class _Case:
         self.spec, self.dtype, self.algorithm = spec, spec["dtype"], spec["algorithm"]
 
 
+def _nones(spec: dict) -> str:
+    missing = [(k + 1, i) for k, step in enumerate(spec["gradients"]) for i, g in enumerate(step) if g is None]
+    return f", None gradients at (step, variable) {missing}" if missing else ""
+
+
 def describe_spec(spec: dict) -> str:
     """A short, reproducible description of a trajectory."""
     config = {k: v for k, v in spec["config"].items() if v not in (None, False)}
     shapes = [tuple(shape) for _, shape, _ in spec["variables"]]
     crc = zlib.crc32(repr(spec).encode()) & 0xFFFF
+    exclude = f", exclude {spec['exclude']}" if spec.get("exclude") else ""
+    finalize = ", then finalize" if spec.get("finalize") else ""
     return (f"{spec['algorithm']} in {spec['dtype']}, config {config}, variables {shapes}, "
-            f"{len(spec['gradients'])} steps" + (f", exclude {spec['exclude']}" if spec.get("exclude") else "")
-            + (", then finalize" if spec.get("finalize") else "") + f" [#{crc:04x}]")
+            f"{len(spec['gradients'])} steps{_nones(spec)}{exclude}{finalize} [#{crc:04x}]")

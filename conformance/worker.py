@@ -7,6 +7,7 @@ stdout:
     → {"candidate": {"kind": "keras" | "import", "target": "pkg.mod:Name", "compile": "eager"}}
     ← {"ready": true, "describe": {...}}   or   {"error": "..."}
     → {"spec": {...}}                       (see conformance.trajectory.make_spec)
+    → {"candidate": {...}}                  (switch to another candidate; answered like the first)
     ← {"states": [{quantity: [hex, ...]}, ...]}   or   {"error": "...", "traceback": "..."}
 
 Floats travel as ``float.hex`` strings.  Candidates: real Keras 3 (``keras.optimizers``), any
@@ -299,6 +300,16 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
     stdout.flush()
     for line in stdin:
         request = json.loads(line)
+        if "candidate" in request:
+            # Switching candidates in one process spares the framework's import (seconds for TensorFlow).
+            try:
+                engine = make_engine(request["candidate"])
+                reply = {"ready": True, "describe": engine.describe()}
+            except Exception as error:  # noqa: BLE001
+                reply = {"error": f"{type(error).__name__}: {error}"}
+            stdout.write(json.dumps(reply) + "\n")
+            stdout.flush()
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

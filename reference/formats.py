@@ -19,7 +19,6 @@ round-to-nearest-even does, subnormals included (MPFR through gmpy2).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import gmpy2
 from gmpy2 import mpfr
@@ -34,6 +33,12 @@ class FloatFormat:
     hyperparameters_via: FloatFormat | None = None
     gradual_underflow_only: bool = False
     _context: gmpy2.context = field(init=False, repr=False, compare=False)
+    # unit_roundoff, underflow, largest and largest_exact_integer are plain attributes (set in
+    # __post_init__): the oracle reads them in every operation.
+    unit_roundoff: float = field(init=False, repr=False, compare=False)
+    underflow: float = field(init=False, repr=False, compare=False)
+    largest: float = field(init=False, repr=False, compare=False)
+    largest_exact_integer: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # MPFR writes x = m * 2**e with 1/2 <= m < 1, one more than IEEE's exponent;
@@ -45,24 +50,11 @@ class FloatFormat:
             subnormalize=True,
         )
         object.__setattr__(self, "_context", context)
-
-    @cached_property
-    def unit_roundoff(self) -> float:
-        return 2.0 ** -self.precision
-
-    @cached_property
-    def underflow(self) -> float:
-        if self.gradual_underflow_only:
-            return 2.0 ** (self.emin - self.precision)
-        return 2.0**self.emin
-
-    @cached_property
-    def largest(self) -> float:
-        return float((2 - 2.0 ** (1 - self.precision)) * 2.0**self.emax)
-
-    @cached_property
-    def largest_exact_integer(self) -> int:
-        return 2**self.precision
+        object.__setattr__(self, "unit_roundoff", 2.0**-self.precision)
+        underflow = 2.0 ** (self.emin - self.precision) if self.gradual_underflow_only else 2.0**self.emin
+        object.__setattr__(self, "underflow", underflow)
+        object.__setattr__(self, "largest", float((2 - 2.0 ** (1 - self.precision)) * 2.0**self.emax))
+        object.__setattr__(self, "largest_exact_integer", 2**self.precision)
 
     def hyperparameters_through(self, floatx: FloatFormat) -> FloatFormat:
         """This format, for an implementation that may hold Python-float hyperparameters in ``floatx`` first.

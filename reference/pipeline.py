@@ -9,7 +9,7 @@ does in Keras 3 (``BaseOptimizer.apply`` and ``_backend_apply_gradients``):
 4. with ``gradient_accumulation_steps = S``: unless ``(k + 1) mod S == 0``
    (``k`` the raw counter) the gradient is added to the accumulator and
    nothing else happens; otherwise ``g ← (g + acc) / S`` and the accumulator
-   is reset after the update;
+   is reset after the update (every accumulator, also those of variables without a gradient);
 5. clipping (:mod:`reference.clipping`) of that gradient;
 6. decoupled weight decay (:mod:`reference.weight_decay`) with ``η = lr(k)``;
 7. the rule's update (:mod:`reference.rules`) with ``t = ⌊k / S⌋ + 1``;
@@ -245,8 +245,9 @@ class ReferenceOptimizer:
                     self.theta[i] = apply_weight_decay(self.theta[i], config["weight_decay"], lr_floatx, self.floatx)
         self._update(active, g, lr)
         if steps > 1:
+            # Keras resets every accumulator, also those of variables whose gradient was None in this call.
             acc = self.slots["gradient_accumulator"]
-            for i in active:
+            for i in range(len(acc)):
                 acc[i] = [Tracked.exact(0, fmt) for _ in acc[i]]
         self._moving_average()
 

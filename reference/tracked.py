@@ -16,7 +16,9 @@ adds its own rounding,
     max   :  max(e_a, e_b)                     (no rounding)
 
 with ``u`` the unit roundoff of ``fmt`` and ``f`` its underflow allowance
-(:mod:`reference.formats`).  A multiply-add contracted into one FMA rounds
+(:mod:`reference.formats`).  A result that may exceed the format's largest
+finite number gets an infinite budget: an implementation may overflow there,
+and the format cannot carry the computation.  A multiply-add contracted into one FMA rounds
 once instead of twice, so it is covered by the separate-operation bound.
 
 A few compound operations (:func:`lerp`, :func:`power`, :func:`decay`) are
@@ -120,50 +122,61 @@ class Tracked:
 
     # -- arithmetic -------------------------------------------------------------------
     def __add__(self, other) -> Tracked:
-        other = self._coerce(other)
-        if other is NotImplemented:
-            return other
+        if other.__class__ is not Tracked:
+            other = self._coerce(other)
+            if other is NotImplemented:
+                return other
         z = self.value + other.value
         out = Tracked(z, 0.0, self.fmt)
         fmt = self.fmt
-        out.error = self.error + other.error + fmt.unit_roundoff * out.size + fmt.underflow
+        out.error = e = self.error + other.error + fmt.unit_roundoff * out.size + fmt.underflow
+        if out.size + e > fmt.largest:
+            out.error = _INF
         return out
 
     __radd__ = __add__
 
     def __sub__(self, other) -> Tracked:
-        other = self._coerce(other)
-        if other is NotImplemented:
-            return other
+        if other.__class__ is not Tracked:
+            other = self._coerce(other)
+            if other is NotImplemented:
+                return other
         z = self.value - other.value
         out = Tracked(z, 0.0, self.fmt)
         fmt = self.fmt
-        out.error = self.error + other.error + fmt.unit_roundoff * out.size + fmt.underflow
+        out.error = e = self.error + other.error + fmt.unit_roundoff * out.size + fmt.underflow
+        if out.size + e > fmt.largest:
+            out.error = _INF
         return out
 
     def __rsub__(self, other) -> Tracked:
-        other = self._coerce(other)
-        if other is NotImplemented:
-            return other
+        if other.__class__ is not Tracked:
+            other = self._coerce(other)
+            if other is NotImplemented:
+                return other
         return other.__sub__(self)
 
     def __mul__(self, other) -> Tracked:
-        other = self._coerce(other)
-        if other is NotImplemented:
-            return other
+        if other.__class__ is not Tracked:
+            other = self._coerce(other)
+            if other is NotImplemented:
+                return other
         z = self.value * other.value
         out = Tracked(z, 0.0, self.fmt)
         ea, eb = self.error, other.error
         fmt = self.fmt
-        out.error = other.size * ea + self.size * eb + ea * eb + fmt.unit_roundoff * out.size + fmt.underflow
+        out.error = e = other.size * ea + self.size * eb + ea * eb + fmt.unit_roundoff * out.size + fmt.underflow
+        if out.size + e > fmt.largest:
+            out.error = _INF
         return out
 
     __rmul__ = __mul__
 
     def __truediv__(self, other) -> Tracked:
-        other = self._coerce(other)
-        if other is NotImplemented:
-            return other
+        if other.__class__ is not Tracked:
+            other = self._coerce(other)
+            if other is NotImplemented:
+                return other
         z = self.value / other.value
         out = Tracked(z, 0.0, self.fmt)
         margin = other.size - other.error
@@ -173,12 +186,13 @@ class Tracked:
             out.error = (self.error + out.size * other.error) / margin + self._rounding(
                 2 * out.size
             )
-        return out
+        return _guard(out)
 
     def __rtruediv__(self, other) -> Tracked:
-        other = self._coerce(other)
-        if other is NotImplemented:
-            return other
+        if other.__class__ is not Tracked:
+            other = self._coerce(other)
+            if other is NotImplemented:
+                return other
         return other.__truediv__(self)
 
     def __neg__(self) -> Tracked:
@@ -205,7 +219,7 @@ def sqrt(x: Tracked) -> Tracked:
         # |√x̃ − √x| = |x̃ − x| / (√x̃ + √x), and x̃ >= x − e.
         bound = min(bound, e / (out.size + math.sqrt(max(x.size - e, 0.0))))
     out.error = bound + x._rounding(out.size)
-    return out
+    return _guard(out)
 
 
 def maximum(a: Tracked, b: Tracked) -> Tracked:
@@ -242,11 +256,13 @@ def lerp(a: Tracked, b: Tracked, weight: Tracked) -> Tracked:
     propagated = keep * a.error + wf * b.error + (diff + a.error + b.error) * weight.error
     difference_form = 2 * diff * wf
     weighted_form = 2 * (a.size * keep + b.size * wf)
-    out.error = (
+    out.error = e = (
         propagated
         + u * ((difference_form if difference_form > weighted_form else weighted_form) + out.size)
         + 3 * fmt.underflow
     )
+    if out.size + e > fmt.largest:
+        out.error = _INF
     return out
 
 
@@ -264,12 +280,12 @@ def power(base: Tracked, exponent: Tracked) -> Tracked:
     if base.value == 0:
         # β = 0: 0^t = 0 for t > 0, and |b̃^t| <= e_b^t for a perturbed base.
         out.error = base.error ** exponent.size + fmt.underflow
-        return out
+        return _guard(out)
     log_base = abs(float(gmpy2.log(base.value)))
     y = exponent.size
     propagated = y * out.size / base.size * base.error + out.size * log_base * exponent.error
     out.error = propagated + fmt.unit_roundoff * (2 + 2 * y * log_base) * out.size + fmt.underflow
-    return out
+    return _guard(out)
 
 
 def decay(theta: Tracked, rate: Tracked, learning_rate: Tracked, factor_fmt: FloatFormat) -> Tracked:
@@ -295,6 +311,13 @@ def decay(theta: Tracked, rate: Tracked, learning_rate: Tracked, factor_fmt: Flo
     uf = max(u, factor_fmt.unit_roundoff)
     factor_form = uf * theta.size * (2 * lam_f * eta_f + keep)
     out.error = propagated + max(subtract_form, factor_form) + u * out.size + fmt.underflow
+    return _guard(out)
+
+
+def _guard(out: Tracked) -> Tracked:
+    """A result the format may not be able to hold (overflow to ±inf) constrains nothing."""
+    if out.size + out.error > out.fmt.largest:
+        out.error = _INF
     return out
 
 

@@ -1,0 +1,294 @@
+"""The catalogue itself: one class per porting bug or legitimate variant."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from tests.mutants.steps import adam_step, advance_product, nadam_step
+
+
+class _AdamStep(keras.optimizers.Adam):
+    conformance_algorithms = ("adam",)
+    options: dict = {}
+
+    def update_step(self, gradient, variable, learning_rate):
+        adam_step(self, gradient, variable, learning_rate, **self.options)
+
+
+class _AdamWStep(keras.optimizers.AdamW):
+    conformance_algorithms = ("adamw",)
+    options: dict = {}
+
+    def update_step(self, gradient, variable, learning_rate):
+        adam_step(self, gradient, variable, learning_rate, **self.options)
+
+
+class _NadamStep(keras.optimizers.Nadam):
+    conformance_algorithms = ("nadam",)
+    schedule_scale = 1.0
+    reciprocal = False
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        advance_product(self, trainable_variables, self.schedule_scale)
+        for g, v in zip(grads, trainable_variables):
+            nadam_step(self, g, v, learning_rate, schedule_scale=self.schedule_scale, reciprocal=self.reciprocal)
+
+
+# -- rule bugs ---------------------------------------------------------------------------------------
+
+class EpsilonInsideSqrt(_AdamStep):
+    """θ −= α·m / √(v + ε)"""
+    expected_check = "pipeline/large-hyperparameters"
+    options = {"epsilon_inside_sqrt": True}
+
+
+class EpsilonAfterBiasCorrection(_AdamStep):
+    """The PyTorch/optax convention: θ −= η·m̂ / (√v̂ + ε)."""
+    expected_check = "pipeline/large-hyperparameters"
+    options = {"epsilon_after_correction": True}
+
+
+class StepOffByOne(_AdamStep):
+    """t = iterations + 2 in the bias corrections."""
+    expected_check = "pipeline/basic"
+    options = {"step_offset": 2}
+
+
+class MissingBiasCorrection(_AdamStep):
+    """α = η."""
+    expected_check = "pipeline/basic"
+    options = {"bias_correction": False}
+
+
+class VelocityWeightIsBeta(_AdamStep):
+    """v ← v + (g² − v)·β₂ instead of (1 − β₂)."""
+    expected_check = "pipeline/basic"
+
+    def update_step(self, gradient, variable, learning_rate):
+        adam_step(self, gradient, variable, learning_rate, velocity_weight=self.beta_2)
+
+
+class AmsgradIgnored(_AdamStep):
+    """amsgrad=True accepted, the running max never used."""
+    expected_check = "pipeline/amsgrad"
+    options = {"amsgrad": "ignored"}
+
+
+class AmsgradMaxOfCorrectedVelocity(_AdamStep):
+    """optax's amsgrad: the max of the bias-corrected velocity."""
+    expected_check = "pipeline/amsgrad"
+    options = {"amsgrad": "corrected"}
+
+
+class LegacyScheduleInNadam(_NadamStep):
+    """Keras 3 Nadam with the TF 2.0 schedule 0.96^(0.004 t)."""
+    expected_check = "pipeline/basic"
+    schedule_scale = 0.004
+
+
+class StaleMomentumProduct(_NadamStep):
+    """The product Π advanced after the variables were updated: they see Π_{t−1}."""
+    expected_check = "pipeline/basic"
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        for g, v in zip(grads, trainable_variables):
+            nadam_step(self, g, v, learning_rate)
+        advance_product(self, trainable_variables)
+
+
+def _legacy_nadam():
+    try:
+        import tf_keras
+    except ImportError:
+        return None
+
+    class Keras3ScheduleInLegacyNadam(tf_keras.optimizers.legacy.Nadam):
+        """The legacy Nadam with Keras 3's schedule 0.96^t."""
+        conformance_algorithms = ("nadam-legacy",)
+        expected_check = "pipeline/basic"
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._initial_decay = 1.0
+
+    Keras3ScheduleInLegacyNadam.__module__ = __name__
+    return Keras3ScheduleInLegacyNadam
+
+
+Keras3ScheduleInLegacyNadam = _legacy_nadam()
+
+
+# -- pipeline bugs -----------------------------------------------------------------------------------
+
+class WeightDecayNotScaledByLearningRate(keras.optimizers.AdamW):
+    """θ −= λ·θ."""
+    conformance_algorithms = ("adamw",)
+    expected_check = "pipeline/weight-decay"
+
+    def _apply_weight_decay(self, variables):
+        for v in variables:
+            if self._use_weight_decay(v):
+                v.assign(v - v * ops.cast(self.weight_decay, v.dtype))
+
+
+class WeightDecayAfterUpdate(keras.optimizers.AdamW):
+    """Decay applied to the updated weights."""
+    conformance_algorithms = ("adamw",)
+    expected_check = "pipeline/weight-decay"
+
+    def _apply_weight_decay(self, variables):
+        pass
+
+    def update_step(self, gradient, variable, learning_rate):
+        super().update_step(gradient, variable, learning_rate)
+        if self._use_weight_decay(variable):
+            lr, wd = ops.cast(learning_rate, variable.dtype), ops.cast(self.weight_decay, variable.dtype)
+            variable.assign(variable - variable * wd * lr)
+
+
+class WeightDecayIgnoresExclusions(keras.optimizers.AdamW):
+    """exclude_from_weight_decay accepted and forgotten."""
+    conformance_algorithms = ("adamw",)
+    expected_check = "pipeline/weight-decay-exclusion"
+
+    def _use_weight_decay(self, variable):
+        return True
+
+
+class EmaMomentumOnFirstStep(keras.optimizers.Adam):
+    """The average blended from its zero init on the first step instead of copying the weights."""
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/ema"
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        for var, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                mu = ops.cast(self.ema_momentum, var.dtype)
+                average.assign(mu * average + (1 - mu) * var)
+
+
+class EmaNeverOverwrites(keras.optimizers.Adam):
+    """ema_overwrite_frequency and finalize_variable_values do nothing."""
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/ema-overwrite-finalize"
+
+    def _overwrite_model_variables_with_average_value(self, trainable_variables):
+        pass
+
+
+class _EagerAccumulation(keras.optimizers.Adam):
+    """Keras's accumulation path written out eagerly, with hooks for the bugs."""
+    conformance_algorithms = ("adam",)
+    clip_micro_gradients = False
+    average = True
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        steps = self.gradient_accumulation_steps
+        if not steps:
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        acc = [self._accumulated_gradients[self._get_variable_index(v)] for v in trainable_variables]
+        if self.clip_micro_gradients:
+            grads = self._clip_gradients(grads)
+        if (int(ops.convert_to_numpy(self._iterations)) + 1) % steps == 0:
+            grads = [(g + a) / steps if self.average else g + a for g, a in zip(grads, acc)]
+            if not self.clip_micro_gradients:
+                grads = self._clip_gradients(grads)
+            self._apply_weight_decay(trainable_variables)
+            self._backend_update_step(grads, trainable_variables, self.learning_rate)
+            self._backend_reset_gradient_accumulators()
+        else:
+            self._backend_increment_gradient_accumulators(grads, acc)
+        if self.use_ema:
+            self._update_model_variables_moving_average(self._trainable_variables)
+
+
+class AccumulationSums(_EagerAccumulation):
+    """The accumulated gradients summed, not averaged."""
+    expected_check = "pipeline/accumulation"
+    average = False
+
+
+class ClippingBeforeAveraging(_EagerAccumulation):
+    """Each micro-gradient clipped, the mean left unclipped."""
+    expected_check = "pipeline/accumulation-clipnorm"
+    clip_micro_gradients = True
+
+
+class PerVariableClipping(keras.optimizers.Adam):
+    """global_clipnorm applied to each tensor on its own."""
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/global-clipnorm"
+
+    def _clip_gradients(self, grads):
+        if self.global_clipnorm:
+            c = self.global_clipnorm
+            return [g * c / ops.maximum(ops.sqrt(ops.sum(ops.square(g))), c) for g in grads]
+        return super()._clip_gradients(grads)
+
+
+class LossScaleNotUndone(keras.optimizers.Adam):
+    """loss_scale_factor accepted, the gradients never divided by it."""
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/loss-scale"
+
+    def apply(self, grads, trainable_variables=None):
+        scale, self.loss_scale_factor = self.loss_scale_factor, None
+        try:
+            return super().apply(grads, trainable_variables)
+        finally:
+            self.loss_scale_factor = scale
+
+
+class ScheduleFedRealUpdates(keras.optimizers.Adam):
+    """The schedule evaluated at ⌊iterations / S⌋ instead of the raw counter."""
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/accumulation-schedule"
+
+    def _get_current_learning_rate(self):
+        if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            return self._learning_rate(self.iterations)
+        return super()._get_current_learning_rate()
+
+
+# -- legitimate variants -----------------------------------------------------------------------------
+
+class ComputedInFloat64(_AdamStep):
+    """Every step computed in float64 and rounded to the variable's dtype."""
+    expected_check = None
+    options = {"in_float64": True}
+
+
+class WeightedMomentForm(_AdamStep):
+    """β·m + (1 − β)·g instead of m + (g − m)·(1 − β)."""
+    expected_check = None
+    options = {"weighted_form": True}
+
+
+class ReciprocalDivision(_AdamStep):
+    """The final division done as multiplication by the reciprocal (as XLA rewrites it)."""
+    expected_check = None
+    options = {"reciprocal": True}
+
+
+class WeightedMomentFormAdamW(_AdamWStep):
+    """AdamW with the weighted moment form."""
+    expected_check = None
+    options = {"weighted_form": True}
+
+
+class NadamWrittenOut(_NadamStep):
+    """Nadam with the product advanced as Π·u_t and the division as a reciprocal multiply."""
+    expected_check = None
+    reciprocal = True
+
+
+BUGS = [c for c in (
+    EpsilonInsideSqrt, EpsilonAfterBiasCorrection, StepOffByOne, MissingBiasCorrection, VelocityWeightIsBeta,
+    AmsgradIgnored, AmsgradMaxOfCorrectedVelocity, LegacyScheduleInNadam, StaleMomentumProduct,
+    Keras3ScheduleInLegacyNadam, WeightDecayNotScaledByLearningRate, WeightDecayAfterUpdate,
+    WeightDecayIgnoresExclusions, EmaMomentumOnFirstStep, EmaNeverOverwrites, AccumulationSums,
+    ClippingBeforeAveraging, PerVariableClipping, LossScaleNotUndone, ScheduleFedRealUpdates,
+) if c is not None]
+
+LEGITIMATE = [ComputedInFloat64, WeightedMomentForm, ReciprocalDivision, WeightedMomentFormAdamW, NadamWrittenOut]
