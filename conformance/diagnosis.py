@@ -3,7 +3,8 @@
 Each known bug is written as the oracle with one deviation: a configuration that computes what the
 bug computes (summing accumulated gradients is averaging them with a loss scale of ``1/S``), or one
 of the oracle's diagnostic ``variants``.  A failing trajectory is replayed through each; when the
-candidate lies inside the budgets of a deviated oracle, the report says which bug it is.
+candidate's weights lie inside the budgets of a deviated oracle at every step, the report says which
+bug it is.
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ def diagnose(case, states: list[dict]) -> str | None:
             deviated = transform(case.spec)
             if deviated is None:
                 continue
-            findings = compare(oracle_states(deviated, variants=deviated.get("variants")), states)
+            # The weights are what a bug changes observably; a deviated oracle need not keep the same
+            # slots (summing is averaging a scaled gradient, but the accumulator then holds scaled values).
+            weights = [{q: v for q, v in s.items() if q.startswith("variables/")} for s in states]
+            findings = compare(oracle_states(deviated, variants=deviated.get("variants")), weights)
         except (ValueError, ZeroDivisionError, ArithmeticError):
             continue
         # Matching the deviated oracle at every step of every quantity the oracle also has.

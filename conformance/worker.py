@@ -60,9 +60,8 @@ def _claimed_algorithms(obj) -> tuple[str, ...]:
     claimed = getattr(obj, "conformance_algorithms", None) or getattr(obj, "algorithms", None)
     if claimed:
         return tuple(claimed)
-    module = getattr(obj, "__module__", "") or ""
     name = getattr(obj, "__name__", "").lower()
-    if module.startswith("tf_keras") and "legacy" in module and "nadam" in name:
+    if _is_legacy(obj) and "nadam" in name:
         return ("nadam-legacy",)
     try:
         import keras
@@ -270,6 +269,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _is_legacy(obj) -> bool:
+    """A ``tf_keras.optimizers.legacy`` (OptimizerV2) class or a subclass of one."""
+    mro = getattr(obj, "__mro__", None) or getattr(type(obj), "__mro__", ())
+    return any((c.__module__ or "").startswith("tf_keras") and ".legacy" in c.__module__ for c in mro)
+
+
 def make_engine(candidate: dict):
     from conformance.adapter import is_adapter
 
@@ -279,8 +284,7 @@ def make_engine(candidate: dict):
     obj = resolve(target)
     if is_adapter(obj):
         return AdapterEngine(target)
-    module = getattr(obj, "__module__", "") or ""
-    if module.startswith("tf_keras") or ".legacy" in module:
+    if _is_legacy(obj):
         return LegacyEngine(target)
     return KerasEngine(target, candidate.get("compile", "eager"))
 

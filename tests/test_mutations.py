@@ -1,0 +1,142 @@
+"""Proof of sensitivity: every porting bug in the catalogue fails the right check; every legitimate variant passes.
+
+The catalogue (``tests/mutants``) is run as a third-party candidate would be, by import path, on the
+TensorFlow backend (its classes override Keras's generic update path).
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import requires
+
+pytestmark = [pytest.mark.keras, requires("keras", "tensorflow")]
+
+
+@pytest.fixture(scope="module")
+def worker():
+    from conformance.candidates import Candidate, Worker
+
+    with Worker(Candidate(None, "tensorflow")) as w:
+        yield w
+
+
+def _catalogue():
+    import importlib.util
+
+    if importlib.util.find_spec("keras") is None:
+        return [], []
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from tests.mutants import BUGS, LEGITIMATE
+
+    return BUGS, LEGITIMATE
+
+
+BUGS, LEGITIMATE = _catalogue()
+
+
+def _check(worker, cls, checks=("pipeline", "one-step")):
+    from conformance.candidates import Candidate
+    from conformance.checks import PROFILES, Plan, run_plan
+
+    description = worker.switch(Candidate(f"tests.mutants.catalogue:{cls.__name__}", "tensorflow"))
+    (algorithm,) = description["algorithms"]
+    return run_plan(worker, Plan([algorithm], ["float32"], PROFILES["quick"], checks))
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(BUGS) >= 15
+    assert len(LEGITIMATE) >= 3
+    covered = {c.conformance_algorithms[0] for c in BUGS}
+    assert covered == {"adam", "adamw", "nadam", "nadam-legacy"}
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=lambda c: c.__name__)
+def test_every_porting_bug_fails_the_right_check(worker, bug):
+    outcomes = _check(worker, bug)
+    failed = {o.check: o for o in outcomes if not o.passed}
+    assert bug.expected_check in failed, (
+        f"{bug.__name__} should fail {bug.expected_check}; failed: {sorted(failed)}")
+    worst = failed[bug.expected_check].worst
+    assert worst is not None and worst.ratio > 1
+
+
+@pytest.mark.parametrize("variant", LEGITIMATE, ids=lambda c: c.__name__)
+def test_every_legitimate_variant_passes_everything(worker, variant):
+    outcomes = _check(worker, variant, checks=("pipeline", "one-step", "explore"))
+    failed = [f"{o.check}: {o.worst} {o.error or ''}" for o in outcomes if not o.passed]
+    assert not failed, "\n".join(failed)
+
+
+DIAGNOSED = {
+    "AccumulationSums": "sums the micro-gradients",
+    "WeightDecayNotScaledByLearningRate": "not scaled by the learning rate",
+    "LossScaleNotUndone": "loss scale is not undone",
+    "AmsgradIgnored": "amsgrad ignored",
+    "PerVariableClipping": "per-variable clipping",
+    "LegacyScheduleInNadam": "0.96^(0.004 t) in Keras 3 Nadam",
+    "EmaMomentumOnFirstStep": "EMA momentum applied on the first step",
+    "ScheduleFedRealUpdates": "schedule fed real updates",
+    "StepOffByOne": "step count off by one",
+    "Keras3ScheduleInLegacyNadam": "0.96^t in the legacy Nadam",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIAGNOSED))
+def test_known_bugs_are_named_in_the_report(worker, name):
+    bug = next(c for c in BUGS if c.__name__ == name)
+    outcomes = _check(worker, bug, checks=("pipeline",))
+    expected = next(o for o in outcomes if o.check == bug.expected_check)
+    assert expected.diagnosis is not None and DIAGNOSED[name] in expected.diagnosis, expected.diagnosis
+
+
+def _optconf(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_the_command_line_fails_a_bug_with_a_readable_report_and_json(tmp_path):
+    report = tmp_path / "report.json"
+    out = _optconf("check", "tests.mutants.catalogue:EpsilonInsideSqrt", "--backend", "tensorflow", "--dtype",
+                   "float32", "--profile", "quick", "--checks", "pipeline", "--json", str(report))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "FAIL adam pipeline/large-hyperparameters [float32]" in out.stdout
+    for field in ("quantity", "step", "element", "candidate", "exact", "difference", "budget", "ratio"):
+        assert f"  {field}" in out.stdout
+    document = json.loads(report.read_text())
+    assert document["conformant"] is False
+    assert document["candidate"]["versions"]["keras"]
+    assert any(c["check"] == "pipeline/large-hyperparameters" and not c["passed"] for c in document["checks"])
+
+
+def test_the_command_line_prints_the_shrunk_example_and_writes_it_as_a_fixture(tmp_path):
+    from conformance.fixture_format import load
+
+    out = _optconf("check", "tests.mutants.catalogue:EpsilonInsideSqrt", "--backend", "tensorflow", "--dtype",
+                   "float32", "--profile", "quick", "--checks", "explore", "--write-failures", str(tmp_path))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "smallest failing example: adam in float32" in out.stdout
+    written = list(tmp_path.glob("failure-adam-float32-*.json"))
+    assert len(written) == 1
+    assert load(written[0]).algorithm == "adam"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check", "no.such.module:Thing", "--backend", "tensorflow"], "cannot load"),
+        (["check", "keras", "--backend", "theano"], "--backend must be one of"),
+        (["check", "keras", "--algorithm", "sgd"], "--algorithm accepts"),
+        (["check", "keras", "--profile", "forever"], "--profile must be one of"),
+        (["check", "keras", "--dtype", "float8"], "--dtype accepts"),
+    ],
+)
+def test_bad_arguments_and_unloadable_candidates_exit_2_with_one_line(args, message):
+    out = _optconf(*args)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
