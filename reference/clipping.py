@@ -49,10 +49,12 @@ def clip_by_global_norm(tensors: list[list[Tracked]], clipnorm: float, fmt: Floa
     norm = _norm(total)
     c = Tracked.rounded(clipnorm, fmt)
     inverse_c = Tracked.rounded(1 / mpfr(clipnorm), fmt)
-    if norm.value == 0:
-        scale = c * inverse_c
-    else:
-        scale = c * minimum(1 / norm, inverse_c)
+    limit = inverse_c if norm.value == 0 else minimum(1 / norm, inverse_c)
+    via = fmt.hyperparameters_via
+    if via is not None:
+        # Keras's torch backend returns min(1/N, 1/c) in floatx when 1/c arrives as a Python float.
+        limit = Tracked(limit.value, limit.error + via.unit_roundoff * limit.size + via.underflow, fmt)
+    scale = c * limit
     return [[g * scale for g in t] for t in tensors]
 
 

@@ -1,0 +1,87 @@
+"""``optconf check`` on real implementations: Keras 3 on each backend and the tf_keras legacy Nadam pass."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import requires
+
+
+def _optconf(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=requires("keras", b)) for b in ("tensorflow", "jax", "torch")])
+def test_real_keras_is_conformant_with_the_ci_profile(backend, tmp_path):
+    report = tmp_path / "report.json"
+    out = _optconf("check", "keras", "--backend", backend, "--profile", "ci", "--json", str(report))
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    document = json.loads(report.read_text())
+    assert document["conformant"]
+    algorithms = {c["algorithm"] for c in document["checks"]}
+    dtypes = {c["dtype"] for c in document["checks"]}
+    assert algorithms == {"adam", "adamw", "nadam"}
+    assert dtypes == ({"float32", "float64", "float16", "bfloat16"} if backend != "torch"
+                      else {"float32", "float64", "float16"})
+    families = {c["check"].split("/")[0] for c in document["checks"]}
+    assert families == {"pipeline", "one-step", "fixtures", "explore"}
+
+
+@pytest.mark.keras
+@requires("tf_keras", "tensorflow")
+def test_the_tf_keras_legacy_nadam_is_conformant_to_the_legacy_rule():
+    out = _optconf("check", "tf_keras.optimizers.legacy:Nadam", "--algorithm", "nadam-legacy", "--profile", "ci")
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    assert "nadam-legacy" in out.stdout
+
+
+class NumpyAdamAdapter:
+    """A port that is not a Keras-style class, plugged in through the adapter protocol."""
+
+    algorithms = ("adam",)
+    dtypes = ("float32",)
+
+    def start(self, algorithm, config, variables, dtype, exclude):
+        self.c = config
+        self.names = [n for n, _ in variables]
+        self.theta = [np.array(v, dtype=np.float32) for _, v in variables]
+        self.m = [np.zeros_like(v) for v in self.theta]
+        self.v = [np.zeros_like(v) for v in self.theta]
+        self.t = 0
+
+    def apply(self, grads):
+        f = np.float32
+        lr, b1, b2, eps = f(self.c["learning_rate"]), self.c["beta_1"], self.c["beta_2"], f(self.c["epsilon"])
+        t = f(self.t + 1)
+        alpha = lr * np.sqrt(f(1) - f(b2) ** t) / (f(1) - f(b1) ** t)
+        for i, g in enumerate(grads):
+            if g is None:
+                continue
+            self.m[i] += (g - self.m[i]) * f(1 - b1)
+            self.v[i] += (g * g - self.v[i]) * f(1 - b2)
+            self.theta[i] -= (self.m[i] * alpha) / (np.sqrt(self.v[i]) + eps)
+        self.t += 1
+
+    def state(self):
+        out = {"iterations": self.t}
+        for i, n in enumerate(self.names):
+            out[f"variables/{n}"] = self.theta[i]
+            out[f"momentum/{n}"] = self.m[i]
+            out[f"velocity/{n}"] = self.v[i]
+        return out
+
+
+def test_a_port_plugs_in_through_the_adapter_protocol():
+    out = _optconf("check", "tests.test_harness:NumpyAdamAdapter", "--profile", "quick",
+                   "--checks", "pipeline,one-step", "--backend", "torch")
+    # The adapter implements the bare rule: the plain trajectories pass, the pipeline features it lacks fail.
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.startswith("  pipeline/")}
+    assert " pass " in lines["pipeline/basic"]
+    assert " pass " in lines["pipeline/large-hyperparameters"]
+    assert " FAIL " in lines["pipeline/weight-decay"]
