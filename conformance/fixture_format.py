@@ -66,8 +66,14 @@ def encode_exact(x: mpfr) -> str:
     return format(x, f".{EXACT_DIGITS - 1}e")
 
 
-def encode_budget(b: float) -> float | None:
-    return None if math.isinf(b) else float(b)
+# The stored exact values carry 34 significant digits; each stored budget includes that resolution, so
+# that |mine - exact| <= budget holds against the decimal as written (a budget of 0, for a value every
+# implementation computes exactly, becomes 1e-33 relative).
+DECIMAL_RESOLUTION = 1e-33
+
+
+def encode_budget(b: float, exact: mpfr) -> float | None:
+    return None if math.isinf(b) else float(b) + abs(float(exact)) * DECIMAL_RESOLUTION
 
 
 def _field(path: list) -> str:

@@ -49,7 +49,8 @@ def build_document(entry: Entry, precision: int = DEFAULT_PRECISION, inputs=None
             "after": label,
             "iterations": iterations,
             "exact": {q: [encode_exact(x) for x in v.exact] for q, v in exact.items()},
-            "budget": {dtype: {q: [encode_budget(b) for b in v.budget.tolist()] for q, v in runs[dtype][k][2].items()}
+            "budget": {dtype: {q: [encode_budget(b, x) for b, x in zip(v.budget.tolist(), v.exact)]
+                               for q, v in runs[dtype][k][2].items()}
                        for dtype in budget_dtypes},
         })
     document = {

@@ -10,31 +10,29 @@ from typing import TextIO
 from conformance.checks import Outcome
 
 
-def _where(o: Outcome) -> str:
-    if o.error:
-        return "error"
-    if o.worst is None:
-        return "n/a" if o.cases else "-"
-    w = o.worst
-    return f"{w.quantity} step {w.step} [{w.element}] ({o.worst_case})"
-
-
-def _result(o: Outcome) -> str:
+def _cell(o: Outcome | None) -> str:
+    if o is None:
+        return "-"
     if o.error:
         return "ERROR"
     if o.worst is None:
         return "n/a"
-    return "pass" if o.passed else "FAIL"
+    return f"{o.worst.ratio:.2g}" if o.passed else f"FAIL {o.worst.ratio:.2g}"
 
 
 def print_table(outcomes: list[Outcome], out: TextIO) -> None:
+    """Per algorithm, one row per check and one column per dtype: the worst ratio, or FAIL."""
     for algorithm in dict.fromkeys(o.algorithm for o in outcomes):
         rows = [o for o in outcomes if o.algorithm == algorithm]
-        out.write(f"\n{algorithm}\n")
-        out.write(f"  {'check':<34} {'dtype':<9} {'result':<6} {'worst ratio':>11}  where\n")
-        for o in rows:
-            ratio = "" if o.worst is None else f"{o.worst.ratio:.3g}"
-            out.write(f"  {o.check:<34} {o.dtype:<9} {_result(o):<6} {ratio:>11}  {_where(o)}\n")
+        dtypes = list(dict.fromkeys(o.dtype for o in rows))
+        checks = list(dict.fromkeys(o.check for o in rows))
+        cell = {(o.check, o.dtype): o for o in rows}
+        failed = sum(1 for o in rows if not o.passed)
+        out.write(f"\n{algorithm}: {len(rows) - failed} of {len(rows)} checks pass "
+                  "(worst |candidate - exact| / budget; pass at <= 1)\n")
+        out.write(f"  {'check':<34}" + "".join(f" {d:>12}" for d in dtypes) + "\n")
+        for check in checks:
+            out.write(f"  {check:<34}" + "".join(f" {_cell(cell.get((check, d))):>12}" for d in dtypes) + "\n")
 
 
 def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:

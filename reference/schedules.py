@@ -48,6 +48,8 @@ def _log(x: Tracked) -> Tracked:
         raise ValueError(f"logarithm of a value that may be non-positive: {x!r}")
     z = gmpy2.log(x.value)
     out = Tracked(z, 0.0, x.fmt)
+    if x.value == 1 and x.error == 0:
+        return out  # log(1) = +0 exactly in every libm (IEEE 754 recommends it)
     out.error = x.error / (x.size - x.error) + x._rounding(2 * out.size)
     return out
 

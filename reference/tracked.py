@@ -16,7 +16,10 @@ adds its own rounding,
     max   :  max(e_a, e_b)                     (no rounding)
 
 with ``u`` the unit roundoff of ``fmt`` and ``f`` its underflow allowance
-(:mod:`reference.formats`).  A result that may exceed the format's largest
+(:mod:`reference.formats`).  An addition, subtraction or multiplication of
+exact operands whose result the format holds (as a normal number, where
+flushing is allowed) is exact: IEEE 754 rounds a representable result to
+itself.  So is a zero quotient.  A result that may exceed the format's largest
 finite number gets an infinite budget: an implementation may overflow there,
 and the format cannot carry the computation.  A multiply-add contracted into one FMA rounds
 once instead of twice, so it is covered by the separate-operation bound.
@@ -129,7 +132,10 @@ class Tracked:
         z = self.value + other.value
         out = Tracked(z, 0.0, self.fmt)
         fmt = self.fmt
-        out.error = e = self.error + other.error + fmt.unit_roundoff * out.size + fmt.underflow
+        ea, eb = self.error, other.error
+        if ea == 0 and eb == 0 and (out.size >= fmt.underflow or z == 0) and fmt.round(z) == z:
+            return out  # exact operands, representable result: IEEE arithmetic returns it exactly
+        out.error = e = ea + eb + fmt.unit_roundoff * out.size + fmt.underflow
         if out.size + e > fmt.largest:
             out.error = _INF
         return out
@@ -144,7 +150,10 @@ class Tracked:
         z = self.value - other.value
         out = Tracked(z, 0.0, self.fmt)
         fmt = self.fmt
-        out.error = e = self.error + other.error + fmt.unit_roundoff * out.size + fmt.underflow
+        ea, eb = self.error, other.error
+        if ea == 0 and eb == 0 and (out.size >= fmt.underflow or z == 0) and fmt.round(z) == z:
+            return out  # exact operands, representable result: IEEE arithmetic returns it exactly
+        out.error = e = ea + eb + fmt.unit_roundoff * out.size + fmt.underflow
         if out.size + e > fmt.largest:
             out.error = _INF
         return out
@@ -165,6 +174,8 @@ class Tracked:
         out = Tracked(z, 0.0, self.fmt)
         ea, eb = self.error, other.error
         fmt = self.fmt
+        if ea == 0 and eb == 0 and (out.size >= fmt.underflow or z == 0) and fmt.round(z) == z:
+            return out  # exact operands, representable result: IEEE arithmetic returns it exactly
         out.error = e = other.size * ea + self.size * eb + ea * eb + fmt.unit_roundoff * out.size + fmt.underflow
         if out.size + e > fmt.largest:
             out.error = _INF
@@ -180,6 +191,8 @@ class Tracked:
         z = self.value / other.value
         out = Tracked(z, 0.0, self.fmt)
         margin = other.size - other.error
+        if z == 0 and self.error == 0 and other.error == 0:
+            return out  # 0 / y and 0 · (1/y) are exactly 0
         if margin <= 0:
             out.error = _INF
         else:

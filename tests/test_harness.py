@@ -16,7 +16,8 @@ def _optconf(*args, timeout=900):
 
 
 @pytest.mark.keras
-@pytest.mark.parametrize("backend", [pytest.param(b, marks=requires("keras", b)) for b in ("tensorflow", "jax", "torch")])
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=requires("keras", b))
+                                     for b in ("tensorflow", "jax", "torch")])
 def test_real_keras_is_conformant_with_the_ci_profile(backend, tmp_path):
     report = tmp_path / "report.json"
     out = _optconf("check", "keras", "--backend", backend, "--profile", "ci", "--json", str(report))
