@@ -136,7 +136,7 @@ class Tracked:
         if ea == 0 and eb == 0 and (out.size >= fmt.underflow or z == 0) and fmt.round(z) == z:
             return out  # exact operands, representable result: IEEE arithmetic returns it exactly
         out.error = e = ea + eb + fmt.unit_roundoff * out.size + fmt.underflow
-        if out.size + e > fmt.largest:
+        if not out.size + e <= fmt.largest:  # overflow possible, or an unbounded operand (inf, 0·inf)
             out.error = _INF
         return out
 
@@ -154,7 +154,7 @@ class Tracked:
         if ea == 0 and eb == 0 and (out.size >= fmt.underflow or z == 0) and fmt.round(z) == z:
             return out  # exact operands, representable result: IEEE arithmetic returns it exactly
         out.error = e = ea + eb + fmt.unit_roundoff * out.size + fmt.underflow
-        if out.size + e > fmt.largest:
+        if not out.size + e <= fmt.largest:  # overflow possible, or an unbounded operand (inf, 0·inf)
             out.error = _INF
         return out
 
@@ -177,7 +177,7 @@ class Tracked:
         if ea == 0 and eb == 0 and (out.size >= fmt.underflow or z == 0) and fmt.round(z) == z:
             return out  # exact operands, representable result: IEEE arithmetic returns it exactly
         out.error = e = other.size * ea + self.size * eb + ea * eb + fmt.unit_roundoff * out.size + fmt.underflow
-        if out.size + e > fmt.largest:
+        if not out.size + e <= fmt.largest:  # overflow possible, or an unbounded operand (inf, 0·inf)
             out.error = _INF
         return out
 
@@ -274,7 +274,7 @@ def lerp(a: Tracked, b: Tracked, weight: Tracked) -> Tracked:
         + u * ((difference_form if difference_form > weighted_form else weighted_form) + out.size)
         + 3 * fmt.underflow
     )
-    if out.size + e > fmt.largest:
+    if not out.size + e <= fmt.largest:  # overflow possible, or an unbounded operand (inf, 0·inf)
         out.error = _INF
     return out
 
@@ -329,7 +329,7 @@ def decay(theta: Tracked, rate: Tracked, learning_rate: Tracked, factor_fmt: Flo
 
 def _guard(out: Tracked) -> Tracked:
     """A result the format may not be able to hold (overflow to ±inf) constrains nothing."""
-    if out.size + out.error > out.fmt.largest:
+    if not out.size + out.error <= out.fmt.largest:  # overflow possible, or an unbounded operand
         out.error = _INF
     return out
 
