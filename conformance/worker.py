@@ -113,7 +113,8 @@ class KerasEngine:
         names = [name for name, _, _ in spec["variables"]]
         labels = [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
         opt = self.make(spec["algorithm"], spec["config"])
-        opt.build(variables)
+        if hasattr(opt, "build"):
+            opt.build(variables)
         exclude = spec.get("exclude") or {}
         if exclude:
             var_list = [variables[i] for i in exclude.get("var_list", [])]
@@ -132,6 +133,9 @@ class KerasEngine:
 
     def _apply_fn(self, opt, variables):
         mode, backend = self.compile, self.keras.backend.backend()
+        if mode == "eager" and not hasattr(opt, "apply"):
+            # A Keras-style class that only offers apply_gradients(pairs).
+            return lambda grads: opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         if mode == "eager":
             return lambda grads: opt.apply(grads, variables)
         if mode in ("function", "jit") and backend == "tensorflow":
