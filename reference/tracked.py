@@ -129,16 +129,7 @@ class Tracked:
             other = self._coerce(other)
             if other is NotImplemented:
                 return other
-        z = self.value + other.value
-        out = Tracked(z, 0.0, self.fmt)
-        fmt = self.fmt
-        ea, eb = self.error, other.error
-        if ea == 0 and eb == 0 and (out.size >= fmt.underflow or z == 0) and fmt.round(z) == z:
-            return out  # exact operands, representable result: IEEE arithmetic returns it exactly
-        out.error = e = ea + eb + fmt.unit_roundoff * out.size + fmt.underflow
-        if not out.size + e <= fmt.largest:  # overflow possible, or an unbounded operand (inf, 0·inf)
-            out.error = _INF
-        return out
+        return self._sum(other, self.value + other.value)
 
     __radd__ = __add__
 
@@ -147,7 +138,10 @@ class Tracked:
             other = self._coerce(other)
             if other is NotImplemented:
                 return other
-        z = self.value - other.value
+        return self._sum(other, self.value - other.value)
+
+    def _sum(self, other: Tracked, z: mpfr) -> Tracked:
+        """The budget of ``z = self ± other``."""
         out = Tracked(z, 0.0, self.fmt)
         fmt = self.fmt
         ea, eb = self.error, other.error
