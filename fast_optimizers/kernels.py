@@ -1,0 +1,196 @@
+"""The elementwise work of one step, in two interchangeable implementations.
+
+* :func:`numba_available` / the ``_*_numba`` kernels: one fused, parallel pass over
+  NumPy float32/float64 arrays (reads θ, g, m, v; writes θ, m, v), computing each
+  element in float64 and rounding once on store.
+* the array-API path (NumPy, torch, CuPy arrays alike, via ``array_api_compat``):
+  the same mathematics, chunk by chunk, in place, so temporaries are bounded by the
+  chunk size, never the array size.
+
+Both apply, per element and in this order: the gradient transform
+``g ← clip((g·gscale + acc)·inv_steps)`` (loss-scale unscaling, the accumulation
+mean, clipping by norm as a factor, clipping by value), decoupled weight decay
+``θ ← θ − θ·λη``, then the rule's update.
+"""
+
+from __future__ import annotations
+
+import math
+
+CHUNK = 1 << 16
+
+try:
+    import numba
+    import numpy as np
+
+    @numba.njit(parallel=True, cache=True, fastmath=False)
+    def _adam_numba(theta, g, m, v, vhat, acc, gscale, inv_steps, use_acc, clip, wd_lr, c1, c2, alpha, eps,
+                    amsgrad):
+        for i in numba.prange(theta.size):
+            gi = float(g[i]) * gscale
+            if use_acc:
+                gi = (gi + float(acc[i])) * inv_steps
+            if gi > clip:
+                gi = clip
+            elif gi < -clip:
+                gi = -clip
+            th = float(theta[i])
+            th = th - th * wd_lr
+            mi = float(m[i])
+            mi = mi + (gi - mi) * c1
+            vi = float(v[i])
+            vi = vi + (gi * gi - vi) * c2
+            m[i] = mi
+            v[i] = vi
+            if amsgrad:
+                vi = max(float(vhat[i]), float(v[i]))
+                vhat[i] = vi
+            else:
+                vi = float(v[i])
+            theta[i] = th - (float(m[i]) * alpha) / (math.sqrt(vi) + eps)
+
+    @numba.njit(parallel=True, cache=True, fastmath=False)
+    def _nadam_numba(theta, g, m, v, acc, gscale, inv_steps, use_acc, clip, wd_lr, c1, c2, wm, wg, inv_b2, lr,
+                     eps):
+        for i in numba.prange(theta.size):
+            gi = float(g[i]) * gscale
+            if use_acc:
+                gi = (gi + float(acc[i])) * inv_steps
+            if gi > clip:
+                gi = clip
+            elif gi < -clip:
+                gi = -clip
+            th = float(theta[i])
+            th = th - th * wd_lr
+            mi = float(m[i])
+            mi = mi + (gi - mi) * c1
+            vi = float(v[i])
+            vi = vi + (gi * gi - vi) * c2
+            m[i] = mi
+            v[i] = vi
+            m_hat = wm * float(m[i]) + wg * gi
+            v_hat = float(v[i]) * inv_b2
+            theta[i] = th - (m_hat * lr) / (math.sqrt(v_hat) + eps)
+
+    @numba.njit(parallel=True, cache=True, fastmath=False)
+    def _sum_of_squares_numba(g, acc, gscale, inv_steps, use_acc):
+        total = 0.0
+        for i in numba.prange(g.size):
+            gi = float(g[i]) * gscale
+            if use_acc:
+                gi = (gi + float(acc[i])) * inv_steps
+            total += gi * gi
+        return total
+
+    _NUMBA = True
+except ImportError:  # pragma: no cover - numba is optional
+    _NUMBA = False
+
+
+def numba_available() -> bool:
+    return _NUMBA
+
+
+def numba_suits(*arrays) -> bool:
+    """The fused kernels take contiguous NumPy float32/float64 arrays of one dtype."""
+    if not _NUMBA:
+        return False
+    first = arrays[0]
+    return all(type(a) is np.ndarray and a.dtype == first.dtype and a.dtype.kind == "f" and a.itemsize in (4, 8)
+               and a.flags.c_contiguous for a in arrays if a is not None)
+
+
+def adam_numba(theta, g, m, v, vhat, acc, *, gscale, inv_steps, clip, wd_lr, s, amsgrad):
+    use_acc = acc is not None
+    _adam_numba(theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                (vhat if amsgrad else v).reshape(-1), (acc if use_acc else g).reshape(-1), gscale, inv_steps,
+                use_acc, clip, wd_lr, s.c1, s.c2, s.alpha, s.epsilon, amsgrad)
+
+
+def nadam_numba(theta, g, m, v, acc, *, gscale, inv_steps, clip, wd_lr, s):
+    use_acc = acc is not None
+    _nadam_numba(theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), (acc if use_acc else g).reshape(-1),
+                 gscale, inv_steps, use_acc, clip, wd_lr, s.c1, s.c2, s.momentum_weight, s.gradient_weight,
+                 s.inverse_bias_2, s.lr, s.epsilon)
+
+
+def sum_of_squares(xp, g, acc, *, gscale, inv_steps) -> float:
+    """Σ ((g·gscale + acc)·inv_steps)² in float64."""
+    if numba_suits(g, acc):
+        use_acc = acc is not None
+        return float(_sum_of_squares_numba(g.reshape(-1), (acc if use_acc else g).reshape(-1), gscale, inv_steps,
+                                           use_acc))
+    total = 0.0
+    for sl in _chunks(_size(g)):
+        gc = _gradient_chunk(xp, g, acc, sl, gscale, inv_steps, math.inf)
+        total += float(xp.sum(xp.astype(gc, xp.float64) ** 2))
+    return total
+
+
+# -- the array-API path --------------------------------------------------------------------------------
+
+def _size(x) -> int:
+    return math.prod(x.shape)
+
+
+def _chunks(n: int):
+    for start in range(0, n, CHUNK):
+        yield slice(start, min(n, start + CHUNK))
+
+
+def _flat(x):
+    return x.reshape(-1) if hasattr(x, "reshape") else x
+
+
+def _gradient_chunk(xp, g, acc, sl, gscale, inv_steps, clip):
+    gc = _flat(g)[sl] * gscale
+    if acc is not None:
+        gc = (gc + _flat(acc)[sl]) * inv_steps
+    if clip != math.inf:
+        gc = xp.clip(gc, -clip, clip)
+    return gc
+
+
+def adam_xp(xp, theta, g, m, v, vhat, acc, *, gscale, inv_steps, clip, wd_lr, s, amsgrad):
+    th, mf, vf = _flat(theta), _flat(m), _flat(v)
+    vh = _flat(vhat) if amsgrad else None
+    for sl in _chunks(_size(theta)):
+        gc = _gradient_chunk(xp, g, acc, sl, gscale, inv_steps, clip)
+        if wd_lr:
+            th[sl] -= th[sl] * wd_lr
+        mf[sl] += (gc - mf[sl]) * s.c1
+        vf[sl] += (gc * gc - vf[sl]) * s.c2
+        if amsgrad:
+            vh[sl] = xp.maximum(vh[sl], vf[sl])
+            denominator = xp.sqrt(vh[sl]) + s.epsilon
+        else:
+            denominator = xp.sqrt(vf[sl]) + s.epsilon
+        th[sl] -= (mf[sl] * s.alpha) / denominator
+
+
+def nadam_xp(xp, theta, g, m, v, acc, *, gscale, inv_steps, clip, wd_lr, s):
+    th, mf, vf = _flat(theta), _flat(m), _flat(v)
+    for sl in _chunks(_size(theta)):
+        gc = _gradient_chunk(xp, g, acc, sl, gscale, inv_steps, clip)
+        if wd_lr:
+            th[sl] -= th[sl] * wd_lr
+        mf[sl] += (gc - mf[sl]) * s.c1
+        vf[sl] += (gc * gc - vf[sl]) * s.c2
+        m_hat = mf[sl] * s.momentum_weight + gc * s.gradient_weight
+        th[sl] -= (m_hat * s.lr) / (xp.sqrt(vf[sl] * s.inverse_bias_2) + s.epsilon)
+
+
+def accumulate(xp, acc, g, gscale):
+    a = _flat(acc)
+    for sl in _chunks(_size(acc)):
+        a[sl] += _flat(g)[sl] * gscale
+
+
+def moving_average(xp, average, theta, weight):
+    """avg ← avg + (θ − avg)·weight (weight = 1 − μ; ``None``: copy θ)."""
+    a, th = _flat(average), _flat(theta)
+    for sl in _chunks(_size(theta)):
+        if weight is None:
+            a[sl] = th[sl]
+        else:
+            a[sl] += (th[sl] - a[sl]) * weight

@@ -1,0 +1,332 @@
+"""Keras-compatible Adam, AdamW, Nadam and the legacy TF Nadam on NumPy, torch and CuPy arrays.
+
+The pipeline is Keras 3's ``apply`` (see :mod:`reference.pipeline` for the exact
+semantics this mirrors): loss-scale unscaling, gradient accumulation (mean over
+S calls, public ``iterations`` floor-divided, schedules on the raw counter),
+clipping, decoupled weight decay, the update, EMA with its first-step rule and
+overwrite, then the counter.  The elementwise work runs in one fused pass
+(:mod:`fast_optimizers.kernels`) on NumPy float32/float64 arrays when numba is
+installed, and chunk by chunk through the array API otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from fast_optimizers import kernels, rules
+from fast_optimizers.schedules import learning_rate as schedule_value
+
+
+def _namespace(x):
+    import array_api_compat
+
+    return array_api_compat.array_namespace(x)
+
+
+class _Optimizer:
+    """The shared pipeline; subclasses fix the rule, its arguments and defaults."""
+
+    algorithm = ""
+    slot_names: tuple[str, ...] = ("momentum", "velocity")
+
+    def __init__(self, **config: Any) -> None:
+        from reference.config import normalize
+        from reference.schedules import LearningRateSchedule
+
+        self._config = normalize(self.algorithm, config)  # Keras's defaults and validation rules
+        lr = self._config["learning_rate"]
+        if isinstance(lr, LearningRateSchedule):
+            self._config["learning_rate"] = lr.serialize()  # kept in Keras's serialized form
+        self.name = self._config["name"]
+        self.built = False
+        self._raw_iterations = 0
+        self._exclude_indices: set[int] = set()
+        self._exclude_pattern: str | None = None
+        self._product = 1.0
+
+    # -- configuration --------------------------------------------------------------------------------
+    def __getattr__(self, key: str):
+        config = self.__dict__.get("_config")
+        if config is not None and key in config:
+            return config[key]
+        raise AttributeError(key)
+
+    def get_config(self) -> dict[str, Any]:
+        from reference.config import get_config
+
+        return get_config(self.algorithm, dict(self._config))
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        return cls(**config)
+
+    @property
+    def learning_rate(self) -> float:
+        return self._current_learning_rate()
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        if isinstance(self._config["learning_rate"], dict):
+            raise TypeError("This optimizer was created with a LearningRateSchedule; it cannot be set to a float")
+        if not isinstance(value, float) and not callable(value):
+            raise ValueError(f"learning_rate must be a float or a callable; got {value!r}")
+        self._config["learning_rate"] = value
+
+    def _current_learning_rate(self) -> float:
+        lr = self._config["learning_rate"]
+        if isinstance(lr, dict):
+            return schedule_value(lr, self._raw_iterations)
+        if callable(lr):
+            return float(lr())
+        return lr
+
+    @property
+    def iterations(self) -> int:
+        return self._raw_iterations // (self._config.get("gradient_accumulation_steps") or 1)
+
+    # -- state ------------------------------------------------------------------------------------------
+    def build(self, variables: Sequence[Any], names: Sequence[str] | None = None) -> None:
+        self._variables = list(variables)
+        self._names = list(names) if names is not None else [getattr(v, "name", f"variable_{i}")
+                                                              for i, v in enumerate(variables)]
+        zeros = [self._zeros_like(v) for v in self._variables]
+        self.slots: dict[str, list] = {name: [self._zeros_like(v) for v in self._variables]
+                                       for name in self._slot_names()}
+        if self._config.get("use_ema"):
+            self.slots["average"] = zeros
+        if self._config.get("gradient_accumulation_steps"):
+            self.slots["gradient_accumulator"] = [self._zeros_like(v) for v in self._variables]
+        self.built = True
+
+    def _slot_names(self) -> tuple[str, ...]:
+        return self.slot_names
+
+    @staticmethod
+    def _zeros_like(v):
+        xp = _namespace(v)
+        return xp.zeros_like(v)
+
+    @property
+    def variables(self) -> list:
+        """Keras's order: the counter, then each slot for every variable."""
+        return [self._raw_iterations] + [s for name in self.slots for s in self.slots[name]]
+
+    def save_own_variables(self, store: dict) -> None:
+        for i, v in enumerate(self.variables):
+            store[str(i)] = v
+
+    def load_own_variables(self, store: dict) -> None:
+        values = [store[str(i)] for i in range(len(store))]
+        if len(values) != len(self.variables):
+            raise ValueError(f"load_own_variables: the store holds {len(values)} variables, "
+                             f"this optimizer {len(self.variables)}")
+        self._raw_iterations = int(values[0])
+        flat = [s for name in self.slots for s in self.slots[name]]
+        for target, value in zip(flat, values[1:]):
+            target[...] = value
+
+    def exclude_from_weight_decay(self, var_list: Iterable[Any] | None = None,
+                                  var_names: Iterable[str] | None = None) -> None:
+        for v in var_list or ():
+            matches = [i for i, w in enumerate(self._variables) if w is v] if self.built else []
+            if isinstance(v, int) and not isinstance(v, bool):
+                matches = [v]
+            if not matches:
+                raise ValueError(f"var_list: {v!r} is not one of the optimizer's variables (or an index)")
+            self._exclude_indices.update(matches)
+        if var_names:
+            self._exclude_pattern = "|".join(sorted(set(var_names)))
+
+    def _decays(self, i: int) -> bool:
+        if self._config.get("weight_decay") is None or i in self._exclude_indices:
+            return False
+        return self._exclude_pattern is None or re.search(self._exclude_pattern, self._names[i]) is None
+
+    # -- the pipeline -------------------------------------------------------------------------------------
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> int:
+        pairs = list(grads_and_vars)
+        grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
+        self.apply(grads, variables)
+        return self.iterations
+
+    def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None) -> None:
+        if len(grads) == 0:
+            return
+        if not self.built:
+            if trainable_variables is None:
+                raise ValueError("apply: pass trainable_variables on the first call, or call build() first")
+            self.build(trainable_variables)
+        if len(grads) != len(self._variables):
+            raise ValueError(f"apply: {len(grads)} gradients for {len(self._variables)} variables")
+        active = [i for i, g in enumerate(grads) if g is not None]
+        if not active:
+            raise ValueError("No gradients provided for any variable.")
+        c = self._config
+        steps = c.get("gradient_accumulation_steps") or 1
+        gscale = 1.0 / c["loss_scale_factor"] if c.get("loss_scale_factor") else 1.0
+        if steps > 1 and (self._raw_iterations + 1) % steps != 0:
+            for i in active:
+                kernels.accumulate(_namespace(grads[i]), self.slots["gradient_accumulator"][i], grads[i], gscale)
+        else:
+            self._update(active, grads, gscale, steps)
+        self._moving_average()
+        self._raw_iterations += 1
+
+    def _update(self, active: list[int], grads, gscale: float, steps: int) -> None:
+        c = self._config
+        accumulators = self.slots.get("gradient_accumulator")
+        inv_steps = 1.0 / steps
+
+        def acc(i):
+            return accumulators[i] if accumulators is not None else None
+
+        factors = {i: 1.0 for i in active}
+        clip = math.inf
+        if c.get("clipnorm") and c["clipnorm"] > 0:
+            for i in active:
+                norm = math.sqrt(kernels.sum_of_squares(_namespace(grads[i]), grads[i], acc(i), gscale=gscale,
+                                                        inv_steps=inv_steps))
+                factors[i] = c["clipnorm"] / max(norm, c["clipnorm"])
+        elif c.get("global_clipnorm") and c["global_clipnorm"] > 0:
+            norm = math.sqrt(sum(kernels.sum_of_squares(_namespace(grads[i]), grads[i], acc(i), gscale=gscale,
+                                                        inv_steps=inv_steps) for i in active))
+            cn = c["global_clipnorm"]
+            scale = cn * min(1 / norm, 1 / cn) if norm > 0 else cn * (1 / cn)
+            factors = {i: scale for i in active}
+        elif c.get("clipvalue") and c["clipvalue"] > 0:
+            clip = c["clipvalue"]
+        lr = self._current_learning_rate()
+        scalars = self._scalars(lr, self.iterations + 1)
+        for i in active:
+            wd_lr = c["weight_decay"] * lr if self._decays(i) else 0.0
+            a = acc(i)
+            # The clip factor applies to the (averaged) gradient: fold it into the last multiplier.
+            g_scale, g_inv = (gscale, inv_steps * factors[i]) if a is not None else (gscale * factors[i], 1.0)
+            self._kernel(i, grads[i], a, g_scale, g_inv, clip, wd_lr, scalars)
+        if accumulators is not None:
+            for a in accumulators:
+                a[...] = 0
+
+    def _moving_average(self) -> None:
+        c = self._config
+        if not c.get("use_ema"):
+            return
+        weight = None if self.iterations == 0 else 1 - c["ema_momentum"]
+        for theta, average in zip(self._variables, self.slots["average"]):
+            kernels.moving_average(_namespace(theta), average, theta, weight)
+        frequency = c.get("ema_overwrite_frequency")
+        if frequency and (self.iterations + 1) % frequency == 0:
+            self.finalize_variable_values()
+
+    def finalize_variable_values(self, var_list: Sequence[Any] | None = None) -> None:
+        if self._config.get("use_ema"):
+            for theta, average in zip(var_list or self._variables, self.slots["average"]):
+                theta[...] = average
+
+    # -- per rule -----------------------------------------------------------------------------------------
+    def _scalars(self, lr: float, t: int):
+        raise NotImplementedError
+
+    def _kernel(self, i, g, acc, gscale, inv_steps, clip, wd_lr, s) -> None:
+        raise NotImplementedError
+
+
+class Adam(_Optimizer):
+    """``keras.optimizers.Adam``: θ ← θ − η·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε̂)."""
+
+    algorithm = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
+                 ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
+                 gradient_accumulation_steps=None, name="adam", **kwargs):
+        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}, **kwargs)
+
+    def _slot_names(self):
+        return ("momentum", "velocity", "velocity_hat") if self._config["amsgrad"] else ("momentum", "velocity")
+
+    def _scalars(self, lr, t):
+        c = self._config
+        return rules.adam(lr, c["beta_1"], c["beta_2"], c["epsilon"], t)
+
+    def _kernel(self, i, g, acc, gscale, inv_steps, clip, wd_lr, s):
+        theta, m, v = self._variables[i], self.slots["momentum"][i], self.slots["velocity"][i]
+        amsgrad = self._config["amsgrad"]
+        vhat = self.slots["velocity_hat"][i] if amsgrad else None
+        if kernels.numba_suits(theta, g, m, v, vhat, acc):
+            kernels.adam_numba(theta, g, m, v, vhat, acc, gscale=gscale, inv_steps=inv_steps, clip=clip,
+                               wd_lr=wd_lr, s=s, amsgrad=amsgrad)
+        else:
+            kernels.adam_xp(_namespace(theta), theta, g, m, v, vhat, acc, gscale=gscale, inv_steps=inv_steps,
+                            clip=clip, wd_lr=wd_lr, s=s, amsgrad=amsgrad)
+
+
+class AdamW(Adam):
+    """``keras.optimizers.AdamW``: Adam with decoupled weight decay θ ← θ − θ·λη (default λ = 0.004)."""
+
+    algorithm = "adamw"
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
+                 ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
+                 gradient_accumulation_steps=None, name="adamw", **kwargs):
+        _Optimizer.__init__(self, **{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")},
+                            **kwargs)
+
+
+class Nadam(_Optimizer):
+    """``keras.optimizers.Nadam``: momentum schedule u_t = β₁(1 − ½·0.96ᵗ) with its running product."""
+
+    algorithm = "nadam"
+    exponent_scale = 1.0
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, loss_scale_factor=None, gradient_accumulation_steps=None,
+                 name="nadam", **kwargs):
+        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}, **kwargs)
+
+    def _scalars(self, lr, t):
+        c = self._config
+        s = rules.nadam(lr, c["beta_1"], c["beta_2"], c["epsilon"], t, self._product)
+        self._product = s.product
+        return s
+
+    @property
+    def variables(self) -> list:
+        return super().variables + [self._product]
+
+    def _kernel(self, i, g, acc, gscale, inv_steps, clip, wd_lr, s):
+        theta, m, v = self._variables[i], self.slots["momentum"][i], self.slots["velocity"][i]
+        if kernels.numba_suits(theta, g, m, v, acc):
+            kernels.nadam_numba(theta, g, m, v, acc, gscale=gscale, inv_steps=inv_steps, clip=clip, wd_lr=wd_lr, s=s)
+        else:
+            kernels.nadam_xp(_namespace(theta), theta, g, m, v, acc, gscale=gscale, inv_steps=inv_steps, clip=clip,
+                             wd_lr=wd_lr, s=s)
+
+
+class LegacyNadam(Nadam):
+    """``tf_keras.optimizers.legacy.Nadam`` (TF 2.0): μ_t = β₁(1 − ½·0.96^(0.004 t))."""
+
+    algorithm = "nadam-legacy"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="Nadam",
+                 schedule_decay=0.004, clipnorm=None, clipvalue=None, global_clipnorm=None, **kwargs):
+        decay = kwargs.pop("decay", schedule_decay)
+        _Optimizer.__init__(self, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                            name=name, decay=decay, clipnorm=clipnorm, clipvalue=clipvalue,
+                            global_clipnorm=global_clipnorm, **kwargs)
+
+    def _scalars(self, lr, t):
+        c = self._config
+        s = rules.nadam_legacy(lr, c["beta_1"], c["beta_2"], c["epsilon"], t, self._product, c["decay"])
+        self._product = s.product
+        return s
+
+
+OPTIMIZERS: dict[str, Callable[..., _Optimizer]] = {
+    "adam": Adam, "adamw": AdamW, "nadam": Nadam, "nadam-legacy": LegacyNadam,
+}
