@@ -1,0 +1,133 @@
+"""The bundled implementation: certified by the harness, Keras's API, no full-size temporaries."""
+
+import inspect
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from fast_optimizers import Adam, AdamW, LegacyNadam, Nadam, init, kernels, update
+from reference import run
+from tests.conftest import requires
+
+
+def _optconf(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("adapter", ["NumpyAdapter", pytest.param("TorchAdapter", marks=requires("torch"))])
+def test_optconf_check_passes_every_check_for_every_algorithm(adapter):
+    out = _optconf("check", f"fast_optimizers.conformance:{adapter}", "--backend", "torch", "--profile", "ci")
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    for algorithm in ("adam", "adamw", "nadam", "nadam-legacy"):
+        assert f"\n{algorithm}: " in out.stdout
+    assert "float32" in out.stdout and "float64" in out.stdout
+
+
+@requires("numba")
+def test_the_fused_kernel_is_used_for_numpy_float32():
+    w = np.ones(8, np.float32)
+    g = np.full(8, 0.5, np.float32)
+    assert kernels.numba_suits(w, g, np.zeros_like(w), np.zeros_like(w), None, None)
+    assert not kernels.numba_suits(w, g.astype(np.float64))
+
+
+@requires("torch")
+def test_numpy_fused_and_torch_array_api_paths_agree_inside_the_budget():
+    import torch
+
+    rng = np.random.default_rng(5)
+    theta = rng.normal(size=300).astype(np.float32)
+    grads = [rng.normal(size=300).astype(np.float32) for _ in range(4)]
+    config = {"learning_rate": 0.05, "amsgrad": True, "clipnorm": 1.0, "use_ema": True}
+    w_np, w_t = theta.copy(), torch.tensor(theta)
+    a, b = Adam(**config), Adam(**config)
+    for g in grads:
+        a.apply([g], [w_np])
+        b.apply([torch.tensor(g)], [w_t])
+    q = run("adam", config, {"w": theta}, [[g] for g in grads]).state()["variables/w"]
+    assert q.ratios(w_np).max() <= 1 and q.ratios(w_t.numpy()).max() <= 1
+
+
+@pytest.mark.parametrize("cls, keras_defaults", [
+    (Adam, {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False,
+            "weight_decay": None, "name": "adam"}),
+    (AdamW, {"learning_rate": 0.001, "weight_decay": 0.004, "epsilon": 1e-7, "name": "adamw"}),
+    (Nadam, {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "name": "nadam"}),
+])
+def test_constructor_defaults_are_keras_defaults(cls, keras_defaults):
+    parameters = inspect.signature(cls).parameters
+    for name, default in keras_defaults.items():
+        assert parameters[name].default == default, name
+
+
+def test_get_config_round_trips_and_validates_like_keras():
+    opt = Adam(learning_rate=0.01, amsgrad=True, clipnorm=1.0)
+    config = opt.get_config()
+    assert config["amsgrad"] is True and config["clipnorm"] == 1.0 and config["learning_rate"] == 0.01
+    assert Adam.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="Only one of"):
+        Adam(clipnorm=1.0, clipvalue=1.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        AdamW(weight_decay=None)
+    with pytest.raises(ValueError, match="not recognized"):
+        Adam(momentum=0.9)
+
+
+def test_pipeline_api_iterations_exclusion_finalize_and_store():
+    w, b = np.ones(4, np.float32), np.ones(2, np.float32)
+    opt = AdamW(learning_rate=0.1, weight_decay=0.5, gradient_accumulation_steps=2, use_ema=True)
+    opt.build([w, b], names=["kernel", "bias"])
+    opt.exclude_from_weight_decay(var_names=["bias"])
+    g = [np.full(4, 0.5, np.float32), np.zeros(2, np.float32)]
+    assert opt.apply_gradients(zip(g, [w, b])) == 0
+    assert np.all(w == 1)
+    assert opt.apply_gradients(zip(g, [w, b])) == 1
+    assert np.all(w < 1) and np.all(b == 1)  # the bias is excluded and its gradient is zero
+    store = {}
+    opt.save_own_variables(store)
+    other = AdamW(learning_rate=0.1, weight_decay=0.5, gradient_accumulation_steps=2, use_ema=True)
+    other.build([w.copy(), b.copy()], names=["kernel", "bias"])
+    other.load_own_variables(store)
+    assert other.iterations == opt.iterations
+    assert all(np.array_equal(x, y) for x, y in zip(other.slots["momentum"], opt.slots["momentum"]))
+    opt.finalize_variable_values()
+    assert np.array_equal(w, opt.slots["average"][0])
+
+
+def test_functional_form_matches_the_class():
+    theta = np.linspace(-1, 1, 6).astype(np.float32)
+    g = np.full(6, 0.25, np.float32)
+    params, state = update(init("nadam", [theta.copy()], learning_rate=0.01), [g], [theta.copy()])
+    state.optimizer  # noqa: B018
+    a = theta.copy()
+    Nadam(learning_rate=0.01).apply([g], [a])
+    assert state.iterations == 1
+
+
+def test_legacy_nadam_takes_the_schedule_decay():
+    assert LegacyNadam(schedule_decay=0.01).get_config()["decay"] == 0.01
+
+
+@pytest.mark.parametrize("path", ["fused", "array-api"])
+def test_a_step_allocates_no_full_size_temporary(path, monkeypatch):
+    n = 1 << 22
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=n).astype(np.float32)
+    g = rng.normal(size=n).astype(np.float32)
+    if path == "array-api":
+        monkeypatch.setattr(kernels, "numba_suits", lambda *a: False)
+    elif not kernels.numba_available():
+        pytest.skip("numba is not installed")
+    opt = Adam(learning_rate=0.01, amsgrad=True, use_ema=True, clipnorm=1.0)
+    opt.apply([g], [w])  # build and warm up
+    tracemalloc.start()
+    opt.apply([g], [w])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # Bounded scratch: a few chunks' worth of float64, independent of the variable's size (16 MiB here).
+    bound = 8 * kernels.CHUNK * 8
+    assert peak < bound < w.nbytes, f"peak {peak} bytes for a {w.nbytes}-byte variable"
