@@ -240,12 +240,15 @@ class AdapterEngine:
                 "dtypes": list(getattr(inst, "dtypes", ("float32",))), "versions": _versions(), "backend": "adapter"}
 
     def run(self, spec) -> list[dict]:
+        from reference.config import get_config, normalize
         from reference.formats import numpy_dtype
 
         dtype = spec["dtype"]
         inst = self._instance()
         variables = [(name, _decode(values, shape, dtype)) for name, shape, values in spec["variables"]]
-        inst.start(spec["algorithm"], spec["config"], variables, dtype, spec.get("exclude") or {})
+        # An adapter gets the full get_config() dictionary, Keras's defaults filled in.
+        config = get_config(spec["algorithm"], normalize(spec["algorithm"], spec["config"]))
+        inst.start(spec["algorithm"], config, variables, dtype, spec.get("exclude") or {})
         states = []
 
         def snapshot():

@@ -7,7 +7,9 @@
 Keras's global clip multiplies by ``c·(1/c)`` even when it does not clip,
 which in floating point may be one ulp away from 1: the budget of that
 product covers it.  A sum of ``n`` squares is budgeted as any summation
-order (``(n − 1)·u·Σ g²``).
+order (``(n − 1)·u·Σ g²``).  Keras's torch backend returns ``max(‖g‖, c)`` and
+``min(1/N, 1/c)`` in ``floatx`` (the Python float turns the result float32),
+which a float64 budget allows for.
 """
 
 from __future__ import annotations
@@ -38,8 +40,16 @@ def _norm(squares: Tracked) -> Tracked:
 def clip_by_norm(values: list[Tracked], clipnorm: float) -> list[Tracked]:
     fmt = values[0].fmt
     c = Tracked.rounded(clipnorm, fmt)
-    denominator = maximum(_norm(sum_of_squares(values)), c)
+    denominator = _through_floatx(maximum(_norm(sum_of_squares(values)), c))
     return [(g * c) / denominator for g in values]
+
+
+def _through_floatx(x: Tracked) -> Tracked:
+    """Keras's torch backend returns max/min of a tensor and a Python float in floatx."""
+    via = x.fmt.hyperparameters_via
+    if via is None:
+        return x
+    return Tracked(x.value, x.error + via.unit_roundoff * x.size + via.underflow, x.fmt)
 
 
 def clip_by_global_norm(tensors: list[list[Tracked]], clipnorm: float, fmt: FloatFormat) -> list[list[Tracked]]:
@@ -49,11 +59,7 @@ def clip_by_global_norm(tensors: list[list[Tracked]], clipnorm: float, fmt: Floa
     norm = _norm(total)
     c = Tracked.rounded(clipnorm, fmt)
     inverse_c = Tracked.rounded(1 / mpfr(clipnorm), fmt)
-    limit = inverse_c if norm.value == 0 else minimum(1 / norm, inverse_c)
-    via = fmt.hyperparameters_via
-    if via is not None:
-        # Keras's torch backend returns min(1/N, 1/c) in floatx when 1/c arrives as a Python float.
-        limit = Tracked(limit.value, limit.error + via.unit_roundoff * limit.size + via.underflow, fmt)
+    limit = inverse_c if norm.value == 0 else _through_floatx(minimum(1 / norm, inverse_c))
     scale = c * limit
     return [[g * scale for g in t] for t in tensors]
 
