@@ -109,24 +109,51 @@ class _Optimizer:
         xp = _namespace(v)
         return xp.zeros_like(v)
 
+    def _layout(self) -> list[tuple[str, int | None]]:
+        """Keras 3's order of ``optimizer.variables``: the counter, a float learning rate, EMA averages,
+        accumulators, then momentum and velocity variable by variable, velocity_hat, Nadam's product."""
+        n = len(self._variables)
+        layout: list[tuple[str, int | None]] = [("iterations", None)]
+        if isinstance(self._config["learning_rate"], float):
+            layout.append(("learning_rate", None))
+        for name in ("average", "gradient_accumulator"):
+            if name in self.slots:
+                layout += [(name, i) for i in range(n)]
+        for i in range(n):
+            layout += [("momentum", i), ("velocity", i)]
+        if "velocity_hat" in self.slots:
+            layout += [("velocity_hat", i) for i in range(n)]
+        if self.algorithm in ("nadam", "nadam-legacy"):
+            layout.append(("u_product", None))
+        return layout
+
     @property
     def variables(self) -> list:
-        """Keras's order: the counter, then each slot for every variable."""
-        return [self._raw_iterations] + [s for name in self.slots for s in self.slots[name]]
+        """The optimizer's state in Keras 3's order (see :meth:`_layout`)."""
+        scalars = {"iterations": self._raw_iterations, "learning_rate": self._config["learning_rate"],
+                   "u_product": self._product}
+        return [scalars[kind] if i is None else self.slots[kind][i] for kind, i in self._layout()]
 
     def save_own_variables(self, store: dict) -> None:
+        """Keras's store layout: ``store[str(i)]`` holds ``variables[i]``."""
         for i, v in enumerate(self.variables):
             store[str(i)] = v
 
     def load_own_variables(self, store: dict) -> None:
-        values = [store[str(i)] for i in range(len(store))]
-        if len(values) != len(self.variables):
-            raise ValueError(f"load_own_variables: the store holds {len(values)} variables, "
-                             f"this optimizer {len(self.variables)}")
-        self._raw_iterations = int(values[0])
-        flat = [s for name in self.slots for s in self.slots[name]]
-        for target, value in zip(flat, values[1:]):
-            target[...] = value
+        layout = self._layout()
+        if len(store) != len(layout):
+            raise ValueError(f"load_own_variables: the store holds {len(store)} variables, "
+                             f"this optimizer {len(layout)}")
+        for k, (kind, i) in enumerate(layout):
+            value = store[str(k)]
+            if kind == "iterations":
+                self._raw_iterations = int(value)
+            elif kind == "learning_rate":
+                self._config["learning_rate"] = float(value)
+            elif kind == "u_product":
+                self._product = float(value)
+            else:
+                self.slots[kind][i][...] = value
 
     def exclude_from_weight_decay(self, var_list: Iterable[Any] | None = None,
                                   var_names: Iterable[str] | None = None) -> None:
@@ -294,10 +321,6 @@ class Nadam(_Optimizer):
         s = rules.nadam(lr, c["beta_1"], c["beta_2"], c["epsilon"], t, self._product)
         self._product = s.product
         return s
-
-    @property
-    def variables(self) -> list:
-        return super().variables + [self._product]
 
     def _kernel(self, i, g, acc, gscale, inv_steps, clip, wd_lr, s):
         theta, m, v = self._variables[i], self.slots["momentum"][i], self.slots["velocity"][i]

@@ -1,6 +1,7 @@
 """The bundled implementation: certified by the harness, Keras's API, no full-size temporaries."""
 
 import inspect
+import json
 import subprocess
 import sys
 import tracemalloc
@@ -131,3 +132,24 @@ def test_a_step_allocates_no_full_size_temporary(path, monkeypatch):
     # Bounded scratch: a few chunks' worth of float64, independent of the variable's size (16 MiB here).
     bound = 8 * kernels.CHUNK * 8
     assert peak < bound < w.nbytes, f"peak {peak} bytes for a {w.nbytes}-byte variable"
+
+
+@requires("keras")
+def test_the_store_layout_is_keras_s():
+    code = (
+        "import json, keras, numpy as np\n"
+        "o = keras.optimizers.Nadam(use_ema=True, gradient_accumulation_steps=2)\n"
+        "a = keras.Variable(np.zeros(2, 'float32'), name='a')\n"
+        "o.build([a, keras.Variable(np.zeros(3, 'float32'), name='b')])\n"
+        "print(json.dumps([v.path.split('/')[-1] for v in o.variables]))\n"
+    )
+    import os
+
+    env = dict(os.environ, KERAS_BACKEND="torch")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    keras_names = json.loads(out.stdout.strip().splitlines()[-1])
+    opt = Nadam(use_ema=True, gradient_accumulation_steps=2)
+    opt.build([np.zeros(2, np.float32), np.zeros(3, np.float32)], names=["a", "b"])
+    ours = [kind if i is None else f"{'ab'[i]}_{kind}" for kind, i in opt._layout()]
+    translated = [{"iterations": "iteration", "u_product": "variable"}.get(k, k) for k in ours]
+    assert translated == keras_names
