@@ -1,8 +1,10 @@
 """The elementwise work of one step, in two interchangeable implementations.
 
-* :func:`numba_available` / the ``_*_numba`` kernels: one fused, parallel pass over
-  NumPy float32/float64 arrays (reads θ, g, m, v; writes θ, m, v), computing each
-  element in float64 and rounding once on store.
+* :func:`numba_available` / the numba kernels: one fused, parallel pass over NumPy
+  float32/float64 arrays (reads θ, g, m, v; writes θ, m, v).  The common case (no
+  accumulation, clipping, loss scale or amsgrad) runs branch-free in the arrays' own
+  precision, in Keras's operation order, so the compiler vectorizes it; the general
+  kernel computes each element in float64 and rounds once on store.
 * the array-API path (NumPy, torch, CuPy arrays alike, via ``array_api_compat``):
   the same mathematics, chunk by chunk, in place, so temporaries are bounded by the
   chunk size, never the array size.
@@ -82,6 +84,38 @@ try:
             total += gi * gi
         return total
 
+    def _plain_kernels(cast):
+        """Branch-free kernels in the arrays' own precision (SIMD-friendly) for the common case:
+        no accumulation, no clipping, no amsgrad, no loss scale."""
+
+        @numba.njit(parallel=True, cache=True, fastmath=False)
+        def adam(theta, g, m, v, wd_lr, c1, c2, alpha, eps):
+            for i in numba.prange(theta.size):
+                gi = g[i]
+                th = theta[i]
+                th = th - th * wd_lr
+                mi = m[i] + (gi - m[i]) * c1
+                vi = v[i] + (gi * gi - v[i]) * c2
+                m[i] = mi
+                v[i] = vi
+                theta[i] = th - (mi * alpha) / (cast(math.sqrt(vi)) + eps)
+
+        @numba.njit(parallel=True, cache=True, fastmath=False)
+        def nadam(theta, g, m, v, wd_lr, c1, c2, wm, wg, inv_b2, lr, eps):
+            for i in numba.prange(theta.size):
+                gi = g[i]
+                th = theta[i]
+                th = th - th * wd_lr
+                mi = m[i] + (gi - m[i]) * c1
+                vi = v[i] + (gi * gi - v[i]) * c2
+                m[i] = mi
+                v[i] = vi
+                m_hat = wm * mi + wg * gi
+                theta[i] = th - (m_hat * lr) / (cast(math.sqrt(vi * inv_b2)) + eps)
+
+        return adam, nadam
+
+    _PLAIN = {np.dtype(np.float32): _plain_kernels(np.float32), np.dtype(np.float64): _plain_kernels(np.float64)}
     _NUMBA = True
 except ImportError:  # pragma: no cover - numba is optional
     _NUMBA = False
@@ -100,7 +134,16 @@ def numba_suits(*arrays) -> bool:
                and a.flags.c_contiguous for a in arrays if a is not None)
 
 
+def _plain(acc, gscale, clip, amsgrad=False) -> bool:
+    return acc is None and gscale == 1.0 and clip == math.inf and not amsgrad
+
+
 def adam_numba(theta, g, m, v, vhat, acc, *, gscale, inv_steps, clip, wd_lr, s, amsgrad):
+    if _plain(acc, gscale, clip, amsgrad):
+        t = theta.dtype.type
+        _PLAIN[theta.dtype][0](theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), t(wd_lr), t(s.c1),
+                               t(s.c2), t(s.alpha), t(s.epsilon))
+        return
     use_acc = acc is not None
     _adam_numba(theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                 (vhat if amsgrad else v).reshape(-1), (acc if use_acc else g).reshape(-1), gscale, inv_steps,
@@ -108,6 +151,12 @@ def adam_numba(theta, g, m, v, vhat, acc, *, gscale, inv_steps, clip, wd_lr, s, 
 
 
 def nadam_numba(theta, g, m, v, acc, *, gscale, inv_steps, clip, wd_lr, s):
+    if _plain(acc, gscale, clip):
+        t = theta.dtype.type
+        _PLAIN[theta.dtype][1](theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), t(wd_lr), t(s.c1),
+                               t(s.c2), t(s.momentum_weight), t(s.gradient_weight), t(s.inverse_bias_2), t(s.lr),
+                               t(s.epsilon))
+        return
     use_acc = acc is not None
     _nadam_numba(theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), (acc if use_acc else g).reshape(-1),
                  gscale, inv_steps, use_acc, clip, wd_lr, s.c1, s.c2, s.momentum_weight, s.gradient_weight,
