@@ -1,0 +1,356 @@
+"""The pytest plugin: conformance tests for your own optimizer, in your own repository.
+
+Installed with this package (entry point ``pytest11``); inert until a candidate is named::
+
+    pytest --optconf-candidate mypackage.conformance:MyAdapter --optconf-algorithms adam,adamw
+
+or in ``pytest.ini`` / ``pyproject.toml``::
+
+    [tool.pytest.ini_options]
+    optconf_candidate = "mypackage.conformance:MyAdapter"
+    optconf_algorithms = "adam"
+    optconf_profile = "ci"
+    optconf_xfail = "conformance-xfail.txt"
+
+Each check becomes a test item (``optconf::<algorithm>::<dtype>::<check>``), so ``-k``, ``-x`` and
+``pytest-xdist`` (``-n auto``) work as usual; the header names the candidate, versions and settings,
+and the terminal summary prints the conformance table.  ``--optconf-json PATH`` writes the same
+report as ``optconf check --json``.
+
+Expected failures: a text file, one ``<algorithm>/<dtype>/<check>: <reason>`` per line (``#``
+comments); listed checks are strict xfails (an unexpected pass fails), entries matching no check are
+warned about.
+
+In code, the ``optconf`` fixture checks a candidate and returns its outcomes::
+
+    @pytest.mark.optconf(algorithms=["adam"], dtypes=["float32"], profile="quick")
+    def test_my_adam_is_keras_adam(optconf):
+        report = optconf("mypackage.conformance:MyAdapter")
+        assert report.conformant, report.text
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+OPTIONS = {
+    "candidate": ("candidate to check: 'keras' or 'package.module:Name'", None),
+    "algorithms": ("comma-separated algorithms (default: all the candidate claims)", None),
+    "dtypes": ("comma-separated dtypes (default: all the candidate computes in)", None),
+    "dialect": ("keras3 (Adam, AdamW, Nadam) or tf-legacy (the TF 2.0 Nadam); default: what the candidate claims",
+                None),
+    "backend": ("Keras backend of the candidate's worker: tensorflow, jax or torch", None),
+    "profile": ("hypothesis and trajectory profile: quick, ci (default) or deep", "ci"),
+    "checks": ("comma-separated check families: pipeline, one-step, fixtures, explore", None),
+    "xfail": ("expected-failures file: '<algorithm>/<dtype>/<check>: <reason>' per line", None),
+}
+DIALECTS = {"keras3": ("adam", "adamw", "nadam"), "tf-legacy": ("nadam-legacy",)}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("optconf", "Keras optimizer conformance (optimizer-conformance)")
+    for name, (help_text, default) in OPTIONS.items():
+        group.addoption(f"--optconf-{name}", dest=f"optconf_{name}", default=None, help=help_text)
+        parser.addini(f"optconf_{name}", help_text, default=default)
+    group.addoption("--optconf-json", dest="optconf_json", default=None, help="write the report as JSON")
+
+
+def _setting(config, name: str):
+    value = config.getoption(f"optconf_{name}")
+    return value if value is not None else (config.getini(f"optconf_{name}") or None)
+
+
+def _split(value):
+    return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+
+@dataclass
+class Settings:
+    candidate: str
+    algorithms: list[str] | None
+    dtypes: list[str] | None
+    dialect: str | None
+    backend: str | None
+    profile: str
+    checks: list[str]
+    xfail: dict[str, str] = field(default_factory=dict)
+
+
+def _settings(config) -> Settings | None:
+    from conformance.checks import PROFILES
+
+    candidate = _setting(config, "candidate")
+    if not candidate:
+        return None
+    profile = _setting(config, "profile") or "ci"
+    if profile not in PROFILES:
+        raise pytest.UsageError(f"optconf_profile must be one of {', '.join(PROFILES)}; got {profile!r}")
+    dialect = _setting(config, "dialect")
+    if dialect is not None and dialect not in DIALECTS:
+        raise pytest.UsageError(f"optconf_dialect must be keras3 or tf-legacy; got {dialect!r}")
+    checks = _split(_setting(config, "checks")) or ["pipeline", "one-step", "fixtures", "explore"]
+    xfail_path = _setting(config, "xfail")
+    xfail = _read_xfail(Path(config.rootpath, xfail_path)) if xfail_path else {}
+    return Settings(candidate, _split(_setting(config, "algorithms")), _split(_setting(config, "dtypes")), dialect,
+                    _setting(config, "backend"), profile, checks, xfail)
+
+
+def _read_xfail(path: Path) -> dict[str, str]:
+    if not path.exists():
+        raise pytest.UsageError(f"optconf_xfail: {path} does not exist")
+    entries = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, sep, reason = line.partition(":")
+        if not sep or not reason.strip() or key.count("/") < 2:
+            raise pytest.UsageError(f"{path}:{number}: expected '<algorithm>/<dtype>/<check>: <reason>'; got {line!r}")
+        entries[key.strip()] = reason.strip()
+    return entries
+
+
+# -- the worker, one per process (xdist workers get their own) --------------------------------------------
+
+_WORKERS: dict[tuple, object] = {}
+
+
+def _worker(candidate: str, backend: str | None):
+    from conformance.candidates import Worker, parse_candidate
+
+    key = (candidate, backend)
+    if key not in _WORKERS:
+        _WORKERS[key] = Worker(parse_candidate(candidate, backend))
+    return _WORKERS[key]
+
+
+def pytest_unconfigure(config):
+    for worker in _WORKERS.values():
+        worker.close()
+    _WORKERS.clear()
+
+
+# -- collection ---------------------------------------------------------------------------------------------
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "optconf(algorithms=None, dtypes=None, profile='quick', checks=None, "
+                                       "backend=None): settings for the optconf fixture")
+    config._optconf = _settings(config)
+    config._optconf_rows = []
+
+
+def pytest_report_header(config):
+    settings = config._optconf
+    if settings is None:
+        return None
+    lines = [f"optconf: candidate {settings.candidate}, profile {settings.profile}, checks {','.join(settings.checks)}"]
+    lines.append(f"optconf: algorithms {','.join(settings.algorithms or ['(claimed)'])}, dtypes "
+                 f"{','.join(settings.dtypes or ['(claimed)'])}, dialect {settings.dialect or '(claimed)'}, backend "
+                 f"{settings.backend or os.environ.get('KERAS_BACKEND', 'tensorflow')}")
+    if settings.xfail:
+        lines.append(f"optconf: {len(settings.xfail)} expected failures")
+    return lines
+
+
+def _plan(settings: Settings, description: dict) -> tuple[list[str], list[str]]:
+    claimed = description["algorithms"]
+    algorithms = settings.algorithms or claimed
+    if settings.dialect:
+        algorithms = [a for a in algorithms if a in DIALECTS[settings.dialect]]
+    dtypes = settings.dtypes or description["dtypes"]
+    return algorithms, dtypes
+
+
+def pytest_collection_modifyitems(session, config, items):
+    settings = config._optconf
+    if settings is None:
+        return
+    from conformance.candidates import CandidateError
+    from conformance.checks import PROFILES, features_for, fixture_cases
+
+    try:
+        description = _worker(settings.candidate, settings.backend).description
+    except (CandidateError, ValueError) as error:
+        raise pytest.UsageError(f"optconf: {error}") from None
+    algorithms, dtypes = _plan(settings, description)
+    profile = PROFILES[settings.profile]
+    seen = set()
+    for algorithm in algorithms:
+        for dtype in dtypes:
+            names = []
+            if "pipeline" in settings.checks or "one-step" in settings.checks:
+                names += [f"pipeline/{f}" for f in features_for(algorithm)]
+            if "fixtures" in settings.checks:
+                names += [f"fixtures/{c.label}" for c in fixture_cases(algorithm, dtype, profile)]
+            if "explore" in settings.checks:
+                names.append("explore")
+            for check in names:
+                key = f"{algorithm}/{dtype}/{check}"
+                seen.add(key)
+                item = ConformanceItem.from_parent(session, name=f"optconf::{algorithm}::{dtype}::{check}",
+                                                   algorithm=algorithm, dtype=dtype, check=check)
+                if key in settings.xfail:
+                    item.add_marker(pytest.mark.xfail(reason=settings.xfail[key], strict=True))
+                items.append(item)
+    for key in sorted(set(settings.xfail) - seen):
+        warnings.warn(pytest.PytestWarning(f"optconf_xfail: stale entry {key!r} matches no check"), stacklevel=1)
+
+
+class ConformanceFailure(Exception):
+    pass
+
+
+class ConformanceItem(pytest.Item):
+    def __init__(self, *, algorithm: str, dtype: str, check: str, **kwargs):
+        super().__init__(**kwargs)
+        self.algorithm, self.dtype, self.check = algorithm, dtype, check
+
+    def runtest(self):
+        from conformance.candidates import RunError
+        from conformance.checks import (
+            PROFILES,
+            Outcome,
+            fixture_cases,
+            judge_one_step,
+            judge_trajectory,
+            pipeline_cases,
+        )
+
+        settings = self.config._optconf
+        worker = _worker(settings.candidate, settings.backend)
+        profile = PROFILES[settings.profile]
+        outcomes = []
+        if self.check == "explore":
+            from conformance.strategies import explore
+
+            outcomes.append(explore(worker, self.algorithm, self.dtype, profile))
+        else:
+            family, label = self.check.split("/", 1)
+            cases = (pipeline_cases if family == "pipeline" else fixture_cases)(self.algorithm, self.dtype, profile)
+            case = next(c for c in cases if c.label == label)
+            outcome = Outcome(self.algorithm, self.check, self.dtype)
+            one_step = Outcome(self.algorithm, f"one-step ({label})", self.dtype)
+            try:
+                states = worker.run(case.spec)
+            except RunError as error:
+                outcome.error = f"the candidate raised {error}"
+                states = None
+            if states is not None:
+                if family == "fixtures" or "pipeline" in settings.checks:
+                    outcome.absorb(judge_trajectory(case, states), label)
+                if family == "pipeline" and "one-step" in settings.checks:
+                    one_step.absorb(judge_one_step(case, states), label)
+                    outcomes.append(one_step)
+                if outcome.worst is not None and not outcome.passed:
+                    from conformance.diagnosis import diagnose
+
+                    outcome.diagnosis = diagnose(case, states)
+            outcomes.insert(0, outcome)
+        self.user_properties.append(("optconf", json.dumps([_row(o) for o in outcomes])))
+        failed = [o for o in outcomes if not o.passed]
+        if failed:
+            import io
+
+            from conformance.report import print_failures
+
+            text = io.StringIO()
+            print_failures(failed, text)
+            raise ConformanceFailure(text.getvalue().strip())
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, ConformanceFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"optconf {self.algorithm} {self.dtype} {self.check}"
+
+
+def _row(o) -> dict:
+    worst = o.worst
+    return {"algorithm": o.algorithm, "check": o.check, "dtype": o.dtype, "passed": o.passed,
+            "ratio": None if worst is None else (worst.ratio if worst.ratio != float("inf") else "inf"),
+            "where": None if worst is None else f"{worst.quantity} step {worst.step} [{worst.element}]",
+            "error": o.error, "diagnosis": o.diagnosis}
+
+
+# -- reporting (also under xdist: rows travel in user_properties) -------------------------------------------
+
+def pytest_runtest_logreport(report):
+    if report.when != "call":
+        return
+    for key, value in getattr(report, "user_properties", ()):
+        if key == "optconf":
+            _ROWS.extend(json.loads(value))
+
+
+_ROWS: list[dict] = []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if getattr(config, "_optconf", None) is None or not _ROWS:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("optconf conformance")
+    for algorithm in dict.fromkeys(r["algorithm"] for r in _ROWS):
+        rows = [r for r in _ROWS if r["algorithm"] == algorithm]
+        failed = sum(1 for r in rows if not r["passed"])
+        write(f"{algorithm}: {len(rows) - failed} of {len(rows)} checks pass (worst |candidate - exact| / budget)")
+        for r in sorted(rows, key=lambda r: (r["dtype"], r["check"])):
+            ratio = "-" if r["ratio"] is None else (r["ratio"] if isinstance(r["ratio"], str) else f"{r['ratio']:.3g}")
+            verdict = "pass" if r["passed"] else ("ERROR" if r["error"] else "FAIL")
+            extra = f"  {r['where']}" if r["where"] and not r["passed"] else ""
+            write(f"  {r['dtype']:<9} {r['check']:<40} {verdict:<6} {ratio:>10}{extra}")
+    path = config.getoption("optconf_json")
+    if path:
+        with open(path, "w") as f:
+            json.dump({"candidate": config._optconf.candidate, "conformant": all(r["passed"] for r in _ROWS),
+                       "checks": _ROWS}, f, indent=2)
+
+
+# -- the fixture ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    outcomes: list
+
+    @property
+    def conformant(self) -> bool:
+        return all(o.passed for o in self.outcomes)
+
+    @property
+    def text(self) -> str:
+        import io
+
+        from conformance.report import print_failures, print_table, summary_line
+
+        out = io.StringIO()
+        print_table(self.outcomes, out)
+        print_failures(self.outcomes, out)
+        out.write(summary_line(self.outcomes) + "\n")
+        return out.getvalue()
+
+
+@pytest.fixture
+def optconf(request):
+    """``optconf(candidate) -> Report``: run the checks (settings from the ``optconf`` marker) on a candidate."""
+    from conformance.checks import PROFILES, Plan, run_plan
+
+    marker = request.node.get_closest_marker("optconf")
+    options = dict(marker.kwargs) if marker else {}
+
+    def check(candidate: str) -> Report:
+        worker = _worker(candidate, options.get("backend"))
+        algorithms = options.get("algorithms") or worker.description["algorithms"]
+        dtypes = options.get("dtypes") or worker.description["dtypes"]
+        checks = tuple(options.get("checks") or ("pipeline", "one-step", "fixtures", "explore"))
+        return Report(run_plan(worker, Plan(list(algorithms), list(dtypes), PROFILES[options.get("profile", "quick")],
+                                            checks)))
+
+    return check

@@ -1,0 +1,129 @@
+"""The pytest plugin, used as a port author would: in a throwaway repository outside this project."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "numpy_adam_port"
+
+PORT = '''
+import numpy as np
+
+
+class Adam:
+    def __init__(self, learning_rate, beta_1, beta_2, epsilon):
+        self.lr, self.b1, self.b2, self.eps, self.t = learning_rate, beta_1, beta_2, epsilon, 0
+
+    def apply(self, grads, params):
+        if self.t == 0:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        t = self.t + 1
+        alpha = self.lr * np.sqrt(1 - self.b2**t) / (1 - self.b1**t)
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            if g is None:
+                continue
+            m += (g - m) * (1 - self.b1)
+            v += (g * g - v) * (1 - self.b2)
+            p -= (m * p.dtype.type(alpha)) / {denominator}
+        self.t = t
+
+
+class Adapter:
+    algorithms = ("adam",)
+    dtypes = ("float32",)
+
+    def start(self, algorithm, config, variables, dtype, exclude):
+        self.names = [n for n, _ in variables]
+        self.params = [np.array(v, dtype=dtype) for _, v in variables]
+        self.opt = Adam(config["learning_rate"], config["beta_1"], config["beta_2"], config["epsilon"])
+
+    def apply(self, grads):
+        self.opt.apply(grads, self.params)
+
+    def state(self):
+        return {{f"variables/{{n}}": p for n, p in zip(self.names, self.params)}}
+'''
+
+CORRECT = "(np.sqrt(v) + p.dtype.type(self.eps))"
+EPSILON_INSIDE_SQRT = "np.sqrt(v + p.dtype.type(self.eps))"
+
+UNSUPPORTED = ["loss-scale", "accumulation", "accumulation-clipnorm", "accumulation-schedule", "accumulation-ema",
+               "clipnorm", "global-clipnorm", "clipvalue", "weight-decay", "weight-decay-exclusion",
+               "ema-overwrite-finalize", "schedule-exponential", "schedule-piecewise", "schedule-polynomial",
+               "schedule-inverse-time", "schedule-cosine-warmup", "schedule-cosine-restarts", "amsgrad"]
+
+
+def _repository(tmp_path: Path, denominator: str, extra_xfail: str = "") -> Path:
+    repo = tmp_path / "myport-repo"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "myport.py").write_text(PORT.format(denominator=denominator))
+    (repo / "tests" / "test_nothing_else.py").write_text("def test_the_port_imports():\n    import myport\n")
+    (repo / "xfail.txt").write_text("".join(f"adam/float32/pipeline/{f}: not ported\n" for f in UNSUPPORTED)
+                                    + extra_xfail)
+    (repo / "pyproject.toml").write_text(textwrap.dedent('''
+        [tool.pytest.ini_options]
+        optconf_candidate = "myport:Adapter"
+        optconf_dtypes = "float32"
+        optconf_profile = "quick"
+        optconf_checks = "pipeline,one-step"
+        optconf_xfail = "xfail.txt"
+    '''))
+    return repo
+
+
+def _pytest(repo: Path, *args: str):
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=repo,
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_a_correct_port_passes_with_the_conformance_tests_in_its_own_suite(tmp_path):
+    out = _pytest(_repository(tmp_path, CORRECT), "-rA")
+    assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-2000:]
+    assert "optconf: candidate myport:Adapter, profile quick" in out.stdout  # the header
+    assert "PASSED ::optconf::adam::float32::pipeline/basic" in out.stdout
+    assert "optconf conformance" in out.stdout and "adam: " in out.stdout  # the terminal summary
+
+
+def test_a_broken_port_fails_with_a_readable_report(tmp_path):
+    out = _pytest(_repository(tmp_path, EPSILON_INSIDE_SQRT), "--optconf-json", str(tmp_path / "report.json"))
+    assert out.returncode == 1
+    assert "FAIL adam pipeline/large-hyperparameters [float32]" in out.stdout
+    for field in ("quantity", "candidate", "exact", "budget", "ratio"):
+        assert f"  {field}" in out.stdout
+    assert (tmp_path / "report.json").exists()
+
+
+def test_stale_expected_failures_warn_and_unexpected_passes_fail(tmp_path):
+    repo = _repository(tmp_path, CORRECT, "adam/float32/pipeline/basic: pretend it fails\nadam/float64/x/y: stale\n")
+    out = _pytest(repo)
+    assert out.returncode == 1
+    assert "XPASS(strict)" in out.stdout and "pipeline/basic" in out.stdout
+    assert "stale entry 'adam/float64/x/y'" in out.stdout
+
+
+def test_the_plugin_spreads_over_cores_with_xdist(tmp_path):
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed")
+    out = _pytest(_repository(tmp_path, CORRECT), "-n", "2")
+    assert out.returncode == 0, out.stdout[-5000:]
+    assert "optconf conformance" in out.stdout
+
+
+def test_a_bad_setting_is_a_usage_error(tmp_path):
+    repo = _repository(tmp_path, CORRECT)
+    out = _pytest(repo, "--optconf-profile", "forever")
+    assert out.returncode == 4
+    assert "optconf_profile must be one of" in out.stderr
+
+
+def test_the_example_port_runs_its_tests_with_the_plugin():
+    env = dict(os.environ, PYTHONPATH=str(EXAMPLE / "src"))
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"], cwd=EXAMPLE,
+                         capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-2000:]
+    assert "xfailed" in out.stdout
