@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.trajectory import Finding, decode, make_spec, oracle_states
+from conformance.trajectory import Finding, decode, make_spec, oracle_states, worst_finding
 from reference import ReferenceOptimizer
 from reference.formats import numpy_dtype
 
@@ -69,7 +69,6 @@ class Outcome:
     error: str | None = None
     diagnosis: str | None = None
     example: dict | None = None
-    skipped: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -249,12 +248,10 @@ def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
         for quantity, values in states[k].items():
             if quantity not in exact or quantity == "iterations":
                 continue
-            candidate = decode(values, (-1,))
-            ratios = exact[quantity].ratios(candidate).reshape(-1)
-            i = int(np.argmax(ratios))
-            if worst is None or ratios[i] > worst.ratio:
-                worst = Finding(quantity, k + 1, i, float(ratios[i]), float(candidate[i]),
-                                float(exact[quantity].exact[i]), float(exact[quantity].budget.reshape(-1)[i]))
+            q = exact[quantity]
+            finding = worst_finding(quantity, k + 1, decode(values, (-1,)), q.exact, q.budget)
+            if worst is None or finding.ratio > worst.ratio:
+                worst = finding
     return worst
 
 

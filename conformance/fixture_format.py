@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from gmpy2 import mpfr
 
+from reference.pipeline import budget_ratios
+
 FORMAT = "optimizer-conformance-fixture"
 FORMAT_VERSION = 1
 EXACT_DIGITS = 34
@@ -128,16 +130,7 @@ class Fixture:
         flat = np.asarray(candidate, dtype=np.float64).reshape(-1)
         if flat.size != len(exact):
             raise ValueError(f"{quantity}: candidate has {flat.size} elements, the fixture {len(exact)}")
-        out = np.empty(flat.size)
-        for i, (c, x, b) in enumerate(zip(flat.tolist(), exact, budget.tolist())):
-            if b == math.inf:
-                out[i] = 0.0
-            elif math.isnan(c):
-                out[i] = math.inf
-            else:
-                diff = abs(float(mpfr(c) - x))
-                out[i] = diff / b if b > 0 else (0.0 if diff == 0 else math.inf)
-        return out
+        return budget_ratios(flat, exact, budget)
 
 
 def _decode(values: dict, shape) -> np.ndarray:

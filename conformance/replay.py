@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from conformance.fixture_format import Fixture
-from conformance.trajectory import Finding, decode, make_spec
+from conformance.trajectory import Finding, decode, make_spec, worst_finding
 
 
 def spec_for(fixture: Fixture, dtype: str, compile: str = "eager") -> dict:
@@ -33,9 +31,6 @@ def judge(fixture: Fixture, dtype: str, states: list[dict[str, list[str]]]) -> l
                 continue
             if quantity not in expected["exact"]:
                 continue
-            ratios = fixture.ratios(k, quantity, dtype, candidate)
-            worst = int(np.argmax(ratios))
-            findings.append(Finding(quantity, k + 1, worst, float(ratios[worst]), float(candidate[worst]),
-                                    float(fixture.exact(k, quantity)[worst]),
-                                    float(fixture.budget(k, quantity, dtype)[worst])))
+            findings.append(worst_finding(quantity, k + 1, candidate, fixture.exact(k, quantity),
+                                          fixture.budget(k, quantity, dtype)))
     return findings

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reference import Quantity, ReferenceOptimizer
+from reference.pipeline import budget_ratios
 
 
 def encode(array) -> list[str]:
@@ -83,14 +84,18 @@ def compare(oracle: list[dict[str, Quantity]], candidate: list[dict[str, list[st
             if name not in exact_state:
                 continue
             q = exact_state[name]
-            cand = decode(values, (-1,))
-            ratios = q.ratios(cand).reshape(-1)
-            worst = int(np.argmax(ratios))
-            findings.append(
-                Finding(name, step, worst, float(ratios[worst]), float(cand[worst]), float(q.exact[worst]),
-                        float(q.budget.reshape(-1)[worst]))
-            )
+            findings.append(worst_finding(name, step, decode(values, (-1,)), q.exact, q.budget))
     return findings
+
+
+def worst_finding(quantity: str, step: int, candidate: np.ndarray, exact, budget) -> Finding:
+    """The element of one quantity at one step with the largest ``|candidate − exact| / budget``."""
+    budget = np.asarray(budget).reshape(-1)
+    if candidate.size != len(exact):
+        raise ValueError(f"{quantity}: candidate has {candidate.size} elements, the oracle {len(exact)}")
+    ratios = budget_ratios(candidate, exact, budget)
+    i = int(np.argmax(ratios))
+    return Finding(quantity, step, i, float(ratios[i]), float(candidate[i]), float(exact[i]), float(budget[i]))
 
 
 def run_keras(specs: list[dict], backend: str, timeout: float = 600) -> list[dict]:

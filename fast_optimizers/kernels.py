@@ -25,17 +25,19 @@ try:
     import numba
     import numpy as np
 
+    @numba.njit(inline="always", cache=True)
+    def _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip):
+        """clip((g·gscale + acc)·inv_steps): unscaling, the accumulation mean, clipping by value."""
+        gi = float(g[i]) * gscale
+        if use_acc:
+            gi = (gi + float(acc[i])) * inv_steps
+        return min(max(gi, -clip), clip)
+
     @numba.njit(parallel=True, cache=True, fastmath=False)
     def _adam_numba(theta, g, m, v, vhat, acc, gscale, inv_steps, use_acc, clip, wd_lr, c1, c2, alpha, eps,
                     amsgrad):
         for i in numba.prange(theta.size):
-            gi = float(g[i]) * gscale
-            if use_acc:
-                gi = (gi + float(acc[i])) * inv_steps
-            if gi > clip:
-                gi = clip
-            elif gi < -clip:
-                gi = -clip
+            gi = _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip)
             th = float(theta[i])
             th = th - th * wd_lr
             mi = float(m[i])
@@ -55,13 +57,7 @@ try:
     def _nadam_numba(theta, g, m, v, acc, gscale, inv_steps, use_acc, clip, wd_lr, c1, c2, wm, wg, inv_b2, lr,
                      eps):
         for i in numba.prange(theta.size):
-            gi = float(g[i]) * gscale
-            if use_acc:
-                gi = (gi + float(acc[i])) * inv_steps
-            if gi > clip:
-                gi = clip
-            elif gi < -clip:
-                gi = -clip
+            gi = _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip)
             th = float(theta[i])
             th = th - th * wd_lr
             mi = float(m[i])
@@ -78,9 +74,7 @@ try:
     def _sum_of_squares_numba(g, acc, gscale, inv_steps, use_acc):
         total = 0.0
         for i in numba.prange(g.size):
-            gi = float(g[i]) * gscale
-            if use_acc:
-                gi = (gi + float(acc[i])) * inv_steps
+            gi = _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, math.inf)
             total += gi * gi
         return total
 

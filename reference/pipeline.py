@@ -42,6 +42,26 @@ from reference.weight_decay import Exclusions, apply_weight_decay
 DEFAULT_PRECISION = 113
 
 
+def budget_ratios(candidate: Any, exact: Sequence[mpfr], budget: Sequence[float]) -> np.ndarray:
+    """``|candidate − exact| / budget`` elementwise, flat.
+
+    ``inf`` where the budget is 0 and they differ, or the candidate is NaN; 0 where the budget is
+    infinite: the dtype cannot carry that computation (β₂ = 0.999 is 1.0 in bfloat16, so
+    1 − β₂ᵗ = 0), and no honest result, NaN included, is excluded.
+    """
+    flat = np.asarray(candidate, dtype=np.float64).reshape(-1)
+    out = np.empty(flat.size)
+    for i, (c, x, b) in enumerate(zip(flat.tolist(), exact, np.asarray(budget).reshape(-1).tolist())):
+        if b == np.inf:
+            out[i] = 0.0
+        elif np.isnan(c):
+            out[i] = np.inf
+        else:
+            diff = abs(float(mpfr(c) - x))
+            out[i] = diff / b if b > 0 else (0.0 if diff == 0 else np.inf)
+    return out
+
+
 @dataclass(frozen=True)
 class Quantity:
     """One output of the oracle: exact values (flat, row-major) and their budgets."""
@@ -70,20 +90,7 @@ class Quantity:
             raise ValueError(
                 f"{self.name}: candidate has {flat.size} elements, the oracle {len(self.exact)}"
             )
-        out = np.empty(flat.size)
-        for i, (c, x, b) in enumerate(zip(flat, self.exact, self.budget.reshape(-1))):
-            c = float(c)
-            if b == np.inf:
-                # The dtype cannot carry this computation (β₂ = 0.999 is 1.0 in bfloat16, so
-                # 1 − β₂ᵗ = 0): no honest result is excluded, NaN included.
-                out[i] = 0.0
-                continue
-            if np.isnan(c):
-                out[i] = np.inf
-                continue
-            diff = abs(float(mpfr(c) - x))
-            out[i] = diff / b if b > 0 else (0.0 if diff == 0 else np.inf)
-        return out.reshape(self.shape)
+        return budget_ratios(flat, self.exact, self.budget.reshape(-1)).reshape(self.shape)
 
 
 class ReferenceOptimizer:
