@@ -109,6 +109,13 @@ class Worker:
             raise RunError(reply["error"], reply.get("traceback", ""))
         return reply["states"]
 
+    def api(self, algorithm: str, examples: int = 60) -> list[dict]:
+        """The API/config checks (:mod:`conformance.api`), run in the worker next to real Keras."""
+        reply = self._exchange({"api": {"algorithm": algorithm, "examples": examples}})
+        if "error" in reply:
+            raise RunError(reply["error"], reply.get("traceback", ""))
+        return reply["api"]
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.stdin.close()

@@ -106,6 +106,17 @@ class KerasEngine:
             return self.obj(**config)
         return self.obj(algorithm, config)
 
+    def api_subject(self, algorithm):
+        from conformance.api import Subject, _keras_read, _keras_tensor, _keras_variable, keras_subject
+
+        if self.obj is None:
+            return keras_subject(algorithm), None
+        if isinstance(self.obj, type):
+            return Subject(self.target, self.obj, lambda kwargs: self.obj(**kwargs), _keras_variable, _keras_read,
+                           _keras_tensor), None
+        return Subject(self.target, None, lambda kwargs: self.obj(algorithm, kwargs), _keras_variable,
+                       _keras_read, _keras_tensor), None
+
     def run(self, spec) -> list[dict]:
         keras, dtype = self.keras, spec["dtype"]
         variables = [keras.Variable(_decode(values, shape, dtype), name=name, dtype=dtype)
@@ -196,6 +207,9 @@ class LegacyEngine:
         return {"name": self.target, "algorithms": list(_claimed_algorithms(self.obj)),
                 "dtypes": ["float32", "float64", "float16"], "versions": _versions(), "backend": "tf_keras"}
 
+    def api_subject(self, algorithm):
+        return None, "the API checks compare with Keras 3; tf_keras legacy optimizers have another API"
+
     def run(self, spec) -> list[dict]:
         tf, dtype = self.tf, spec["dtype"]
         config = dict(spec["config"])
@@ -239,6 +253,17 @@ class AdapterEngine:
         return {"name": self.target, "algorithms": list(inst.algorithms),
                 "dtypes": list(getattr(inst, "dtypes", ("float32",))), "versions": _versions(), "backend": "adapter"}
 
+    def api_subject(self, algorithm):
+        from conformance.api import Subject
+
+        inst = self._instance()
+        if not hasattr(inst, "optimizer_class"):
+            return None, ("the adapter names no Keras-API class: give it optimizer_class(algorithm), "
+                          "to_array(array, dtype) and to_numpy(x) (see conformance/adapter.py)")
+        cls = inst.optimizer_class(algorithm)
+        return Subject(self.target, cls, lambda kwargs: cls(**kwargs), lambda a, name, dtype: inst.to_array(a, dtype),
+                       lambda x: np.asarray(inst.to_numpy(x)), inst.to_array), None
+
     def run(self, spec) -> list[dict]:
         from reference.config import get_config, normalize
         from reference.formats import numpy_dtype
@@ -265,6 +290,17 @@ class AdapterEngine:
                 inst.finalize()
             states.append(snapshot())
         return states
+
+
+def _api(engine, request: dict) -> list[dict]:
+    from conformance.api import run_api_checks
+
+    try:
+        import keras  # noqa: F401 - the reference for every API fact
+    except ImportError:
+        return run_api_checks(None, request["algorithm"], "keras is not installed: it is the reference for the API")
+    subject, not_applicable = engine.api_subject(request["algorithm"])
+    return run_api_checks(subject, request["algorithm"], not_applicable, request.get("examples", 60))
 
 
 def _versions() -> dict[str, str]:
@@ -324,7 +360,10 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                reply = {"states": engine.run(request["spec"])}
+                if "api" in request:
+                    reply = {"api": _api(engine, request["api"])}
+                else:
+                    reply = {"states": engine.run(request["spec"])}
         except Exception as error:  # noqa: BLE001 - a candidate's exception is a result, not a crash
             reply = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-3000:]}
         stdout.write(json.dumps(reply) + "\n")
