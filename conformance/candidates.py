@@ -109,9 +109,9 @@ class Worker:
             raise RunError(reply["error"], reply.get("traceback", ""))
         return reply["states"]
 
-    def api(self, algorithm: str, examples: int = 60) -> list[dict]:
+    def api(self, algorithm: str, examples: int = 60, checks: list[str] | None = None) -> list[dict]:
         """The API/config checks (:mod:`conformance.api`), run in the worker next to real Keras."""
-        reply = self._exchange({"api": {"algorithm": algorithm, "examples": examples}})
+        reply = self._exchange({"api": {"algorithm": algorithm, "examples": examples, "checks": checks}})
         if "error" in reply:
             raise RunError(reply["error"], reply.get("traceback", ""))
         return reply["api"]

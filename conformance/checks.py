@@ -14,7 +14,9 @@ Checks, each reported per algorithm and dtype:
                         overwrite and finalize, ``None`` gradients, each schedule;
 ``one-step``            the one-step judgement of all of them;
 ``fixtures``            the golden fixtures of the algorithm that carry budgets for the dtype;
-``explore``             property-based exploration with hypothesis (:mod:`conformance.strategies`).
+``explore``             property-based exploration with hypothesis (:mod:`conformance.strategies`);
+``api/<name>``          API and configuration compatibility with Keras (:mod:`conformance.api`), per
+                        algorithm (the column ``api``).
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ class Profile:
     steps: int
     explore_examples: int
     long_fixtures: bool
+    api_examples: int = 60
 
 
 PROFILES = {
-    "quick": Profile("quick", 3, 5, False),
-    "ci": Profile("ci", 6, 20, False),
-    "deep": Profile("deep", 16, 300, True),
+    "quick": Profile("quick", 3, 5, False, 20),
+    "ci": Profile("ci", 6, 20, False, 60),
+    "deep": Profile("deep", 16, 300, True, 500),
 }
 
 
@@ -69,10 +72,18 @@ class Outcome:
     error: str | None = None
     diagnosis: str | None = None
     example: dict | None = None
+    problems: list[str] = field(default_factory=list)  # the API checks' findings
+    not_applicable: str | None = None
 
     @property
     def passed(self) -> bool:
-        return self.error is None and (self.worst is None or self.worst.ratio <= 1.0)
+        return self.error is None and not self.problems and (self.worst is None or self.worst.ratio <= 1.0)
+
+    @property
+    def skipped(self) -> bool:
+        if self.not_applicable is not None:
+            return True
+        return not self.check.startswith("api/") and self.passed and self.worst is None
 
     def absorb(self, finding: Finding | None, case: str) -> None:
         self.cases += 1
@@ -255,6 +266,27 @@ def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
     return worst
 
 
+def api_outcomes(worker, algorithm: str, profile: Profile, checks: list[str] | None = None) -> list[Outcome]:
+    """The API checks of one algorithm, run in the worker (:mod:`conformance.api`), as outcomes."""
+    outcomes = []
+    for r in worker.api(algorithm, profile.api_examples, checks):
+        o = Outcome(algorithm, r["check"], "api", cases=r["cases"], problems=list(r["problems"]),
+                    not_applicable=r["not_applicable"])
+        f = r["finding"]
+        if f is not None:
+            o.worst = Finding(f["quantity"], f["step"], f["element"], f["ratio"], f["candidate"], f["exact"],
+                              f["budget"])
+            o.worst_case = f["case"]
+        if r["example"]:
+            o.example = {"summary": r["example"]}
+        outcomes.append(o)
+    reasons = {o.not_applicable for o in outcomes}
+    if len(outcomes) > 1 and len(reasons) == 1 and None not in reasons:
+        # Not one of them applies, for the same reason: one row says it.
+        return [Outcome(algorithm, "api/*", "api", not_applicable=reasons.pop())]
+    return outcomes
+
+
 # -- running -------------------------------------------------------------------------------------------
 
 @dataclass
@@ -262,7 +294,7 @@ class Plan:
     algorithms: list[str]
     dtypes: list[str]
     profile: Profile
-    checks: tuple[str, ...] = ("pipeline", "one-step", "fixtures", "explore")
+    checks: tuple[str, ...] = ("pipeline", "one-step", "fixtures", "explore", "api")
     fixture_directory: Path = FIXTURES
     progress: Callable[[str], None] = field(default=lambda label: None)
 
@@ -272,6 +304,9 @@ def run_plan(worker, plan: Plan) -> list[Outcome]:
 
     outcomes: list[Outcome] = []
     for algorithm in plan.algorithms:
+        if "api" in plan.checks:
+            plan.progress(f"{algorithm} api")
+            outcomes += api_outcomes(worker, algorithm, plan.profile)
         for dtype in plan.dtypes:
             cases = []
             if "pipeline" in plan.checks or "one-step" in plan.checks:

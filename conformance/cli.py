@@ -2,7 +2,7 @@
 
     optconf check CANDIDATE [--backend tensorflow|jax|torch] [--algorithm adam,adamw,nadam,nadam-legacy]
                             [--dtype float32,float64,float16,bfloat16] [--profile quick|ci|deep]
-                            [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore]
+                            [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,api]
                             [--json PATH] [--write-failures DIR]
 
 checks a candidate against the oracle: ``keras`` (real Keras 3 on the backend, default
@@ -25,7 +25,7 @@ import time
 from reference.config import ALGORITHMS
 from reference.formats import FORMATS
 
-CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore")
+CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -15,8 +15,12 @@ def _cell(o: Outcome | None) -> str:
         return "-"
     if o.error:
         return "ERROR"
-    if o.worst is None:
+    if o.not_applicable:
         return "n/a"
+    if o.problems:
+        return "FAIL"
+    if o.worst is None:
+        return "ok" if o.check.startswith("api/") else "n/a"
     return f"{o.worst.ratio:.2g}" if o.passed else f"FAIL {o.worst.ratio:.2g}"
 
 
@@ -24,25 +28,36 @@ def print_table(outcomes: list[Outcome], out: TextIO) -> None:
     """Per algorithm, one row per check and one column per dtype: the worst ratio, or FAIL."""
     for algorithm in dict.fromkeys(o.algorithm for o in outcomes):
         rows = [o for o in outcomes if o.algorithm == algorithm]
-        dtypes = list(dict.fromkeys(o.dtype for o in rows))
-        checks = list(dict.fromkeys(o.check for o in rows))
+        dtypes = list(dict.fromkeys(o.dtype for o in rows if o.dtype != "api"))
+        checks = list(dict.fromkeys(o.check for o in rows if o.dtype != "api"))
+        api = [o for o in rows if o.dtype == "api"]
         cell = {(o.check, o.dtype): o for o in rows}
         failed = sum(1 for o in rows if not o.passed)
         out.write(f"\n{algorithm}: {len(rows) - failed} of {len(rows)} checks pass "
                   "(worst |candidate - exact| / budget; pass at <= 1)\n")
-        out.write(f"  {'check':<34}" + "".join(f" {d:>12}" for d in dtypes) + "\n")
+        if checks:
+            out.write(f"  {'check':<34}" + "".join(f" {d:>12}" for d in dtypes) + "\n")
         for check in checks:
             out.write(f"  {check:<34}" + "".join(f" {_cell(cell.get((check, d))):>12}" for d in dtypes) + "\n")
+        if api:
+            out.write(f"  {'API and config (vs Keras)':<34} {'result':>12}\n")
+            for o in api:
+                out.write(f"  {o.check:<34} {_cell(o):>12}" + (f"   {o.not_applicable}" if o.not_applicable else "")
+                          + "\n")
 
 
 def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
     for o in outcomes:
         if o.passed:
             continue
-        out.write(f"\nFAIL {o.algorithm} {o.check} [{o.dtype}]")
+        out.write(f"\nFAIL {o.algorithm} {o.check}" + ("" if o.dtype == "api" else f" [{o.dtype}]"))
         out.write(f" on {o.worst_case}\n" if o.worst_case else "\n")
         if o.error:
             out.write(f"  {o.error}\n")
+        for problem in o.problems[:12]:
+            out.write(f"  - {problem}\n")
+        if len(o.problems) > 12:
+            out.write(f"  ... and {len(o.problems) - 12} more (see --json)\n")
         if o.worst is not None and o.worst.ratio > 1:
             w = o.worst
             out.write(f"  quantity   {w.quantity}\n  step       {w.step}\n  element    {w.element}\n"
@@ -59,7 +74,7 @@ def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
 
 def summary_line(outcomes: list[Outcome]) -> str:
     failed = sum(1 for o in outcomes if not o.passed)
-    skipped = sum(1 for o in outcomes if o.passed and o.worst is None)
+    skipped = sum(1 for o in outcomes if o.skipped)
     return f"{len(outcomes) - failed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
 
 
@@ -78,6 +93,7 @@ def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
         "checks": [
             {"algorithm": o.algorithm, "check": o.check, "dtype": o.dtype, "passed": o.passed, "cases": o.cases,
              "worst": finding(o.worst), "worst_case": o.worst_case, "error": o.error, "diagnosis": o.diagnosis,
+             "problems": o.problems, "not_applicable": o.not_applicable,
              "example": None if o.example is None else {k: v for k, v in o.example.items() if k != "spec"}}
             for o in outcomes
         ],

@@ -293,14 +293,16 @@ class AdapterEngine:
 
 
 def _api(engine, request: dict) -> list[dict]:
-    from conformance.api import run_api_checks
+    from conformance.api import CHECKS, run_api_checks
 
     try:
         import keras  # noqa: F401 - the reference for every API fact
     except ImportError:
-        return run_api_checks(None, request["algorithm"], "keras is not installed: it is the reference for the API")
+        return run_api_checks(None, request["algorithm"], "keras is not installed: it is the reference for the API",
+                              checks=tuple(request.get("checks") or CHECKS))
     subject, not_applicable = engine.api_subject(request["algorithm"])
-    return run_api_checks(subject, request["algorithm"], not_applicable, request.get("examples", 60))
+    checks = tuple(request.get("checks") or CHECKS)
+    return run_api_checks(subject, request["algorithm"], not_applicable, request.get("examples", 60), checks)
 
 
 def _versions() -> dict[str, str]:

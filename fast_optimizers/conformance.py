@@ -17,6 +17,10 @@ class NumpyAdapter:
     algorithms = ("adam", "adamw", "nadam", "nadam-legacy")
     dtypes = ("float32", "float64")
 
+    def optimizer_class(self, algorithm: str):
+        """The Keras-API class the API checks compare with Keras (``optconf check ... --checks api``)."""
+        return OPTIMIZERS[algorithm]
+
     def to_array(self, x: np.ndarray, dtype: str):
         return np.array(x, dtype=dtype)
 
@@ -27,7 +31,7 @@ class NumpyAdapter:
         config = dict(config)
         if algorithm == "nadam-legacy" and "decay" in config:
             config["schedule_decay"] = config.pop("decay")
-        self.optimizer = OPTIMIZERS[algorithm](**config)
+        self.optimizer = OPTIMIZERS[algorithm].from_config(config)
         self.names = [name for name, _ in variables]
         self.dtype = dtype
         self.params = [self.to_array(v, dtype) for _, v in variables]
@@ -58,6 +62,10 @@ class NumpyAdapter:
 
 class TorchAdapter(NumpyAdapter):
     """The same implementation on torch CPU tensors (the array-API path)."""
+
+    def optimizer_class(self, algorithm: str):
+        """The Keras-API class the API checks compare with Keras (``optconf check ... --checks api``)."""
+        return OPTIMIZERS[algorithm]
 
     def to_array(self, x: np.ndarray, dtype: str):
         import torch

@@ -11,12 +11,14 @@ installed, and chunk by chunk through the array API otherwise.
 
 from __future__ import annotations
 
+import copy
 import math
+import numbers
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from fast_optimizers import kernels, rules
+from fast_optimizers import keras_rules, kernels, rules
 from fast_optimizers.schedules import learning_rate as schedule_value
 
 
@@ -26,26 +28,60 @@ def _namespace(x):
     return array_api_compat.array_namespace(x)
 
 
+class _SerializedSchedule(dict):
+    """A schedule in Keras's serialized form, handed over by :meth:`_Optimizer.from_config` (Keras's constructor
+    itself takes no dictionaries: its ``from_config`` deserializes them first)."""
+
+
+KERAS3_KEYS = ("name", "learning_rate", "weight_decay", "clipnorm", "global_clipnorm", "clipvalue", "use_ema",
+               "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps")
+
+
 class _Optimizer:
     """The shared pipeline; subclasses fix the rule, its arguments and defaults."""
 
     algorithm = ""
     slot_names: tuple[str, ...] = ("momentum", "velocity")
+    rule_keys: tuple[str, ...] = ("beta_1", "beta_2", "epsilon")
+    keras3 = True  # the Keras 3 API (the legacy TF Nadam is configured by the oracle's rules instead)
 
-    def __init__(self, **config: Any) -> None:
-        from reference.config import normalize
-        from reference.schedules import LearningRateSchedule
+    def __init__(self, extra: dict[str, Any] | None = None, **config: Any) -> None:
+        if self.keras3:
+            serialized = isinstance(config["learning_rate"], _SerializedSchedule)  # validated when stored
+            keras_rules.validate({**config, "learning_rate": 0.0} if serialized else config, extra or {},
+                                 adamw=self.algorithm == "adamw")
+            self._config = dict(config)
+            if self._config["name"] is None:
+                self._config["name"] = keras_rules.auto_name(type(self).__name__)
+            self._config["learning_rate"] = self._stored_learning_rate(config["learning_rate"])
+        else:
+            from reference.config import normalize
+            from reference.schedules import LearningRateSchedule
 
-        self._config = normalize(self.algorithm, config)  # Keras's defaults and validation rules
-        lr = self._config["learning_rate"]
-        if isinstance(lr, LearningRateSchedule):
-            self._config["learning_rate"] = lr.serialize()  # kept in Keras's serialized form
+            self._config = normalize(self.algorithm, {**config, **(extra or {})})
+            if isinstance(self._config["learning_rate"], LearningRateSchedule):
+                self._config["learning_rate"] = self._config["learning_rate"].serialize()
         self.name = self._config["name"]
         self.built = False
         self._raw_iterations = 0
         self._exclude_indices: set[int] = set()
+        self._exclude_ids: set[int] = set()
         self._exclude_pattern: str | None = None
         self._product = 1.0
+
+    @staticmethod
+    def _stored_learning_rate(lr: Any) -> Any:
+        """Schedules are kept in Keras's serialized form (evaluated by :mod:`fast_optimizers.schedules`)."""
+        if isinstance(lr, _SerializedSchedule):
+            from reference.schedules import deserialize
+
+            deserialize(dict(lr))  # validates it, naming the field that is wrong
+            return copy.deepcopy(dict(lr))
+        if keras_rules.is_schedule(lr):
+            import keras
+
+            return keras.optimizers.schedules.serialize(lr)
+        return lr
 
     # -- configuration --------------------------------------------------------------------------------
     def __getattr__(self, key: str):
@@ -55,12 +91,24 @@ class _Optimizer:
         raise AttributeError(key)
 
     def get_config(self) -> dict[str, Any]:
-        from reference.config import get_config
+        """Keras's keys in Keras's order; schedules and functions serialized as Keras serializes them."""
+        if not self.keras3:
+            from reference.config import get_config
 
-        return get_config(self.algorithm, dict(self._config))
+            return get_config(self.algorithm, dict(self._config))
+        config = {k: self._config[k] for k in KERAS3_KEYS + self.rule_keys}
+        lr = config["learning_rate"]
+        if isinstance(lr, dict):
+            config["learning_rate"] = copy.deepcopy(lr)
+        elif callable(lr):
+            config["learning_rate"] = keras_rules.serialize_callable(lr)
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = _SerializedSchedule(config["learning_rate"])
         return cls(**config)
 
     @property
@@ -68,12 +116,17 @@ class _Optimizer:
         return self._current_learning_rate()
 
     @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
+    def learning_rate(self, value: Any) -> None:
+        """Keras's rules: a schedule or a callable replaces anything; a number replaces a number only."""
+        if keras_rules.is_schedule(value) or isinstance(value, _SerializedSchedule) or callable(value):
+            self._config["learning_rate"] = self._stored_learning_rate(value)
+            return
         if isinstance(self._config["learning_rate"], dict):
-            raise TypeError("This optimizer was created with a LearningRateSchedule; it cannot be set to a float")
-        if not isinstance(value, float) and not callable(value):
-            raise ValueError(f"learning_rate must be a float or a callable; got {value!r}")
-        self._config["learning_rate"] = value
+            raise TypeError("This optimizer was created with a `LearningRateSchedule` object as its `learning_rate` "
+                            "constructor argument, hence its learning rate is not settable.")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"learning_rate must be a number, a LearningRateSchedule or a callable; got {value!r}")
+        self._config["learning_rate"] = float(value)
 
     def _current_learning_rate(self) -> float:
         lr = self._config["learning_rate"]
@@ -81,7 +134,7 @@ class _Optimizer:
             return schedule_value(lr, self._raw_iterations)
         if callable(lr):
             return float(lr())
-        return lr
+        return float(lr)
 
     @property
     def iterations(self) -> int:
@@ -90,7 +143,8 @@ class _Optimizer:
     # -- state ------------------------------------------------------------------------------------------
     def build(self, variables: Sequence[Any], names: Sequence[str] | None = None) -> None:
         self._variables = list(variables)
-        self._names = list(names) if names is not None else [getattr(v, "name", f"variable_{i}")
+        # torch tensors have a ``name`` attribute that is None.
+        self._names = list(names) if names is not None else [getattr(v, "name", None) or f"variable_{i}"
                                                               for i, v in enumerate(variables)]
         zeros = [self._zeros_like(v) for v in self._variables]
         self.slots: dict[str, list] = {name: [self._zeros_like(v) for v in self._variables]
@@ -153,22 +207,23 @@ class _Optimizer:
             elif kind == "u_product":
                 self._product = float(value)
             else:
-                self.slots[kind][i][...] = value
+                target = self.slots[kind][i]
+                # A Keras store holds NumPy arrays, whatever array type this optimizer works on.
+                target[...] = _namespace(target).asarray(value, dtype=target.dtype)
 
     def exclude_from_weight_decay(self, var_list: Iterable[Any] | None = None,
                                   var_names: Iterable[str] | None = None) -> None:
-        for v in var_list or ():
-            matches = [i for i, w in enumerate(self._variables) if w is v] if self.built else []
-            if isinstance(v, int) and not isinstance(v, bool):
-                matches = [v]
-            if not matches:
-                raise ValueError(f"var_list: {v!r} is not one of the optimizer's variables (or an index)")
-            self._exclude_indices.update(matches)
-        if var_names:
-            self._exclude_pattern = "|".join(sorted(set(var_names)))
+        """As Keras: variables by identity (resolved when used, so before or after ``build``), names by regex.
+
+        An ``int`` in ``var_list`` is a variable's index (the conformance adapters use it)."""
+        self._exclude_indices = {v for v in var_list or () if isinstance(v, int) and not isinstance(v, bool)}
+        self._exclude_ids = {id(v) for v in var_list or () if not isinstance(v, int)}
+        self._exclude_pattern = "|".join(set(var_names)) if var_names else None
 
     def _decays(self, i: int) -> bool:
-        if self._config.get("weight_decay") is None or i in self._exclude_indices:
+        if self._config.get("weight_decay") is None:
+            return False
+        if i in self._exclude_indices or id(self._variables[i]) in self._exclude_ids:
             return False
         return self._exclude_pattern is None or re.search(self._exclude_pattern, self._names[i]) is None
 
@@ -265,12 +320,13 @@ class Adam(_Optimizer):
     """``keras.optimizers.Adam``: θ ← θ − η·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε̂)."""
 
     algorithm = "adam"
+    rule_keys = ("beta_1", "beta_2", "epsilon", "amsgrad")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
                  ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
-                 gradient_accumulation_steps=None, name="adam", **kwargs):
-        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}, **kwargs)
+                 gradient_accumulation_steps=None, name=None, **kwargs):
+        super().__init__(kwargs, **{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")})
 
     def _slot_names(self):
         return ("momentum", "velocity", "velocity_hat") if self._config["amsgrad"] else ("momentum", "velocity")
@@ -299,9 +355,9 @@ class AdamW(Adam):
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
                  ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
-                 gradient_accumulation_steps=None, name="adamw", **kwargs):
-        _Optimizer.__init__(self, **{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")},
-                            **kwargs)
+                 gradient_accumulation_steps=None, name=None, **kwargs):
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
+        _Optimizer.__init__(self, kwargs, **arguments)
 
 
 class Nadam(_Optimizer):
@@ -313,8 +369,8 @@ class Nadam(_Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
                  clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False, ema_momentum=0.99,
                  ema_overwrite_frequency=None, loss_scale_factor=None, gradient_accumulation_steps=None,
-                 name="nadam", **kwargs):
-        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}, **kwargs)
+                 name=None, **kwargs):
+        super().__init__(kwargs, **{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")})
 
     def _scalars(self, lr, t):
         c = self._config
@@ -335,6 +391,7 @@ class LegacyNadam(Nadam):
     """``tf_keras.optimizers.legacy.Nadam`` (TF 2.0): μ_t = β₁(1 − ½·0.96^(0.004 t))."""
 
     algorithm = "nadam-legacy"
+    keras3 = False
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="Nadam",
                  schedule_decay=0.004, clipnorm=None, clipvalue=None, global_clipnorm=None, **kwargs):
