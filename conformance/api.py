@@ -140,10 +140,6 @@ def _in_floatx(x: float) -> float:
     return float(np.asarray(x, dtype=np.float64).astype(numpy_dtype(_floatx())))
 
 
-def _strip_suffix(name: Any) -> Any:
-    return re.sub(r"_\d+$", "", name) if isinstance(name, str) else name
-
-
 def _schedules() -> dict[str, Any]:
     from keras.optimizers import schedules as s
 
@@ -206,7 +202,7 @@ def _config_differences(want: dict, got: dict, *, loose_name: bool, where: str) 
             continue
         a, b = want[key], got[key]
         if key == "name" and loose_name:
-            a, b = _strip_suffix(a), _strip_suffix(b)
+            continue  # a default name follows the class's name: api/signature checks that rule
         if key == "learning_rate" and isinstance(a, float) and isinstance(b, float):
             if _in_floatx(a) != _in_floatx(b):
                 problems.append(f"{where}: learning_rate is {b!r}, Keras {a!r} (compared in {_floatx()})")
@@ -259,12 +255,27 @@ def check_signature(keras_: Subject, cand: Subject, algorithm: str) -> Result:
         result.problems.append("Keras takes **kwargs (it rejects unknown ones with ValueError and accepts the "
                                "deprecated `decay`); the candidate does not")
     for kwargs, what in (({}, "the default name"), ({"name": None}, "name=None"), ({"name": "opt_x"}, "name='opt_x'")):
-        k = _attempt(lambda: keras_.make(dict(kwargs)).name)
-        c = _attempt(lambda: cand.make(dict(kwargs)).name)
-        if isinstance(k, _Raised) != isinstance(c, _Raised) or (
-                not isinstance(k, _Raised) and _strip_suffix(k) != _strip_suffix(c)):
-            result.problems.append(f"{what}: Keras names it {k!r}, the candidate {c!r}")
+        k = _attempt(lambda: _name_rule(keras_.make(dict(kwargs)), kwargs))
+        c = _attempt(lambda: _name_rule(cand.make(dict(kwargs)), kwargs))
+        if repr(k) != repr(c):
+            result.problems.append(f"{what}: Keras {k}, the candidate {c}")
     return result
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _name_rule(optimizer, kwargs: dict) -> str:
+    """Which rule an optimizer's name follows: the given name, or its class's snake-cased name made unique."""
+    name = optimizer.name
+    if kwargs.get("name") is not None:
+        return "keeps the given name" if name == kwargs["name"] else f"renames {kwargs['name']!r} to {name!r}"
+    if isinstance(name, str) and re.fullmatch(re.escape(_snake_case(type(optimizer).__name__)) + r"(_\d+)?", name):
+        return "names it after its class (snake case, made unique)"
+    return f"names it {name!r}"
 
 
 def check_get_config(keras_: Subject, cand: Subject, algorithm: str) -> Result:

@@ -12,12 +12,14 @@ or in ``pytest.ini`` / ``pyproject.toml``::
     optconf_profile = "ci"
     optconf_xfail = "conformance-xfail.txt"
 
-Each check becomes a test item (``optconf::<algorithm>::<dtype>::<check>``), so ``-k``, ``-x`` and
+Each check becomes a test item (``optconf::<algorithm>::<dtype>::<check>``, and for the API/config
+checks against Keras ``optconf::<algorithm>::api::<name>``), so ``-k``, ``-x`` and
 ``pytest-xdist`` (``-n auto``) work as usual; the header names the candidate, versions and settings,
 and the terminal summary prints the conformance table.  ``--optconf-json PATH`` writes the same
 report as ``optconf check --json``.
 
-Expected failures: a text file, one ``<algorithm>/<dtype>/<check>: <reason>`` per line (``#``
+Expected failures: a text file, one ``<algorithm>/<dtype>/<check>: <reason>`` (or
+``<algorithm>/api/<name>: <reason>``) per line (``#``
 comments); listed checks are strict xfails (an unexpected pass fails), entries matching no check are
 warned about.
 
@@ -47,7 +49,7 @@ OPTIONS = {
                 None),
     "backend": ("Keras backend of the candidate's worker: tensorflow, jax or torch", None),
     "profile": ("hypothesis and trajectory profile: quick, ci (default) or deep", "ci"),
-    "checks": ("comma-separated check families: pipeline, one-step, fixtures, explore", None),
+    "checks": ("comma-separated check families: pipeline, one-step, fixtures, explore, api", None),
     "xfail": ("expected-failures file: '<algorithm>/<dtype>/<check>: <reason>' per line", None),
 }
 DIALECTS = {"keras3": ("adam", "adamw", "nadam"), "tf-legacy": ("nadam-legacy",)}
@@ -94,7 +96,7 @@ def _settings(config) -> Settings | None:
     dialect = _setting(config, "dialect")
     if dialect is not None and dialect not in DIALECTS:
         raise pytest.UsageError(f"optconf_dialect must be keras3 or tf-legacy; got {dialect!r}")
-    checks = _split(_setting(config, "checks")) or ["pipeline", "one-step", "fixtures", "explore"]
+    checks = _split(_setting(config, "checks")) or ["pipeline", "one-step", "fixtures", "explore", "api"]
     xfail_path = _setting(config, "xfail")
     xfail = _read_xfail(Path(config.rootpath, xfail_path)) if xfail_path else {}
     return Settings(candidate, _split(_setting(config, "algorithms")), _split(_setting(config, "dtypes")), dialect,
@@ -171,6 +173,7 @@ def pytest_collection_modifyitems(session, config, items):
     settings = config._optconf
     if settings is None:
         return
+    from conformance.api import CHECKS as API_CHECKS
     from conformance.candidates import CandidateError
     from conformance.checks import PROFILES, features_for, fixture_cases
 
@@ -182,6 +185,15 @@ def pytest_collection_modifyitems(session, config, items):
     profile = PROFILES[settings.profile]
     seen = set()
     for algorithm in algorithms:
+        api = [(("api", f"api/{name}")) for name in API_CHECKS] if "api" in settings.checks else []
+        for dtype, check in api:
+            key = f"{algorithm}/{check}"
+            seen.add(key)
+            item = ConformanceItem.from_parent(session, name=f"optconf::{algorithm}::{check.replace('/', '::')}",
+                                               algorithm=algorithm, dtype=dtype, check=check)
+            if key in settings.xfail:
+                item.add_marker(pytest.mark.xfail(reason=settings.xfail[key], strict=True))
+            items.append(item)
         for dtype in dtypes:
             names = []
             if "pipeline" in settings.checks or "one-step" in settings.checks:
@@ -226,7 +238,15 @@ class ConformanceItem(pytest.Item):
         worker = _worker(settings.candidate, settings.backend)
         profile = PROFILES[settings.profile]
         outcomes = []
-        if self.check == "explore":
+        if self.dtype == "api":
+            from conformance.checks import api_outcomes
+
+            outcomes += api_outcomes(worker, self.algorithm, profile, [self.check.split("/", 1)[1]])
+            skipped = [o for o in outcomes if o.not_applicable]
+            if skipped and len(skipped) == len(outcomes):
+                self.user_properties.append(("optconf", json.dumps([_row(o) for o in outcomes])))
+                pytest.skip(skipped[0].not_applicable)
+        elif self.check == "explore":
             from conformance.strategies import explore
 
             outcomes.append(explore(worker, self.algorithm, self.dtype, profile))
@@ -277,7 +297,8 @@ def _row(o) -> dict:
     return {"algorithm": o.algorithm, "check": o.check, "dtype": o.dtype, "passed": o.passed,
             "ratio": None if worst is None else (worst.ratio if worst.ratio != float("inf") else "inf"),
             "where": None if worst is None else f"{worst.quantity} step {worst.step} [{worst.element}]",
-            "error": o.error, "diagnosis": o.diagnosis}
+            "error": o.error, "diagnosis": o.diagnosis, "problems": o.problems,
+            "not_applicable": o.not_applicable}
 
 
 # -- reporting (also under xdist: rows travel in user_properties) -------------------------------------------
@@ -304,8 +325,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         write(f"{algorithm}: {len(rows) - failed} of {len(rows)} checks pass (worst |candidate - exact| / budget)")
         for r in sorted(rows, key=lambda r: (r["dtype"], r["check"])):
             ratio = "-" if r["ratio"] is None else (r["ratio"] if isinstance(r["ratio"], str) else f"{r['ratio']:.3g}")
-            verdict = "pass" if r["passed"] else ("ERROR" if r["error"] else "FAIL")
-            extra = f"  {r['where']}" if r["where"] and not r["passed"] else ""
+            verdict = ("n/a" if r.get("not_applicable") else "pass") if r["passed"] else (
+                "ERROR" if r["error"] else "FAIL")
+            where = r["where"] or (r.get("problems") or [None])[0]
+            extra = f"  {where[:100]}" if where and not r["passed"] else ""
             write(f"  {r['dtype']:<9} {r['check']:<40} {verdict:<6} {ratio:>10}{extra}")
     path = config.getoption("optconf_json")
     if path:
@@ -349,7 +372,7 @@ def optconf(request):
         worker = _worker(candidate, options.get("backend"))
         algorithms = options.get("algorithms") or worker.description["algorithms"]
         dtypes = options.get("dtypes") or worker.description["dtypes"]
-        checks = tuple(options.get("checks") or ("pipeline", "one-step", "fixtures", "explore"))
+        checks = tuple(options.get("checks") or ("pipeline", "one-step", "fixtures", "explore", "api"))
         return Report(run_plan(worker, Plan(list(algorithms), list(dtypes), PROFILES[options.get("profile", "quick")],
                                             checks)))
 

@@ -27,23 +27,23 @@ def _catalogue():
     import importlib.util
 
     if importlib.util.find_spec("keras") is None:
-        return [], []
+        return [], [], []
     import os
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from tests.mutants import BUGS, LEGITIMATE
+    from tests.mutants import API_BUGS, BUGS, LEGITIMATE
 
-    return BUGS, LEGITIMATE
+    return BUGS, LEGITIMATE, API_BUGS
 
 
-BUGS, LEGITIMATE = _catalogue()
+BUGS, LEGITIMATE, API_BUGS = _catalogue()
 
 
 def _check(worker, cls, checks=("pipeline", "one-step")):
     from conformance.candidates import Candidate
     from conformance.checks import PROFILES, Plan, run_plan
 
-    description = worker.switch(Candidate(f"tests.mutants.catalogue:{cls.__name__}", "tensorflow"))
+    description = worker.switch(Candidate(f"{cls.__module__}:{cls.__name__}", "tensorflow"))
     (algorithm,) = description["algorithms"]
     return run_plan(worker, Plan([algorithm], ["float32"], PROFILES["quick"], checks))
 
@@ -67,9 +67,32 @@ def test_every_porting_bug_fails_the_right_check(worker, bug):
 
 @pytest.mark.parametrize("variant", LEGITIMATE, ids=lambda c: c.__name__)
 def test_every_legitimate_variant_passes_everything(worker, variant):
-    outcomes = _check(worker, variant, checks=("pipeline", "one-step", "explore"))
-    failed = [f"{o.check}: {o.worst} {o.error or ''}" for o in outcomes if not o.passed]
+    outcomes = _check(worker, variant, checks=("pipeline", "one-step", "explore", "api"))
+    failed = [f"{o.check}: {o.worst} {o.error or ''} {o.problems}" for o in outcomes if not o.passed]
     assert not failed, "\n".join(failed)
+
+
+def test_the_api_catalogue_has_the_four_kinds_of_api_bug():
+    kinds = {c.expected_check for c in API_BUGS}
+    assert {"api/signature", "api/get-config", "api/from-config", "api/state-layout"} <= kinds
+
+
+@pytest.mark.parametrize("bug", API_BUGS, ids=lambda c: c.__name__)
+def test_every_api_bug_fails_the_right_api_check_with_what_differs(worker, bug):
+    outcomes = _check(worker, bug, checks=("api",))
+    failed = {o.check: o for o in outcomes if not o.passed}
+    assert bug.expected_check in failed, f"{bug.__name__} should fail {bug.expected_check}; failed: {sorted(failed)}"
+    problems = failed[bug.expected_check].problems
+    assert problems and all(isinstance(p, str) and p for p in problems)
+
+
+def test_an_api_bug_is_reported_readably_on_the_command_line():
+    out = _optconf("check", "tests.mutants.api_bugs:StateLayoutOutOfOrder", "--backend", "tensorflow",
+                   "--checks", "api")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "FAIL adam api/state-layout" in out.stdout
+    assert "store entry 2 should hold momentum/kernel (Keras's order)" in out.stdout
+    assert "holds velocity/kernel" in out.stdout
 
 
 DIAGNOSED = {
