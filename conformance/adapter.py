@@ -23,6 +23,18 @@ Write a class with these members and point ``optconf check`` at it
         def finalize(self):                     # optional: finalize_variable_values()
             ...
 
+Optional, for the API/config checks (``api/...``: signature, ``get_config``, state layout, resume from a
+Keras checkpoint, ...), which need the port's Keras-API class::
+
+        def optimizer_class(self, algorithm):   # the class a user would construct, Keras-style
+            return my_port.keras_api.Adam
+        def to_array(self, array, dtype):       # a NumPy array to the port's array type (model variables)
+            return my_port.asarray(array, dtype)
+        def to_numpy(self, x):                  # and back
+            return np.asarray(x)
+
+Without them the API checks are reported as n/a, with the reason.
+
 Quantity names: ``variables/<name>``, ``momentum/<name>``, ``velocity/<name>``,
 ``velocity_hat/<name>``, ``average/<name>``, ``gradient_accumulator/<name>``, ``u_product``,
 ``momentum_cache``, ``iterations``.  Report what the port has; the harness checks what it gets,
