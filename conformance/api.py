@@ -510,6 +510,15 @@ def _numeric(store: dict) -> dict:
     return out
 
 
+def _judge(result: Result, spec: dict, label: str, what: str, run: Callable[[], list[dict]]) -> None:
+    """Run ``run()`` (the candidate's recorded states) and keep the worst difference from the oracle."""
+    states = _attempt(run)
+    if isinstance(states, _Raised):
+        result.problems.append(f"{label}: {what} raised {states!r}")
+    else:
+        _worst(result, spec, states, label)
+
+
 def _worst(result: Result, spec: dict, states: list[dict], label: str) -> None:
     from conformance.trajectory import compare, oracle_states
 
@@ -624,11 +633,7 @@ def check_resume(keras_: Subject, cand: Subject, algorithm: str) -> Result:
                 after.optimizer.load_own_variables(store)
                 return states + after.steps(range(half, len(spec["gradients"])))
 
-            states = _attempt(resumed)
-            if isinstance(states, _Raised):
-                result.problems.append(f"{label}, {direction} after step {half}: {states!r}")
-                continue
-            _worst(result, spec, states, f"{label}, {direction} after step {half}")
+            _judge(result, spec, f"{label}, {direction} after step {half}", "resuming", resumed)
     return result
 
 
@@ -671,11 +676,7 @@ def check_stateless_apply(keras_: Subject, cand: Subject, algorithm: str) -> Res
                                      f"backend ({keras_states!r})")
             return result
         result.cases += 1
-        states = _attempt(lambda: _stateless_states(run, result.problems, label))
-        if isinstance(states, _Raised):
-            result.problems.append(f"{label}: stateless_apply raised {states!r}")
-            continue
-        _worst(result, spec, states, label)
+        _judge(result, spec, label, "stateless_apply", lambda: _stateless_states(run, result.problems, label))
     return result
 
 
@@ -728,11 +729,7 @@ def check_finalize_variable_values(keras_: Subject, cand: Subject, algorithm: st
             states.append({f"variables/{n}": encode(run.subject.read(v)) for n, v in zip(run.names, run.variables)})
             return states
 
-        states = _attempt(finalized)
-        if isinstance(states, _Raised):
-            result.problems.append(f"{label}: finalize_variable_values(var_list) raised {states!r}")
-            continue
-        _worst(result, spec, states, label)
+        _judge(result, spec, label, "finalize_variable_values(var_list)", finalized)
     return result
 
 

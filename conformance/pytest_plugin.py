@@ -185,31 +185,24 @@ def pytest_collection_modifyitems(session, config, items):
     profile = PROFILES[settings.profile]
     seen = set()
     for algorithm in algorithms:
-        api = [(("api", f"api/{name}")) for name in API_CHECKS] if "api" in settings.checks else []
-        for dtype, check in api:
-            key = f"{algorithm}/{check}"
+        # (dtype, check): the API checks once per algorithm (their "dtype" is "api"), the others per dtype.
+        planned = [("api", f"api/{name}") for name in API_CHECKS] if "api" in settings.checks else []
+        for dtype in dtypes:
+            if "pipeline" in settings.checks or "one-step" in settings.checks:
+                planned += [(dtype, f"pipeline/{f}") for f in features_for(algorithm)]
+            if "fixtures" in settings.checks:
+                planned += [(dtype, f"fixtures/{c.label}") for c in fixture_cases(algorithm, dtype, profile)]
+            if "explore" in settings.checks:
+                planned.append((dtype, "explore"))
+        for dtype, check in planned:
+            key = f"{algorithm}/{check}" if dtype == "api" else f"{algorithm}/{dtype}/{check}"
             seen.add(key)
-            item = ConformanceItem.from_parent(session, name=f"optconf::{algorithm}::{check.replace('/', '::')}",
-                                               algorithm=algorithm, dtype=dtype, check=check)
+            name = f"optconf::{algorithm}::{check.replace('/', '::')}" if dtype == "api" else \
+                f"optconf::{algorithm}::{dtype}::{check}"
+            item = ConformanceItem.from_parent(session, name=name, algorithm=algorithm, dtype=dtype, check=check)
             if key in settings.xfail:
                 item.add_marker(pytest.mark.xfail(reason=settings.xfail[key], strict=True))
             items.append(item)
-        for dtype in dtypes:
-            names = []
-            if "pipeline" in settings.checks or "one-step" in settings.checks:
-                names += [f"pipeline/{f}" for f in features_for(algorithm)]
-            if "fixtures" in settings.checks:
-                names += [f"fixtures/{c.label}" for c in fixture_cases(algorithm, dtype, profile)]
-            if "explore" in settings.checks:
-                names.append("explore")
-            for check in names:
-                key = f"{algorithm}/{dtype}/{check}"
-                seen.add(key)
-                item = ConformanceItem.from_parent(session, name=f"optconf::{algorithm}::{dtype}::{check}",
-                                                   algorithm=algorithm, dtype=dtype, check=check)
-                if key in settings.xfail:
-                    item.add_marker(pytest.mark.xfail(reason=settings.xfail[key], strict=True))
-                items.append(item)
     for key in sorted(set(settings.xfail) - seen):
         warnings.warn(pytest.PytestWarning(f"optconf_xfail: stale entry {key!r} matches no check"), stacklevel=1)
 
