@@ -33,19 +33,32 @@ try:
             gi = (gi + float(acc[i])) * inv_steps
         return min(max(gi, -clip), clip)
 
+    @numba.njit(inline="always", cache=True)
+    def _decay_and_moments(theta, m, v, i, gi, wd_lr, c1, c2):
+        """θ·(1 − λη) in float64, returned; m ← m + (g − m)·c1 and v ← v + (g² − v)·c2 stored in place."""
+        th = float(theta[i])
+        mi = float(m[i])
+        vi = float(v[i])
+        m[i] = mi + (gi - mi) * c1
+        v[i] = vi + (gi * gi - vi) * c2
+        return th - th * wd_lr
+
+    @numba.njit(inline="always", cache=True)
+    def _plain_decay_and_moments(theta, m, v, i, gi, wd_lr, c1, c2):
+        """The same in the arrays' own precision; returns θ·(1 − λη) and the new moments."""
+        th = theta[i]
+        mi = m[i] + (gi - m[i]) * c1
+        vi = v[i] + (gi * gi - v[i]) * c2
+        m[i] = mi
+        v[i] = vi
+        return th - th * wd_lr, mi, vi
+
     @numba.njit(parallel=True, cache=True, fastmath=False)
     def _adam_numba(theta, g, m, v, vhat, acc, gscale, inv_steps, use_acc, clip, wd_lr, c1, c2, alpha, eps,
                     amsgrad):
         for i in numba.prange(theta.size):
             gi = _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip)
-            th = float(theta[i])
-            th = th - th * wd_lr
-            mi = float(m[i])
-            mi = mi + (gi - mi) * c1
-            vi = float(v[i])
-            vi = vi + (gi * gi - vi) * c2
-            m[i] = mi
-            v[i] = vi
+            th = _decay_and_moments(theta, m, v, i, gi, wd_lr, c1, c2)
             if amsgrad:
                 vi = max(float(vhat[i]), float(v[i]))
                 vhat[i] = vi
@@ -58,14 +71,7 @@ try:
                      eps):
         for i in numba.prange(theta.size):
             gi = _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip)
-            th = float(theta[i])
-            th = th - th * wd_lr
-            mi = float(m[i])
-            mi = mi + (gi - mi) * c1
-            vi = float(v[i])
-            vi = vi + (gi * gi - vi) * c2
-            m[i] = mi
-            v[i] = vi
+            th = _decay_and_moments(theta, m, v, i, gi, wd_lr, c1, c2)
             m_hat = wm * float(m[i]) + wg * gi
             v_hat = float(v[i]) * inv_b2
             theta[i] = th - (m_hat * lr) / (math.sqrt(v_hat) + eps)
@@ -86,24 +92,14 @@ try:
         def adam(theta, g, m, v, wd_lr, c1, c2, alpha, eps):
             for i in numba.prange(theta.size):
                 gi = g[i]
-                th = theta[i]
-                th = th - th * wd_lr
-                mi = m[i] + (gi - m[i]) * c1
-                vi = v[i] + (gi * gi - v[i]) * c2
-                m[i] = mi
-                v[i] = vi
+                th, mi, vi = _plain_decay_and_moments(theta, m, v, i, gi, wd_lr, c1, c2)
                 theta[i] = th - (mi * alpha) / (cast(math.sqrt(vi)) + eps)
 
         @numba.njit(parallel=True, cache=True, fastmath=False)
         def nadam(theta, g, m, v, wd_lr, c1, c2, wm, wg, inv_b2, lr, eps):
             for i in numba.prange(theta.size):
                 gi = g[i]
-                th = theta[i]
-                th = th - th * wd_lr
-                mi = m[i] + (gi - m[i]) * c1
-                vi = v[i] + (gi * gi - v[i]) * c2
-                m[i] = mi
-                v[i] = vi
+                th, mi, vi = _plain_decay_and_moments(theta, m, v, i, gi, wd_lr, c1, c2)
                 m_hat = wm * mi + wg * gi
                 theta[i] = th - (m_hat * lr) / (cast(math.sqrt(vi * inv_b2)) + eps)
 
