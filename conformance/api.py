@@ -43,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-KERAS_CLASSES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam"}
+from conformance.worker import KERAS_CLASSES
+
 CHECKS = ("signature", "get-config", "from-config", "config-exchange", "invalid-arguments", "state-layout",
           "resume", "stateless-apply", "exclude-from-weight-decay", "finalize-variable-values",
           "learning-rate-setter")
@@ -140,17 +141,22 @@ def _in_floatx(x: float) -> float:
     return float(np.asarray(x, dtype=np.float64).astype(numpy_dtype(_floatx())))
 
 
-def _schedules() -> dict[str, Any]:
+SCHEDULES = ("ExponentialDecay", "PiecewiseConstantDecay", "PolynomialDecay", "InverseTimeDecay", "CosineDecay",
+             "CosineDecayRestarts")
+
+
+def _schedule(name: str) -> Any:
+    """A fresh Keras schedule of each class (a schedule holds state, so each optimizer gets its own)."""
     from keras.optimizers import schedules as s
 
     return {
-        "ExponentialDecay": s.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5, staircase=True),
-        "PiecewiseConstantDecay": s.PiecewiseConstantDecay([2, 5], [0.1, 0.05, 0.01]),
-        "PolynomialDecay": s.PolynomialDecay(0.1, 10, end_learning_rate=0.001, power=2.0, cycle=True),
-        "InverseTimeDecay": s.InverseTimeDecay(0.1, 5, 0.5),
-        "CosineDecay": s.CosineDecay(0.001, 10, alpha=0.1, warmup_target=0.05, warmup_steps=3),
-        "CosineDecayRestarts": s.CosineDecayRestarts(0.1, 4, t_mul=2.0, m_mul=0.5, alpha=0.01),
-    }
+        "ExponentialDecay": lambda: s.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5, staircase=True),
+        "PiecewiseConstantDecay": lambda: s.PiecewiseConstantDecay([2, 5], [0.1, 0.05, 0.01]),
+        "PolynomialDecay": lambda: s.PolynomialDecay(0.1, 10, end_learning_rate=0.001, power=2.0, cycle=True),
+        "InverseTimeDecay": lambda: s.InverseTimeDecay(0.1, 5, 0.5),
+        "CosineDecay": lambda: s.CosineDecay(0.001, 10, alpha=0.1, warmup_target=0.05, warmup_steps=3),
+        "CosineDecayRestarts": lambda: s.CosineDecayRestarts(0.1, 4, t_mul=2.0, m_mul=0.5, alpha=0.01),
+    }[name]()
 
 
 def argument_sets(algorithm: str) -> list[tuple[str, dict]]:
@@ -173,7 +179,7 @@ def argument_sets(algorithm: str) -> list[tuple[str, dict]]:
         sets.append(("amsgrad", {"amsgrad": True}))
     if algorithm == "adamw":
         sets.append(("integer weight decay", {"weight_decay": 1}))
-    sets += [(f"schedule {name}", {"learning_rate": name}) for name in _schedules()]
+    sets += [(f"schedule {name}", {"learning_rate": name}) for name in SCHEDULES]
     return sets
 
 
@@ -181,8 +187,8 @@ def _materialize(kwargs: dict) -> dict:
     """Schedules are named in the tables and built here, fresh for each optimizer."""
     out = dict(kwargs)
     lr = out.get("learning_rate")
-    if isinstance(lr, str) and lr in _schedules():
-        out["learning_rate"] = _schedules()[lr]
+    if lr in SCHEDULES:
+        out["learning_rate"] = _schedule(lr)
     elif lr == "callable":
         out["learning_rate"] = constant_learning_rate
     return out
@@ -313,12 +319,10 @@ def check_config_exchange(keras_: Subject, cand: Subject, algorithm: str) -> Res
     import keras
 
     result = Result("config-exchange")
-    from_config = cand.cls.from_config if cand.cls is not None else None
+    from_config = (cand.cls or type(cand.make({}))).from_config
     for label, kwargs in argument_sets(algorithm):
         result.cases += 1
         keras_config = keras_.make(_materialize(kwargs)).get_config()
-        if from_config is None:
-            from_config = type(cand.make({})).from_config
         loaded = _attempt(lambda: from_config(copy.deepcopy(keras_config)).get_config())
         if isinstance(loaded, _Raised):
             result.problems.append(f"{label}: Keras's config does not load into the candidate: {loaded!r}")
@@ -645,8 +649,7 @@ def _stateless_states(run: _Run, problems: list[str], label: str) -> list[dict]:
     before = [run.subject.read(v) for v in run.optimizer.variables] + run.values()
     # Fresh copies: Keras's torch backend updates the tensors it is given in place, so passing the
     # variables' own storage (``v.value``) would let it write through to them.
-    dtypes = [str(np.asarray(b).dtype) for b in before]
-    optimizer_values = [run.subject.tensor(b, d) for b, d in zip(before, dtypes)][: len(run.optimizer.variables)]
+    optimizer_values = [run.subject.tensor(b, str(b.dtype)) for b in before[: len(run.optimizer.variables)]]
     model_values = [run.subject.tensor(b, spec["dtype"]) for b in run.values()]
     states = []
     for step in run.grads:
