@@ -788,8 +788,12 @@ CHECK_FUNCTIONS: dict[str, Callable[..., Result]] = {
 
 
 def run_api_checks(cand: Subject | None, algorithm: str, not_applicable: str | None = None,
-                   examples: int = 60, checks: tuple[str, ...] = CHECKS) -> list[dict]:
-    """The API checks of one algorithm; a check that raises is reported as a problem, not a crash."""
+                   examples: int = 60, checks: tuple[str, ...] = CHECKS,
+                   on_check: Callable[[str], None] = lambda name: None) -> list[dict]:
+    """The API checks of one algorithm; a check that raises is reported as a problem, not a crash.
+
+    ``on_check(name)`` is called as each check starts (the worker tells the host, whose deadline restarts).
+    """
     unknown = [c for c in checks if c not in CHECKS]
     if unknown:
         raise ValueError(f"API checks are {', '.join(CHECKS)}; got {unknown}")
@@ -800,6 +804,7 @@ def run_api_checks(cand: Subject | None, algorithm: str, not_applicable: str | N
     keras_ = keras_subject(algorithm)
     out = []
     for name in checks:
+        on_check(name)
         function = CHECK_FUNCTIONS[name]
         kwargs = {"examples": examples} if name == "invalid-arguments" else {}
         try:

@@ -7,26 +7,48 @@ is a Keras-style class or factory, a ``tf_keras.optimizers.legacy`` optimizer, o
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 BACKENDS = ("tensorflow", "jax", "torch")
+COMPILE_MODES = ("eager", "function", "jit")
+# Far above what any honest candidate needs for one call on the 2-core CI machine (loading TensorFlow and
+# compiling a JAX step take seconds).
+DEFAULT_TIMEOUT = 120.0
+# The worker imports this project's packages from where this module lies, before the current directory goes
+# on the path (first, as for `python -c`, so the candidate's own modules are found): a user's module named
+# like one of ours cannot stand in for it.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+_BOOT = ("import os, sys; root = sys.argv[1]; "
+         "sys.path[:] = [root] + [p for p in sys.path if p not in ('', os.getcwd())]; "
+         "import conformance.worker as w, reference; sys.path.remove(root); sys.path.insert(0, os.getcwd()); "
+         "sys.exit(w.main())")
 
 
 class CandidateError(RuntimeError):
-    """The candidate cannot be loaded or its worker died: exit status 2."""
+    """The candidate cannot be imported or constructed at all: exit status 2."""
 
 
 class RunError(RuntimeError):
-    """The candidate raised while running a spec: a failed check, with its traceback."""
+    """The candidate raised, hung or died while running a request: a failed check, with what is known."""
 
-    def __init__(self, message: str, traceback: str = "") -> None:
+    def __init__(self, message: str, traceback: str = "", call: str = "") -> None:
         super().__init__(message)
         self.traceback = traceback
+        self.call = call  # the call into the candidate in progress ("apply", "api/resume", ...)
+
+
+class CandidateLost(RunError):
+    """The candidate hung, killed its worker or broke the protocol: the worker is gone and restarts."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +71,8 @@ class Candidate:
 def parse_candidate(text: str, backend: str | None = None, compile: str = "eager") -> Candidate:
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if compile not in ("eager", "function", "jit"):
-        raise ValueError(f"--compile must be eager, function or jit; got {compile!r}")
+    if compile not in COMPILE_MODES:
+        raise ValueError(f"--compile must be one of {', '.join(COMPILE_MODES)}; got {compile!r}")
     backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend not in BACKENDS:
         raise ValueError(f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -62,71 +84,224 @@ def parse_candidate(text: str, backend: str | None = None, compile: str = "eager
 
 
 class Worker:
-    """One running candidate."""
+    """One running candidate, in a worker process of its own.
 
-    def __init__(self, candidate: Candidate, timeout: float = 600) -> None:
+    Every call into the candidate has a deadline (``timeout`` seconds, counted from the worker's last sign of
+    life: it announces each call it makes into the candidate).  A candidate that hangs, crashes the
+    interpreter or exits is a :class:`RunError` naming the call, the step and the signal or exit status; the
+    worker is then restarted on the next request, so the run goes on.  The worker runs in a process group of
+    its own (a Ctrl-C meant for the harness does not reach the candidate) and is killed with the harness.
+    """
+
+    def __init__(self, candidate: Candidate, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
         self.candidate = candidate
         self.timeout = timeout
-        env = dict(os.environ, KERAS_BACKEND=candidate.backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore",
-                   JAX_ENABLE_X64="1", PYTHONUNBUFFERED="1")
-        # The current directory is importable in the worker, as it is for `python -c`.
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH", "")) if p)
-        self._stderr = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen([sys.executable, "-m", "conformance.worker"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
-        reply = self._exchange(candidate.header())
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+        self.lost_in_a_row, self.last_loss = 0, ""  # requests in a row that hung or killed the worker
+        self.description: dict = self._start()
+
+    # -- the process --------------------------------------------------------------------------------------
+    def _start(self) -> dict:
+        env = dict(os.environ, KERAS_BACKEND=self.candidate.backend, TF_CPP_MIN_LOG_LEVEL="3",
+                   PYTHONWARNINGS="ignore", JAX_ENABLE_X64="1", PYTHONUNBUFFERED="1")
+        self._stderr = tempfile.TemporaryFile(mode="w+b")
+        self.process = subprocess.Popen([sys.executable, "-c", _BOOT, _ROOT], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self._stderr, env=env,
+                                        start_new_session=True)
+        _LIVE.add(self)
+        self._lines: queue.Queue = queue.Queue()
+        threading.Thread(target=_pump, args=(self.process.stdout, self._lines), daemon=True).start()
+        try:
+            reply = self._exchange(self.candidate.header(), "loading the candidate")
+        except RunError as error:
+            raise CandidateError(f"cannot load {self.candidate.label}: {error}") from None
         if "error" in reply:
             self.close()
-            raise CandidateError(f"cannot load {candidate.label}: {reply['error']}")
-        self.description: dict = reply["describe"]
+            raise CandidateError(f"cannot load {self.candidate.label}: {reply['error']}")
+        return reply["describe"]
 
-    def _exchange(self, message: dict) -> dict:
+    def _ensure_running(self) -> None:
+        if self.process is not None:
+            return
+        self.restarts += 1
         try:
-            self.process.stdin.write(json.dumps(message) + "\n")
-            self.process.stdin.flush()
-            line = self.process.stdout.readline()
-        except BrokenPipeError:
-            line = ""
-        if not line:
-            self._stderr.seek(0)
-            tail = self._stderr.read()[-2000:]
-            raise CandidateError(f"the worker for {self.candidate.label} died: {tail.strip() or 'no output'}")
-        return json.loads(line)
+            self._start()
+        except CandidateError as error:
+            raise RunError(f"the worker could not be restarted: {error}") from None
 
+    def _request(self, message: dict, doing: str) -> dict:
+        """A request to the candidate (not a load), counting how many in a row lost the worker."""
+        self._ensure_running()
+        try:
+            reply = self._exchange(message, doing)
+        except CandidateLost as error:
+            self.lost_in_a_row, self.last_loss = self.lost_in_a_row + 1, str(error).splitlines()[0]
+            raise
+        self.lost_in_a_row = 0
+        return reply
+
+    def _exchange(self, message: dict, doing: str) -> dict:
+        assert self.process is not None
+        self.call = ""
+        try:
+            self.process.stdin.write((json.dumps(message) + "\n").encode())
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the worker is gone: reading says how
+        while True:
+            try:
+                line = self._lines.get(timeout=self.timeout)
+            except queue.Empty:
+                self.kill()
+                raise CandidateLost(f"no answer from {doing} within {self.timeout:g} s (the worker was killed)",
+                                    call=self.call) from None
+            if line is None:
+                raise CandidateLost(f"the worker died in {doing}: {self._death()}", call=self.call)
+            try:
+                reply = json.loads(line)
+                if not isinstance(reply, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                self.kill()
+                raise CandidateLost(f"the worker's protocol channel carried junk in {doing}: {line[:120]!r}",
+                                    call=self.call) from None
+            if "call" in reply:
+                self._last = reply
+                doing, self.call = _describe_call(reply), str(reply["call"])
+                continue
+            return reply
+
+    def _death(self) -> str:
+        """How the worker ended (signal or exit status) and the last lines of its stderr; it is then gone."""
+        process = self.process
+        try:
+            status = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            status = process.wait()
+        self._forget()
+        how = (f"killed by signal {_signal_name(-status)}" if status < 0 else f"exited with status {status}")
+        tail = self._stderr_tail()
+        self._stderr.close()
+        return how + (f"; its last stderr lines:\n{tail}" if tail else "; it wrote nothing to stderr")
+
+    def _stderr_tail(self, lines: int = 8) -> str:
+        self._stderr.seek(0)
+        text = self._stderr.read()[-4000:].decode(errors="replace")
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """Kill the worker's whole process group at once (whatever the candidate is doing)."""
+        process = self.process
+        if process is None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        process.wait()
+        self._forget()
+        self._stderr.close()
+
+    def _forget(self) -> None:
+        if self.process is not None:
+            for stream in (self.process.stdin, self.process.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        self.process = None
+        _LIVE.discard(self)
+
+    # -- requests -----------------------------------------------------------------------------------------
     def switch(self, candidate: Candidate) -> dict:
         """Load another candidate in the same process (same backend): returns its description."""
         if candidate.backend != self.candidate.backend:
             raise ValueError("a worker keeps its backend; start another Worker")
-        reply = self._exchange(candidate.header())
+        self._ensure_running()
+        try:
+            reply = self._exchange(candidate.header(), "loading the candidate")
+        except RunError as error:
+            raise CandidateError(f"cannot load {candidate.label}: {error}") from None
         if "error" in reply:
             raise CandidateError(f"cannot load {candidate.label}: {reply['error']}")
         self.candidate, self.description = candidate, reply["describe"]
         return self.description
 
     def run(self, spec: dict) -> list[dict]:
-        reply = self._exchange({"spec": spec})
+        """The candidate's states along ``spec``; :class:`RunError` if it raised, hung or died."""
+        reply = self._request({"spec": spec}, "the candidate")
         if "error" in reply:
-            raise RunError(reply["error"], reply.get("traceback", ""))
-        return reply["states"]
+            raise RunError(f"{reply['error']} (in {_describe_call(self._last)})" if self.call else reply["error"],
+                           reply.get("traceback", ""), self.call)
+        states = reply.get("states")
+        if not isinstance(states, list) or not all(isinstance(s, dict) for s in states):
+            raise RunError(f"the worker's reply holds no list of states: {str(reply)[:120]}")
+        return states
 
     def api(self, algorithm: str, examples: int = 60, checks: list[str] | None = None) -> list[dict]:
         """The API/config checks (:mod:`conformance.api`), run in the worker next to real Keras."""
-        reply = self._exchange({"api": {"algorithm": algorithm, "examples": examples, "checks": checks}})
+        reply = self._request({"api": {"algorithm": algorithm, "examples": examples, "checks": checks}},
+                              "the API checks")
         if "error" in reply:
-            raise RunError(reply["error"], reply.get("traceback", ""))
+            raise RunError(reply["error"], reply.get("traceback", ""), self.call)
         return reply["api"]
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self._stderr.close()
+        """End the worker: politely (end of input), and killed if it does not end within a few seconds."""
+        process = self.process
+        if process is None:
+            return
+        try:
+            process.stdin.close()
+            process.wait(timeout=10)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
+        self.kill() if process.poll() is None else self._forget()
+        if not self._stderr.closed:
+            self._stderr.close()
 
     def __enter__(self) -> Worker:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        if exc[0] is not None and not issubclass(exc[0], Exception):
+            self.kill()  # KeyboardInterrupt, SystemExit: no waiting on a candidate that may hang
+        else:
+            self.close()
+
+
+def _pump(stream, lines: queue.Queue) -> None:
+    """Move the worker's protocol lines into a queue (``None`` at its end), so reading can have a deadline."""
+    try:
+        for raw in stream:
+            lines.put(raw.decode(errors="replace").rstrip("\n"))
+    except (OSError, ValueError):
+        pass
+    lines.put(None)
+
+
+def _describe_call(announcement: dict) -> str:
+    call, step = announcement["call"], announcement.get("step")
+    return f"{call}()" + (f" at step {step}" if step is not None else "") if not call.startswith("api/") else call
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+# Every worker still running; killed when the harness exits, however it exits short of SIGKILL (and the
+# worker kills itself when its parent is gone: see conformance.worker).
+_LIVE: set[Worker] = set()
+
+
+@atexit.register
+def _kill_live_workers() -> None:
+    for worker in list(_LIVE):
+        worker.kill()

@@ -22,14 +22,15 @@ Checks, each reported per algorithm and dtype:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from conformance.trajectory import Finding, decode, make_spec, oracle_states, worst_finding
+from conformance.candidates import CandidateLost, RunError
+from conformance.trajectory import Finding, JudgeError, decode, make_spec, oracle_states, worst_finding
 from reference import ReferenceOptimizer
 from reference.formats import numpy_dtype
 
@@ -57,8 +58,10 @@ class Case:
     check: str
     algorithm: str
     dtype: str
-    spec: dict
+    spec: dict | None
     label: str
+    fixture: Any = None  # the loaded fixture, for the fixtures check
+    problem: str | None = None  # why the case cannot run (a damaged fixture): an error row
 
 
 @dataclass
@@ -76,14 +79,25 @@ class Outcome:
     not_applicable: str | None = None
 
     @property
-    def passed(self) -> bool:
-        return self.error is None and not self.problems and (self.worst is None or self.worst.ratio <= 1.0)
+    def judged(self) -> bool:
+        """Whether anything was compared: a numeric check needs a finding, an API check a case."""
+        return self.worst is not None or (self.check.startswith("api/") and self.cases > 0)
 
     @property
-    def skipped(self) -> bool:
-        if self.not_applicable is not None:
-            return True
-        return not self.check.startswith("api/") and self.passed and self.worst is None
+    def passed(self) -> bool:
+        """Earned only: applicable, judged, no error or problem, every ratio within budget."""
+        return (self.not_applicable is None and self.error is None and not self.problems and self.judged
+                and (self.worst is None or self.worst.ratio <= 1.0))
+
+    @property
+    def failed(self) -> bool:
+        return self.not_applicable is None and not self.passed
+
+    def close(self) -> Outcome:
+        """A check that ran and judged nothing is an error, never a silent pass."""
+        if self.not_applicable is None and self.error is None and not self.problems and not self.judged:
+            self.error = "nothing was judged: the candidate's states held nothing to compare"
+        return self
 
     def absorb(self, finding: Finding | None, case: str) -> None:
         self.cases += 1
@@ -191,37 +205,44 @@ def pipeline_cases(algorithm: str, dtype: str, profile: Profile) -> list[Case]:
 
 
 def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path = FIXTURES) -> list[Case]:
-    from conformance.fixture_format import load
-    from conformance.replay import spec_for
+    """A case per fixture of ``algorithm`` with budgets for ``dtype``; a damaged one is a case with a problem."""
+    from conformance.fixture_format import FixtureError, load
+    from conformance.replay import spec_for, verify_against_oracle
 
     cases = []
     for path in sorted(directory.glob("*.json")):
-        fixture = load(path)
+        try:
+            fixture = load(path)
+        except FixtureError as error:
+            cases.append(Case("fixtures", algorithm, dtype, None, path.stem, problem=str(error)))
+            continue
         if fixture.algorithm != algorithm or dtype not in fixture.budget_dtypes:
             continue
         if not profile.long_fixtures and len(fixture.document["gradients"]) > 100:
             continue
-        case = Case("fixtures", algorithm, dtype, spec_for(fixture, dtype), fixture.name)
-        case.fixture = fixture  # type: ignore[attr-defined]
-        cases.append(case)
+        # A hash proves only that the file is as written: a value or budget edited and re-hashed would pass.
+        # Every fixture is re-derived from its own inputs by the oracle before it judges anything.
+        problem = verify_against_oracle(fixture)
+        if problem is not None:
+            cases.append(Case("fixtures", algorithm, dtype, None, fixture.name, problem=problem))
+            continue
+        cases.append(Case("fixtures", algorithm, dtype, spec_for(fixture, dtype), fixture.name, fixture=fixture))
     return cases
 
 
 # -- judging ---------------------------------------------------------------------------------------------
 
-def judge_trajectory(case: Case, states: list[dict]) -> Finding | None:
-    fixture = getattr(case, "fixture", None)
-    if fixture is not None:
+def judge_trajectory(case: Case, states: list[dict]) -> Finding:
+    """The worst finding over every quantity at every step; :class:`JudgeError` when the states are unjudgeable."""
+    if case.fixture is not None:
         from conformance.replay import judge
 
-        findings = judge(fixture, case.dtype, states)
+        findings = judge(case.fixture, case.dtype, states)
     else:
         from conformance.trajectory import compare
 
-        findings = compare(oracle_states(case.spec), states)
-    iterations = _iterations_findings(case.spec, states) if fixture is None else []
-    findings = findings + iterations
-    return max(findings, key=lambda f: f.ratio) if findings else None
+        findings = compare(oracle_states(case.spec), states) + _iterations_findings(case.spec, states)
+    return max(findings, key=lambda f: f.ratio)
 
 
 def _iterations_findings(spec: dict, states: list[dict]) -> list[Finding]:
@@ -237,7 +258,11 @@ def _iterations_findings(spec: dict, states: list[dict]) -> list[Finding]:
 
 
 def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
-    """Each step from the candidate's own previous state; ``None`` when the candidate's state is incomplete."""
+    """Each step from the candidate's own previous state: the state must hold every slot the rule needs.
+
+    Judging stops at a state holding non-finite values (the oracle cannot restart from it; the trajectory
+    check judges them): ``None`` when that is the first state.
+    """
     spec = case.spec
     variables = [(name, decode(values, shape)) for name, shape, values in spec["variables"]]
     worst = None
@@ -247,11 +272,22 @@ def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
         if spec.get("exclude"):
             opt.exclude_from_weight_decay(**spec["exclude"])
         shapes = {q: v.shape for q, v in opt.state().items()}
-        previous = {q: decode(v, shapes[q]) for q, v in states[k - 1].items() if q in shapes and q != "iterations"}
-        try:
-            opt.restore(previous, k)
-        except ValueError:
-            return None
+        needed = sorted(set(shapes) - {"iterations"})
+        missing = [q for q in needed if q not in states[k - 1]]
+        if missing:
+            raise JudgeError(f"one-step restarts the oracle from the candidate's own state after each step and needs "
+                             f"{', '.join(needed)}; the candidate reported {_names(states[k - 1])} (missing "
+                             f"{', '.join(missing)}). Report them, or leave one-step out (--checks)")
+        previous = {}
+        for q in needed:
+            flat = decode(states[k - 1][q], (-1,))
+            if flat.size != int(np.prod(shapes[q])):
+                raise JudgeError(f"{q} after step {k}: the candidate reported {flat.size} elements, expected "
+                                 f"{int(np.prod(shapes[q]))} (shape {tuple(shapes[q])})")
+            previous[q] = flat.reshape(shapes[q])
+        if not all(np.isfinite(v).all() for v in previous.values()):
+            break
+        opt.restore(previous, k)
         grads = [None if g is None else decode(g, shape)
                  for g, (_, shape, _) in zip(spec["gradients"][k], spec["variables"])]
         opt.apply(grads)
@@ -263,15 +299,38 @@ def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
             finding = worst_finding(quantity, k + 1, decode(values, (-1,)), q.exact, q.budget)
             if worst is None or finding.ratio > worst.ratio:
                 worst = finding
+    if worst is None and len(spec["gradients"]) < 2:
+        raise JudgeError("one-step needs a trajectory of at least two steps")
     return worst
 
 
+def _names(state: dict) -> str:
+    return ", ".join(sorted(state)) or "nothing"
+
+
 def api_outcomes(worker, algorithm: str, profile: Profile, checks: list[str] | None = None) -> list[Outcome]:
-    """The API checks of one algorithm, run in the worker (:mod:`conformance.api`), as outcomes."""
+    """The API checks of one algorithm, run in the worker (:mod:`conformance.api`), as outcomes.
+
+    A check whose candidate hangs or kills the worker fails with what happened; the rest run in a new worker.
+    """
+    from conformance.api import CHECKS
+
+    remaining = list(checks or CHECKS)
+    results: list[dict] = []
+    while remaining:
+        try:
+            results += worker.api(algorithm, profile.api_examples, remaining)
+            break
+        except RunError as error:
+            current = error.call[len("api/"):] if error.call.startswith("api/") else remaining[0]
+            current = current if current in remaining else remaining[0]
+            results.append({"check": f"api/{current}", "cases": 1, "problems": [], "not_applicable": None,
+                            "finding": None, "example": None, "error": str(error)})
+            remaining = remaining[remaining.index(current) + 1:]
     outcomes = []
-    for r in worker.api(algorithm, profile.api_examples, checks):
+    for r in results:
         o = Outcome(algorithm, r["check"], "api", cases=r["cases"], problems=list(r["problems"]),
-                    not_applicable=r["not_applicable"])
+                    not_applicable=r["not_applicable"], error=r.get("error"))
         f = r["finding"]
         if f is not None:
             o.worst = Finding(f["quantity"], f["step"], f["element"], f["ratio"], f["candidate"], f["exact"],
@@ -289,6 +348,11 @@ def api_outcomes(worker, algorithm: str, profile: Profile, checks: list[str] | N
 
 # -- running -------------------------------------------------------------------------------------------
 
+# After this many requests in a row whose candidate hung or died, the rest are reported without running them:
+# a candidate that hangs on every call would otherwise hold the run for hours.
+LOST_IN_A_ROW = 3
+
+
 @dataclass
 class Plan:
     algorithms: list[str]
@@ -297,16 +361,63 @@ class Plan:
     checks: tuple[str, ...] = ("pipeline", "one-step", "fixtures", "explore", "api")
     fixture_directory: Path = FIXTURES
     progress: Callable[[str], None] = field(default=lambda label: None)
+    write_failure: Callable[[dict], Path] | None = None
 
 
-def run_plan(worker, plan: Plan) -> list[Outcome]:
-    from conformance.candidates import RunError
+def given_up(worker) -> str | None:
+    """Why the candidate is no longer called (it was lost too many times in a row), or None."""
+    if worker.lost_in_a_row < LOST_IN_A_ROW:
+        return None
+    return f"not run: the candidate was lost in {worker.lost_in_a_row} requests in a row (last: {worker.last_loss})"
 
-    outcomes: list[Outcome] = []
+
+def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outcome | None = None) -> None:
+    """Judge one case's states into its outcome (and the one-step outcome); unjudgeable states are errors."""
+    try:
+        finding = judge_trajectory(case, states)
+    except JudgeError as error:
+        outcome.cases += 1
+        outcome.error = outcome.error or f"{case.label}: {error}"
+    else:
+        outcome.absorb(finding, case.label)
+        if finding.ratio > 1.0 and outcome.diagnosis is None:
+            from conformance.diagnosis import diagnose
+
+            outcome.diagnosis = diagnose(case, states)
+    if one_step is not None:
+        try:
+            finding = judge_one_step(case, states)
+            if finding is not None:
+                one_step.absorb(finding, case.label)
+        except JudgeError as error:
+            one_step.cases += 1
+            one_step.error = one_step.error or f"{case.label}: {error}"
+
+
+def run_case(worker, outcome: Outcome, case: Case, one_step: Outcome | None = None) -> None:
+    """Run one case on the candidate and judge it; whatever the candidate does ends as a finding or an error."""
+    failure = case.problem or given_up(worker)
+    if failure is None:
+        try:
+            states = worker.run(case.spec)
+        except RunError as error:
+            failure = str(error) if isinstance(error, CandidateLost) else f"the candidate raised {error}"
+    if failure is not None:
+        for o in (outcome, one_step):
+            if o is not None:
+                o.cases += 1
+                o.error = o.error or f"{case.label}: {failure}"
+        return
+    judge_case(outcome, case, states, one_step)
+
+
+def iter_outcomes(worker, plan: Plan) -> Iterator[Outcome]:
+    """Each outcome as soon as it is decided (so an interrupted run still reports what finished)."""
     for algorithm in plan.algorithms:
         if "api" in plan.checks:
             plan.progress(f"{algorithm} api")
-            outcomes += api_outcomes(worker, algorithm, plan.profile)
+            for o in api_outcomes(worker, algorithm, plan.profile):
+                yield o.close()
         for dtype in plan.dtypes:
             cases = []
             if "pipeline" in plan.checks or "one-step" in plan.checks:
@@ -314,33 +425,25 @@ def run_plan(worker, plan: Plan) -> list[Outcome]:
             if "fixtures" in plan.checks:
                 cases += fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)
             by_check: dict[str, Outcome] = {}
-            one_step = Outcome(algorithm, "one-step", dtype)
+            one_step = Outcome(algorithm, "one-step", dtype) if "one-step" in plan.checks else None
             for case in cases:
                 plan.progress(f"{algorithm} {dtype} {case.check} {case.label}")
                 outcome = by_check.setdefault(case.check, Outcome(algorithm, case.check, dtype))
-                try:
-                    states = worker.run(case.spec)
-                except RunError as error:
-                    outcome.cases += 1
-                    outcome.error = outcome.error or f"{case.label}: the candidate raised {error}"
-                    continue
-                finding = judge_trajectory(case, states)
-                outcome.absorb(finding, case.label)
-                if finding is not None and finding.ratio > 1.0 and outcome.diagnosis is None:
-                    from conformance.diagnosis import diagnose
-
-                    outcome.diagnosis = diagnose(case, states)
-                if "one-step" in plan.checks and case.check.startswith("pipeline/"):
-                    one_step.absorb(judge_one_step(case, states), case.label)
-            if "pipeline" in plan.checks or "fixtures" in plan.checks:
-                outcomes += [o for o in by_check.values()
-                             if "pipeline" in plan.checks or not o.check.startswith("pipeline/")]
-            if "one-step" in plan.checks:
-                outcomes.append(one_step)
+                run_case(worker, outcome, case, one_step if case.check.startswith("pipeline/") else None)
+            for o in by_check.values():
+                if "pipeline" in plan.checks or not o.check.startswith("pipeline/"):
+                    yield o.close()
+            if one_step is not None:
+                yield one_step.close()
             if "explore" in plan.checks:
                 from conformance.strategies import explore
 
                 plan.progress(f"{algorithm} {dtype} explore")
-                outcomes.append(explore(worker, algorithm, dtype, plan.profile,
-                                        write_failure=getattr(plan, "write_failure", None)))
-    return outcomes
+                if given_up(worker):
+                    yield Outcome(algorithm, "explore", dtype, cases=1, error=given_up(worker))
+                else:
+                    yield explore(worker, algorithm, dtype, plan.profile, write_failure=plan.write_failure).close()
+
+
+def run_plan(worker, plan: Plan) -> list[Outcome]:
+    return list(iter_outcomes(worker, plan))

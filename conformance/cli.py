@@ -3,25 +3,30 @@
     optconf check CANDIDATE [--backend tensorflow|jax|torch] [--algorithm adam,adamw,nadam,nadam-legacy]
                             [--dtype float32,float64,float16,bfloat16] [--profile quick|ci|deep]
                             [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,api]
-                            [--json PATH] [--write-failures DIR]
+                            [--timeout SECONDS] [--json PATH] [--write-failures DIR]
 
 checks a candidate against the oracle: ``keras`` (real Keras 3 on the backend, default
 ``$KERAS_BACKEND`` or tensorflow) or ``package.module:Name`` (a Keras-style optimizer class or factory,
 a ``tf_keras.optimizers.legacy`` optimizer, or a :mod:`conformance.adapter` adapter).  Exit status:
-0 conformant, 1 not, 2 when the arguments are wrong or the candidate cannot be loaded.
+0 conformant; 1 not (a candidate that crashes or hangs included); 2 when the arguments are wrong or the
+candidate cannot be imported or constructed at all; 130 when interrupted (the report of what finished is
+printed and written first).
 
     optconf generate [--check] [--only PATTERN...] [--jobs N] [--out DIR]
+    optconf generate --verify FILE...
 
 writes the golden fixture corpus into ``fixtures/`` (``--check``: regenerates it and reports every
-difference, exit 1 if any).
+difference, exit 1 if any; ``--verify``: re-derives any fixture file from its own inputs).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
+from conformance.candidates import DEFAULT_TIMEOUT
 from reference.config import ALGORITHMS
 from reference.formats import FORMATS
 
@@ -42,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--profile", default="ci", help="quick, ci (default) or deep")
     check.add_argument("--compile", default="eager", help="eager (default), function (tf.function) or jit")
     check.add_argument("--checks", help=f"comma-separated, from {', '.join(CHECK_FAMILIES)} (default: all)")
+    check.add_argument("--timeout", metavar="SECONDS", default=str(DEFAULT_TIMEOUT),
+                       help=f"deadline of each call into the candidate (default {DEFAULT_TIMEOUT:g}): a hang fails the "
+                            "check it happened in and the worker is restarted")
     check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     check.add_argument("--write-failures", metavar="DIR", help="write each shrunk failing example as a fixture")
     check.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -54,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                           help="progress bar on stderr (default: when stderr is a terminal)")
     generate.add_argument("--list", action="store_true", help="list the corpus and exit")
+    generate.add_argument("--verify", nargs="+", metavar="FILE",
+                          help="re-derive each fixture file (bundled or third-party) from its own inputs with the "
+                               "oracle and name the first exact value or budget that differs")
     return parser
 
 
@@ -72,10 +83,21 @@ def _list(value: str | None, accepted, name: str) -> list[str] | None:
     return items
 
 
+def timeout_seconds(value: str | float, name: str = "--timeout") -> float:
+    """A deadline in seconds: a positive, finite number."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds; got {value!r}")
+    return seconds
+
+
 def run_check(args) -> int:
     from conformance import report
     from conformance.candidates import CandidateError, Worker, parse_candidate
-    from conformance.checks import PROFILES, Plan, run_plan
+    from conformance.checks import PROFILES, Plan, iter_outcomes
 
     try:
         candidate = parse_candidate(args.candidate, args.backend, args.compile)
@@ -84,6 +106,7 @@ def run_check(args) -> int:
         checks = _list(args.checks, CHECK_FAMILIES, "checks") or list(CHECK_FAMILIES)
         if args.profile not in PROFILES:
             raise ValueError(f"--profile must be one of {', '.join(PROFILES)}; got {args.profile!r}")
+        timeout = timeout_seconds(args.timeout)
     except ValueError as error:
         return _usage_error(str(error))
     show = sys.stderr.isatty() if args.progress is None else args.progress
@@ -94,34 +117,46 @@ def run_check(args) -> int:
             sys.stderr.write(f"\r{time.perf_counter() - started:6.1f}s {label[:70]:<70}")
             sys.stderr.flush()
 
+    outcomes: list = []
+    interrupted = False
+    worker = None
+    described: dict = {}
+    chosen_algorithms, chosen_dtypes = algorithms or [], dtypes or []
     try:
-        with Worker(candidate) as worker:
-            described = worker.description
-            claimed = described["algorithms"]
-            if not claimed and algorithms is None:
-                return _usage_error(f"{candidate.label} claims no algorithm; name one with --algorithm")
-            chosen_algorithms = algorithms or claimed
-            unsupported = [a for a in chosen_algorithms if claimed and a not in claimed]
-            if unsupported:
-                return _usage_error(f"{candidate.label} implements {', '.join(claimed)}, not {', '.join(unsupported)}")
-            chosen_dtypes = dtypes or described["dtypes"]
-            unsupported = [d for d in chosen_dtypes if d not in described["dtypes"]]
-            if unsupported and dtypes is not None and args.candidate == "keras":
-                return _usage_error(f"{candidate.label} does not compute in {', '.join(unsupported)}")
-            print(f"optconf check {candidate.label}: {', '.join(chosen_algorithms)} in {', '.join(chosen_dtypes)}, "
-                  f"profile {args.profile}, checks {', '.join(checks)}")
-            print("versions: " + ", ".join(f"{k} {v}" for k, v in described["versions"].items()))
-            plan = Plan(chosen_algorithms, chosen_dtypes, PROFILES[args.profile], tuple(checks), progress=progress)
-            writer = _failure_writer(args.write_failures) if args.write_failures else None
-            if writer is not None:
-                plan.write_failure = writer  # type: ignore[attr-defined]
-            outcomes = run_plan(worker, plan)
+        worker = Worker(candidate, timeout)
+        described = worker.description
+        claimed = described["algorithms"]
+        if not claimed and algorithms is None:
+            return _usage_error(f"{candidate.label} claims no algorithm; name one with --algorithm")
+        chosen_algorithms = algorithms or claimed
+        unsupported = [a for a in chosen_algorithms if claimed and a not in claimed]
+        if unsupported:
+            return _usage_error(f"{candidate.label} implements {', '.join(claimed)}, not {', '.join(unsupported)}")
+        chosen_dtypes = dtypes or described["dtypes"]
+        unsupported = [d for d in chosen_dtypes if d not in described["dtypes"]]
+        if unsupported and dtypes is not None and args.candidate == "keras":
+            return _usage_error(f"{candidate.label} does not compute in {', '.join(unsupported)}")
+        print(f"optconf check {candidate.label}: {', '.join(chosen_algorithms)} in {', '.join(chosen_dtypes)}, "
+              f"profile {args.profile}, checks {', '.join(checks)}")
+        print("versions: " + ", ".join(f"{k} {v}" for k, v in described["versions"].items()), flush=True)
+        plan = Plan(chosen_algorithms, chosen_dtypes, PROFILES[args.profile], tuple(checks), progress=progress,
+                    write_failure=_failure_writer(args.write_failures) if args.write_failures else None)
+        for outcome in iter_outcomes(worker, plan):
+            outcomes.append(outcome)
     except CandidateError as error:
         if show:
             sys.stderr.write("\n")
         return _usage_error(str(error).splitlines()[0])
+    except KeyboardInterrupt:
+        interrupted = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the report short
+    finally:
+        if worker is not None:
+            worker.kill() if interrupted else worker.close()
     if show:
         sys.stderr.write("\r" + " " * 80 + "\r")
+    if interrupted:
+        print(f"\noptconf: interrupted; the report covers the {len(outcomes)} checks that finished", file=sys.stderr)
     report.print_table(outcomes, sys.stdout)
     report.print_failures(outcomes, sys.stdout)
     print(f"\n{report.summary_line(outcomes)} in {time.perf_counter() - started:.1f} s")
@@ -129,8 +164,10 @@ def run_check(args) -> int:
         report.write_json(args.json, report.to_json(
             outcomes, {"name": candidate.label, **described},
             {"profile": args.profile, "algorithms": chosen_algorithms, "dtypes": chosen_dtypes, "checks": checks,
-             "compile": args.compile}))
-    return 0 if all(o.passed for o in outcomes) else 1
+             "compile": args.compile, "timeout": timeout, "interrupted": interrupted}))
+    if interrupted:
+        return 130
+    return 0 if report.conformant(outcomes) else 1
 
 
 def _failure_writer(directory: str):
@@ -149,6 +186,8 @@ def run_generate(args) -> int:
 
     from conformance import generate as gen
 
+    if args.verify:
+        return _verify(args.verify)
     if args.list:
         for entry in gen.select(args.only):
             print(f"{entry.name:<44} {entry.description}")
@@ -173,17 +212,22 @@ def run_generate(args) -> int:
     return 0
 
 
-def _choices(value: str, accepted: tuple[str, ...], name: str) -> tuple[str, ...]:
-    if value == "all":
-        return accepted
-    if value not in accepted:
-        raise SystemExit(_usage_error(f"--{name} must be one of {', '.join(accepted)} or 'all'; got {value!r}"))
-    return (value,)
+def _verify(paths: list[str]) -> int:
+    from conformance.fixture_format import FixtureError, load
+    from conformance.generate import rederive
 
-
-def _usage_error(message: str) -> int:
-    print(f"optconf: error: {message}", file=sys.stderr)
-    return 2
+    bad = 0
+    for path in paths:
+        try:
+            problem = rederive(load(path))
+        except FixtureError as error:
+            problem = str(error)
+        except OSError as error:
+            problem = f"{path}: cannot be read: {error.strerror or error}"
+        bad += problem is not None
+        print(problem or f"{path}: verified (every exact value and budget re-derived from its inputs)")
+    print(f"{len(paths) - bad} of {len(paths)} fixtures verified")
+    return 1 if bad else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,9 +34,10 @@ WIDER = {"float64": ["float64"], "float32": ["float32", "float64"], "float16": [
 DEFAULT_DIRECTORY = Path("fixtures")
 
 
-def build_document(entry: Entry, precision: int = DEFAULT_PRECISION, inputs=None) -> dict:
+def build_document(entry: Entry, precision: int = DEFAULT_PRECISION, inputs=None,
+                   budget_dtypes: list[str] | None = None) -> dict:
     variables, gradients = inputs if inputs is not None else entry.inputs()
-    budget_dtypes = WIDER[entry.input_dtype]
+    budget_dtypes = budget_dtypes or WIDER[entry.input_dtype]
     runs = {dtype: _run(entry, variables, gradients, dtype, precision) for dtype in budget_dtypes}
     reference = runs[budget_dtypes[0]]
     states = []
@@ -159,7 +160,7 @@ def generate(entries: list[Entry], jobs: int | None = None, progress: bool | Non
 def write(directory: Path, entries: list[Entry], jobs: int | None = None, progress: bool | None = None) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in generate(entries, jobs, progress):
-        (directory / f"{name}.json").write_text(text, encoding="ascii")
+        write_atomically(directory / f"{name}.json", text)
     return len(entries)
 
 
@@ -188,22 +189,86 @@ def _first_difference(a: str, b: str) -> str:
     return f"length {len(a)} vs {len(b)} characters"
 
 
+def _entry(name: str, description: str, spec: dict) -> tuple[Entry, tuple]:
+    """A corpus entry and its inputs for a worker spec (a trajectory given by its own data)."""
+    from conformance.trajectory import decode
+
+    variables = [(n, decode(values, shape)) for n, shape, values in spec["variables"]]
+    gradients = [[None if g is None else decode(g, shape) for g, (_, shape, _) in zip(step, spec["variables"])]
+                 for step in spec["gradients"]]
+    entry = Entry(name, description, spec["algorithm"], spec["config"], input_dtype=spec["dtype"],
+                  steps=len(gradients), exclude=spec.get("exclude") or {}, finalize=bool(spec.get("finalize")))
+    return entry, (variables, gradients)
+
+
 def write_spec_fixture(directory: Path, spec: dict) -> Path:
     """A failing trajectory (a worker spec) written as a fixture file the port author can keep."""
     import hashlib
     import json
 
-    from conformance.trajectory import decode
-
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
     name = f"failure-{spec['algorithm']}-{spec['dtype']}-{digest}"
-    variables = [(n, decode(values, shape)) for n, shape, values in spec["variables"]]
-    gradients = [[None if g is None else decode(g, shape) for g, (_, shape, _) in zip(step, spec["variables"])]
-                 for step in spec["gradients"]]
-    entry = Entry(name, "the smallest failing example hypothesis found", spec["algorithm"], spec["config"],
-                  input_dtype=spec["dtype"], steps=len(gradients), exclude=spec.get("exclude") or {},
-                  finalize=bool(spec.get("finalize")))
-    directory.mkdir(parents=True, exist_ok=True)
+    entry, inputs = _entry(name, "the smallest failing example hypothesis found", spec)
     path = directory / f"{name}.json"
-    path.write_text(dumps(build_document(entry, inputs=(variables, gradients))), encoding="ascii")
+    write_atomically(path, dumps(build_document(entry, inputs=inputs)))
     return path
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A failed write (disk full, a file-size limit, an interruption) leaves the old file as it was.
+    """
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="ascii") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def rederive(fixture) -> str | None:
+    """Re-run the oracle on ``fixture``'s own inputs; the first stored exact value or budget that differs, or None.
+
+    This, not the hash, is what makes a fixture trustworthy: ``sha256`` only shows that the file is as it was
+    written, and anyone can recompute it after editing a value.
+    """
+    from conformance.replay import spec_for
+
+    doc = fixture.document
+    spec = spec_for(fixture, doc["input_dtype"]) if doc["input_dtype"] in fixture.budget_dtypes else None
+    if spec is None:
+        return f"{fixture.path}: input_dtype {doc['input_dtype']} has no budgets"
+    entry, inputs = _entry(fixture.name, doc["description"], spec)
+    try:
+        fresh = build_document(entry, doc["provenance"]["precision_bits"], inputs, fixture.budget_dtypes)
+    except (ValueError, TypeError, KeyError) as error:
+        return f"{fixture.path}: the oracle cannot re-derive it: {type(error).__name__}: {error}"
+    for k, (stored, derived) in enumerate(zip(doc["states"], fresh["states"])):
+        for key in ("after", "iterations"):
+            if stored[key] != derived[key]:
+                return f"{fixture.path}: states[{k}].{key}: stored {stored[key]!r}, the oracle gives {derived[key]!r}"
+        if set(stored["exact"]) != set(derived["exact"]):
+            return (f"{fixture.path}: states[{k}].exact: stored quantities {sorted(stored['exact'])}, the oracle "
+                    f"gives {sorted(derived['exact'])}")
+        for q, values in derived["exact"].items():
+            for j, (a, b) in enumerate(zip(stored["exact"][q], values)):
+                if a != b:
+                    return f"{fixture.path}: states[{k}].exact.{q}[{j}]: stored {a}, the oracle gives {b}"
+        for dtype in fixture.budget_dtypes:
+            for q, values in derived["budget"][dtype].items():
+                for j, (a, b) in enumerate(zip(stored["budget"][dtype][q], values)):
+                    if a != b:
+                        return (f"{fixture.path}: states[{k}].budget.{dtype}.{q}[{j}]: stored {a!r}, the oracle "
+                                f"gives {b!r}")
+    return None

@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 from conformance.fixture_format import Fixture
-from conformance.trajectory import Finding, decode, make_spec, worst_finding
+from conformance.trajectory import Finding, JudgeError, check_coverage, decode, make_spec, worst_finding
+
+_VERIFIED: dict[tuple[str, str], str | None] = {}
+
+
+def verify_against_oracle(fixture: Fixture) -> str | None:
+    """Why ``fixture`` cannot be trusted (its first value or budget the oracle does not reproduce), or None.
+
+    Re-derived once per file and content in a process: the fixtures check never judges against a file it
+    has not re-derived, so a value or budget edited and re-hashed cannot make a candidate pass.
+    """
+    from conformance.generate import rederive
+
+    key = (fixture.path, fixture.document["sha256"])
+    if key not in _VERIFIED:
+        _VERIFIED[key] = rederive(fixture)
+    return _VERIFIED[key]
 
 
 def spec_for(fixture: Fixture, dtype: str, compile: str = "eager") -> dict:
@@ -19,17 +35,18 @@ def judge(fixture: Fixture, dtype: str, states: list[dict[str, list[str]]]) -> l
     """The worst ratio of every quantity the candidate reports, at every state (``iterations`` exactly)."""
     doc = fixture.document
     if len(states) != len(doc["states"]):
-        raise ValueError(f"{fixture.path}: candidate recorded {len(states)} states, the fixture {len(doc['states'])}")
+        raise JudgeError(f"{fixture.path}: candidate recorded {len(states)} states, the fixture {len(doc['states'])}")
     findings = []
     for k, (expected, got) in enumerate(zip(doc["states"], states)):
+        check_coverage(got, [*expected["exact"], "iterations"], k + 1)
         for quantity, values in got.items():
             candidate = decode(values, (-1,))
             if quantity == "iterations":
-                ok = int(candidate[0]) == expected["iterations"]
+                if candidate.size != 1:
+                    raise JudgeError(f"iterations after step {k + 1}: {candidate.size} values, expected one")
+                ok = candidate[0] == expected["iterations"]
                 findings.append(Finding("iterations", k + 1, 0, 0.0 if ok else float("inf"),
                                         float(candidate[0]), float(expected["iterations"]), 0.0))
-                continue
-            if quantity not in expected["exact"]:
                 continue
             findings.append(worst_finding(quantity, k + 1, candidate, fixture.exact(k, quantity),
                                           fixture.budget(k, quantity, dtype)))

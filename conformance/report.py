@@ -20,7 +20,7 @@ def _cell(o: Outcome | None) -> str:
     if o.problems:
         return "FAIL"
     if o.worst is None:
-        return "ok" if o.check.startswith("api/") else "n/a"
+        return "ok" if o.passed else "FAIL"
     return f"{o.worst.ratio:.2g}" if o.passed else f"FAIL {o.worst.ratio:.2g}"
 
 
@@ -32,8 +32,9 @@ def print_table(outcomes: list[Outcome], out: TextIO) -> None:
         checks = list(dict.fromkeys(o.check for o in rows if o.dtype != "api"))
         api = [o for o in rows if o.dtype == "api"]
         cell = {(o.check, o.dtype): o for o in rows}
-        failed = sum(1 for o in rows if not o.passed)
-        out.write(f"\n{algorithm}: {len(rows) - failed} of {len(rows)} checks pass "
+        passed = sum(1 for o in rows if o.passed)
+        applicable = sum(1 for o in rows if o.not_applicable is None)
+        out.write(f"\n{algorithm}: {passed} of {applicable} checks pass "
                   "(worst |candidate - exact| / budget; pass at <= 1)\n")
         if checks:
             out.write(f"  {'check':<34}" + "".join(f" {d:>12}" for d in dtypes) + "\n")
@@ -48,7 +49,7 @@ def print_table(outcomes: list[Outcome], out: TextIO) -> None:
 
 def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
     for o in outcomes:
-        if o.passed:
+        if not o.failed:
             continue
         out.write(f"\nFAIL {o.algorithm} {o.check}" + ("" if o.dtype == "api" else f" [{o.dtype}]"))
         out.write(f" on {o.worst_case}\n" if o.worst_case else "\n")
@@ -68,14 +69,21 @@ def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
             out.write(f"  matches a known porting bug: {o.diagnosis}\n")
         if o.example:
             out.write(f"  smallest failing example: {o.example['summary']}\n")
+            for other in o.example.get("others", [])[:5]:
+                out.write(f"  also found: {other}\n")
             if "fixture" in o.example:
                 out.write(f"  written as a fixture: {o.example['fixture']}\n")
 
 
 def summary_line(outcomes: list[Outcome]) -> str:
-    failed = sum(1 for o in outcomes if not o.passed)
-    skipped = sum(1 for o in outcomes if o.skipped)
-    return f"{len(outcomes) - failed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
+    passed = sum(1 for o in outcomes if o.passed)
+    failed = sum(1 for o in outcomes if o.failed)
+    return f"{passed} passed, {failed} failed, {len(outcomes) - passed - failed} not applicable"
+
+
+def conformant(outcomes: list[Outcome]) -> bool:
+    """Every applicable check passed, and at least one did: a run that judged nothing proves nothing."""
+    return any(o.passed for o in outcomes) and not any(o.failed for o in outcomes)
 
 
 def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
@@ -89,9 +97,12 @@ def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
         "settings": settings,
         "platform": {"system": platform.platform(), "python": platform.python_version(),
                      "machine": platform.machine()},
-        "conformant": all(o.passed for o in outcomes),
+        "conformant": conformant(outcomes),
+        "summary": {"passed": sum(o.passed for o in outcomes), "failed": sum(o.failed for o in outcomes),
+                    "not_applicable": sum(o.not_applicable is not None for o in outcomes)},
         "checks": [
-            {"algorithm": o.algorithm, "check": o.check, "dtype": o.dtype, "passed": o.passed, "cases": o.cases,
+            {"algorithm": o.algorithm, "check": o.check, "dtype": o.dtype, "passed": o.passed,
+             "verdict": "pass" if o.passed else ("fail" if o.failed else "not applicable"), "cases": o.cases,
              "worst": finding(o.worst), "worst_case": o.worst_case, "error": o.error, "diagnosis": o.diagnosis,
              "problems": o.problems, "not_applicable": o.not_applicable,
              "example": None if o.example is None else {k: v for k, v in o.example.items() if k != "spec"}}
@@ -101,6 +112,8 @@ def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
 
 
 def write_json(path: str, document: dict) -> None:
-    with open(path, "w") as f:
-        json.dump(document, f, indent=2)
-        f.write("\n")
+    from pathlib import Path
+
+    from conformance.generate import write_atomically
+
+    write_atomically(Path(path), json.dumps(document, indent=2) + "\n")

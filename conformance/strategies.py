@@ -16,8 +16,9 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, event, given, settings, target
 from hypothesis import strategies as st
 
+from conformance.candidates import CandidateLost, RunError
 from conformance.checks import MAGNITUDES, Outcome, Profile, judge_trajectory
-from conformance.trajectory import make_spec
+from conformance.trajectory import Finding, JudgeError, make_spec
 from reference.formats import numpy_dtype
 
 
@@ -112,12 +113,41 @@ def trajectories(draw, algorithm: str, dtype: str, max_steps: int) -> dict:
     return make_spec(algorithm, config, dtype, variables, grads, exclude=exclude, finalize=finalize)
 
 
-def explore(worker, algorithm: str, dtype: str, profile: Profile, *, write_failure=None) -> Outcome:
-    """Run hypothesis against the candidate; the outcome carries the shrunk failing example."""
-    from conformance.candidates import RunError
+class _Failure(AssertionError):
+    """One failing example: its spec and what was wrong (a finding, or an error message)."""
 
+    def __init__(self, spec: dict, what: Finding | str) -> None:
+        super().__init__(str(what))
+        self.spec, self.what = spec, what
+
+    @property
+    def severity(self) -> float:
+        return float("inf") if isinstance(self.what, str) else self.what.ratio
+
+
+class _Lost(BaseException):
+    """The candidate hung or died: exploring on would repeat the deadline at every example and every shrink.
+
+    A ``BaseException``, so hypothesis lets it through instead of shrinking on it.
+    """
+
+    def __init__(self, failure: _Failure) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def _failures(error: BaseException) -> list[_Failure]:
+    """Every :class:`_Failure` in what hypothesis raised (an ``ExceptionGroup`` when it found several)."""
+    if isinstance(error, _Failure):
+        return [error]
+    if isinstance(error, BaseExceptionGroup):
+        return [f for e in error.exceptions for f in _failures(e)]
+    return []
+
+
+def explore(worker, algorithm: str, dtype: str, profile: Profile, *, write_failure=None) -> Outcome:
+    """Run hypothesis against the candidate; the outcome carries the worst shrunk failing example."""
     outcome = Outcome(algorithm, "explore", dtype)
-    failures: list[tuple[dict, object]] = []
 
     @settings(max_examples=profile.explore_examples, deadline=None, database=None,
               derandomize=profile.name != "deep", print_blob=False,
@@ -125,39 +155,49 @@ def explore(worker, algorithm: str, dtype: str, profile: Profile, *, write_failu
               suppress_health_check=list(HealthCheck))
     @given(trajectories(algorithm, dtype, max_steps=max(4, profile.steps)))
     def property_(spec):
+        outcome.cases += 1
         try:
             states = worker.run(spec)
+        except CandidateLost as error:
+            raise _Lost(_Failure(spec, str(error))) from None
         except RunError as error:
-            failures.append((spec, f"the candidate raised {error}"))
-            raise AssertionError(str(error)) from None
-        finding = judge_trajectory(_Case(spec), states)
-        if finding is None:
-            return
+            raise _Failure(spec, f"the candidate raised {error}") from None
+        try:
+            finding = judge_trajectory(_Case(spec), states)
+        except JudgeError as error:
+            raise _Failure(spec, str(error)) from None
         target(min(finding.ratio, 1e30), label="worst budget ratio")
         outcome.absorb(finding, "hypothesis example")
         if finding.ratio > 1.0:
-            failures.append((spec, finding))
-            raise AssertionError(str(finding))
+            raise _Failure(spec, finding)
 
+    failures: list[_Failure] = []
     try:
         property_()
-    except AssertionError:
-        spec, finding = failures[-1]
-        outcome.example = {"spec": spec, "summary": describe_spec(spec)}
-        if isinstance(finding, str):
-            outcome.error = finding
+    except _Lost as lost:
+        failures = [lost.failure]
+    except Exception as error:  # noqa: BLE001 - whatever hypothesis raises ends as this check's verdict
+        failures = _failures(error)
+        if not failures:
+            outcome.error = f"exploration could not run: {type(error).__name__}: {error}"
+    if failures:
+        worst = max(failures, key=lambda f: f.severity)
+        outcome.example = {"spec": worst.spec, "summary": describe_spec(worst.spec)}
+        if len(failures) > 1:
+            outcome.example["others"] = [str(f.what).splitlines()[0] for f in failures if f is not worst]
+        outcome.worst_case = "shrunk example"
+        if isinstance(worst.what, str):
+            outcome.error = worst.what
         else:
-            outcome.worst = finding
-            outcome.worst_case = "shrunk example"
+            outcome.worst = worst.what
         if write_failure is not None:
-            outcome.example["fixture"] = str(write_failure(spec))
-    outcome.cases = max(outcome.cases, profile.explore_examples)
+            outcome.example["fixture"] = str(write_failure(worst.spec))
     return outcome
 
 
 class _Case:
     def __init__(self, spec):
-        self.spec, self.dtype, self.algorithm = spec, spec["dtype"], spec["algorithm"]
+        self.spec, self.dtype, self.algorithm, self.fixture = spec, spec["dtype"], spec["algorithm"], None
 
 
 def _nones(spec: dict) -> str:
@@ -167,7 +207,7 @@ def _nones(spec: dict) -> str:
 
 def describe_spec(spec: dict) -> str:
     """A short, reproducible description of a trajectory."""
-    config = {k: v for k, v in spec["config"].items() if v not in (None, False)}
+    config = spec["config"]  # complete: a 0.0 or a False is part of the case
     shapes = [tuple(shape) for _, shape, _ in spec["variables"]]
     crc = zlib.crc32(repr(spec).encode()) & 0xFFFF
     exclude = f", exclude {spec['exclude']}" if spec.get("exclude") else ""

@@ -9,6 +9,8 @@ candidate's states into one :class:`Finding` per quantity and step: the worst
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,14 +76,42 @@ class Finding:
         )
 
 
+class JudgeError(ValueError):
+    """The candidate's states cannot be judged as reported: what it reported against what was expected."""
+
+
+def check_coverage(reported: Iterable[str], known: Iterable[str], step: int) -> None:
+    """Every quantity reported is one the oracle knows, and every variable is among them.
+
+    A check passes only on what it judged: a misspelt name is never skipped, and a candidate that does not
+    report its variables has not been judged.
+    """
+    reported, known = list(reported), set(known)
+    unknown = [q for q in reported if q not in known]
+    if unknown:
+        hints = []
+        for q in unknown:
+            close = difflib.get_close_matches(q, sorted(known), n=1, cutoff=0.6)
+            hints.append(f"{q!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise JudgeError(f"after step {step} the candidate reported {', '.join(hints)}, which the oracle does not "
+                         f"know; it knows {', '.join(sorted(known))}")
+    variables = sorted(q for q in known if q.startswith("variables/"))
+    missing = [q for q in variables if q not in reported]
+    if missing:
+        raise JudgeError(f"after step {step} the candidate reported {', '.join(sorted(reported)) or 'nothing'}; "
+                         f"every variable must be reported to be judged, and {', '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} missing")
+
+
 def compare(oracle: list[dict[str, Quantity]], candidate: list[dict[str, list[str]]]) -> list[Finding]:
     """The worst ratio of every quantity the candidate reports, at every step."""
     if len(oracle) != len(candidate):
-        raise ValueError(f"the candidate recorded {len(candidate)} states, the oracle {len(oracle)}")
+        raise JudgeError(f"the candidate recorded {len(candidate)} states, the oracle {len(oracle)}")
     findings = []
     for step, (exact_state, cand_state) in enumerate(zip(oracle, candidate), start=1):
+        check_coverage(cand_state, exact_state, step)
         for name, values in cand_state.items():
-            if name not in exact_state:
+            if name == "iterations":
                 continue
             q = exact_state[name]
             findings.append(worst_finding(name, step, decode(values, (-1,)), q.exact, q.budget))
@@ -92,7 +122,8 @@ def worst_finding(quantity: str, step: int, candidate: np.ndarray, exact, budget
     """The element of one quantity at one step with the largest ``|candidate − exact| / budget``."""
     budget = np.asarray(budget).reshape(-1)
     if candidate.size != len(exact):
-        raise ValueError(f"{quantity}: candidate has {candidate.size} elements, the oracle {len(exact)}")
+        raise JudgeError(f"{quantity} after step {step}: the candidate reported {candidate.size} elements, "
+                         f"expected {len(exact)}")
     ratios = budget_ratios(candidate, exact, budget)
     i = int(np.argmax(ratios))
     return Finding(quantity, step, i, float(ratios[i]), float(candidate[i]), float(exact[i]), float(budget[i]))

@@ -8,6 +8,8 @@ stdout:
     ← {"ready": true, "describe": {...}}   or   {"error": "..."}
     → {"spec": {...}}                       (see conformance.trajectory.make_spec)
     → {"candidate": {...}}                  (switch to another candidate; answered like the first)
+    ← {"call": "apply", "step": 3}          (before each call into the candidate: the host's deadline
+                                             restarts, and a hang or crash is reported at that call)
     ← {"states": [{quantity: [hex, ...]}, ...]}   or   {"error": "...", "traceback": "..."}
 
 Floats travel as ``float.hex`` strings.  Candidates: real Keras 3 (``keras.optimizers``), any
@@ -21,6 +23,8 @@ import importlib
 import json
 import os
 import sys
+import threading
+import time
 import traceback
 import warnings
 
@@ -28,13 +32,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from reference.formats import numpy_dtype  # noqa: E402
+
 KERAS_CLASSES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam"}
 ALL_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
+_CHANNEL = None  # the protocol's output stream, once serving
+
+
+def announce(call: str, step: int | None = None) -> None:
+    """Tell the host which call into the candidate comes next (its deadline and its crash report use it)."""
+    if _CHANNEL is not None:
+        _CHANNEL.write(json.dumps({"call": call, "step": step}) + "\n")
+        _CHANNEL.flush()
+
 
 def _decode(values, shape, dtype):
-    from reference.formats import numpy_dtype
-
     return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape).astype(numpy_dtype(dtype))
 
 
@@ -123,8 +136,10 @@ class KerasEngine:
                      for name, shape, values in spec["variables"]]
         names = [name for name, _, _ in spec["variables"]]
         labels = [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
+        announce("the constructor")
         opt = self.make(spec["algorithm"], spec["config"])
         if hasattr(opt, "build"):
+            announce("build")
             opt.build(variables)
         exclude = spec.get("exclude") or {}
         if exclude:
@@ -132,12 +147,14 @@ class KerasEngine:
             opt.exclude_from_weight_decay(var_list=var_list or None, var_names=exclude.get("var_names"))
         apply = self._apply_fn(opt, variables)
         states = []
-        for step in spec["gradients"]:
+        for k, step in enumerate(spec["gradients"], start=1):
             grads = [None if g is None else keras.ops.convert_to_tensor(_decode(g, v.shape, dtype))
                      for g, v in zip(step, variables)]
+            announce("apply", k)
             apply(grads)
             states.append(self._state(opt, variables, labels))
         if spec.get("finalize"):
+            announce("finalize_variable_values")
             opt.finalize_variable_values(variables)
             states.append(self._state(opt, variables, labels))
         return states
@@ -216,12 +233,14 @@ class LegacyEngine:
         if "decay" in config:
             config["schedule_decay"] = config.pop("decay")
         config = {k: v for k, v in config.items() if v is not None}
+        announce("the constructor")
         opt = self.obj(**config)
         variables = [tf.Variable(_decode(values, shape, dtype), name=name) for name, shape, values in spec["variables"]]
         labels = [name for name, _, _ in spec["variables"]]
         states = []
-        for step in spec["gradients"]:
+        for k, step in enumerate(spec["gradients"], start=1):
             pairs = [(tf.constant(_decode(g, v.shape, dtype)), v) for g, v in zip(step, variables) if g is not None]
+            announce("apply_gradients", k)
             opt.apply_gradients(pairs)
             out = {f"variables/{label}": _encode(v.numpy()) for label, v in zip(labels, variables)}
             for slot, key in (("momentum", "m"), ("velocity", "v")):
@@ -266,30 +285,43 @@ class AdapterEngine:
 
     def run(self, spec) -> list[dict]:
         from reference.config import get_config, normalize
-        from reference.formats import numpy_dtype
 
         dtype = spec["dtype"]
         inst = self._instance()
         variables = [(name, _decode(values, shape, dtype)) for name, shape, values in spec["variables"]]
         # An adapter gets the full get_config() dictionary, Keras's defaults filled in.
         config = get_config(spec["algorithm"], normalize(spec["algorithm"], spec["config"]))
+        announce("start")
         inst.start(spec["algorithm"], config, variables, dtype, spec.get("exclude") or {})
         states = []
 
-        def snapshot():
-            return {k: _encode(np.asarray(v, dtype=np.float64) if np.asarray(v).dtype != numpy_dtype("bfloat16")
-                               else np.asarray(v).astype(np.float64))
-                    for k, v in inst.state().items()}
+        def snapshot(step):
+            announce("state", step)
+            state = inst.state()
+            if not isinstance(state, dict):
+                raise TypeError(f"state() returned {type(state).__name__}, not a dict of quantity name to array")
+            return {str(k): _encode(_as_float64(k, v)) for k, v in state.items()}
 
-        for step in spec["gradients"]:
-            inst.apply([None if g is None else _decode(g, shape, dtype)
-                        for g, (_, shape, _) in zip(step, spec["variables"])])
-            states.append(snapshot())
+        for k, step in enumerate(spec["gradients"], start=1):
+            grads = [None if g is None else _decode(g, shape, dtype)
+                     for g, (_, shape, _) in zip(step, spec["variables"])]
+            announce("apply", k)
+            inst.apply(grads)
+            states.append(snapshot(k))
         if spec.get("finalize"):
             if hasattr(inst, "finalize"):
+                announce("finalize")
                 inst.finalize()
-            states.append(snapshot())
+            states.append(snapshot(len(spec["gradients"]) + 1))
         return states
+
+
+def _as_float64(quantity, value) -> np.ndarray:
+    """A reported quantity as float64 (bfloat16 arrays included); anything that is not numbers is an error."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiub" and array.dtype != np.dtype(numpy_dtype("bfloat16")):
+        raise TypeError(f"state()[{quantity!r}] is not an array of numbers (dtype {array.dtype})")
+    return array.astype(np.float64)
 
 
 def _api(engine, request: dict) -> list[dict]:
@@ -302,7 +334,8 @@ def _api(engine, request: dict) -> list[dict]:
                               checks=tuple(request.get("checks") or CHECKS))
     subject, not_applicable = engine.api_subject(request["algorithm"])
     checks = tuple(request.get("checks") or CHECKS)
-    return run_api_checks(subject, request["algorithm"], not_applicable, request.get("examples", 60), checks)
+    return run_api_checks(subject, request["algorithm"], not_applicable, request.get("examples", 60), checks,
+                          on_check=lambda name: announce(f"api/{name}"))
 
 
 def _versions() -> dict[str, str]:
@@ -334,14 +367,22 @@ def make_engine(candidate: dict):
     return KerasEngine(target, candidate.get("compile", "eager"))
 
 
+def _error_reply(error: BaseException) -> dict:
+    # SystemExit and KeyboardInterrupt raised by the candidate are its results too: a Ctrl-C at the terminal
+    # never reaches the worker, which runs in a process group of its own.
+    return {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-3000:]}
+
+
 def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
+    global _CHANNEL
+    _CHANNEL = stdout
     header = json.loads(stdin.readline())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             engine = make_engine(header["candidate"])
             description = engine.describe()
-    except Exception as error:  # noqa: BLE001 - reported to the harness as "cannot load"
+    except BaseException as error:  # noqa: BLE001 - reported to the harness as "cannot load"
         stdout.write(json.dumps({"error": f"{type(error).__name__}: {error}"}) + "\n")
         stdout.flush()
         return 2
@@ -354,7 +395,7 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
             try:
                 engine = make_engine(request["candidate"])
                 reply = {"ready": True, "describe": engine.describe()}
-            except Exception as error:  # noqa: BLE001
+            except BaseException as error:  # noqa: BLE001
                 reply = {"error": f"{type(error).__name__}: {error}"}
             stdout.write(json.dumps(reply) + "\n")
             stdout.flush()
@@ -366,16 +407,42 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
                     reply = {"api": _api(engine, request["api"])}
                 else:
                     reply = {"states": engine.run(request["spec"])}
-        except Exception as error:  # noqa: BLE001 - a candidate's exception is a result, not a crash
-            reply = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-3000:]}
+        except BaseException as error:  # noqa: BLE001 - a candidate's exception is a result, not a crash
+            reply = _error_reply(error)
         stdout.write(json.dumps(reply) + "\n")
         stdout.flush()
     return 0
 
 
-if __name__ == "__main__":
+def _die_with_parent() -> None:
+    """End this worker when the harness that started it is gone, even while the candidate hangs."""
+    parent = os.getppid()
+    try:  # Linux: the kernel delivers SIGKILL the moment the parent dies
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(70)
+
+    threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(70)
+
+
+def main() -> int:
+    _die_with_parent()
     # Keep the protocol channel clean: anything the candidate prints goes to stderr.
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    sys.exit(serve(sys.stdin, channel))
+    return serve(sys.stdin, channel)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

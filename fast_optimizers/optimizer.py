@@ -20,6 +20,7 @@ from typing import Any
 
 from fast_optimizers import keras_rules, kernels, rules
 from fast_optimizers.schedules import learning_rate as schedule_value
+from fast_optimizers.validation import check_gradients, check_variable
 
 
 def _namespace(x):
@@ -146,6 +147,10 @@ class _Optimizer:
         # torch tensors have a ``name`` attribute that is None.
         self._names = list(names) if names is not None else [getattr(v, "name", None) or f"variable_{i}"
                                                               for i, v in enumerate(variables)]
+        if len(self._names) != len(self._variables):
+            raise ValueError(f"build: {len(self._names)} names for {len(self._variables)} variables")
+        for v, name in zip(self._variables, self._names):
+            check_variable(v, name)
         zeros = [self._zeros_like(v) for v in self._variables]
         self.slots: dict[str, list] = {name: [self._zeros_like(v) for v in self._variables]
                                        for name in self._slot_names()}
@@ -241,9 +246,10 @@ class _Optimizer:
             if trainable_variables is None:
                 raise ValueError("apply: pass trainable_variables on the first call, or call build() first")
             self.build(trainable_variables)
-        if len(grads) != len(self._variables):
-            raise ValueError(f"apply: {len(grads)} gradients for {len(self._variables)} variables")
+        check_gradients(grads, self._variables, self._names)
         active = [i for i, g in enumerate(grads) if g is not None]
+        for i in active:  # a variable may have been made read-only since build
+            check_variable(self._variables[i], self._names[i])
         if not active:
             raise ValueError("No gradients provided for any variable.")
         c = self._config

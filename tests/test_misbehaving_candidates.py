@@ -1,0 +1,125 @@
+"""Every run ends with a verdict, the table and the JSON, whatever the candidate does; no verdict is vacuous.
+
+Each candidate of ``tests/candidates/misbehaving.py`` is checked by ``optconf check`` as a user would run it.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.candidates.misbehaving import MISBEHAVING
+from tests.conftest import requires
+
+pytestmark = requires("numba")
+
+FAST_CHECKS = ["--algorithm", "adam", "--dtype", "float32", "--profile", "quick",
+               "--checks", "pipeline,one-step,explore"]
+
+
+def _optconf(*args, timeout=600, **kwargs):
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+@pytest.mark.parametrize("candidate", MISBEHAVING, ids=lambda c: c.__name__)
+def test_a_misbehaving_candidate_gets_a_verdict_a_table_and_a_json_report(candidate, tmp_path):
+    report = tmp_path / "report.json"
+    out = _optconf("check", f"tests.candidates.misbehaving:{candidate.__name__}", *FAST_CHECKS, "--timeout", "4",
+                   "--json", str(report))
+    text = out.stdout + out.stderr
+    assert out.returncode == (0 if candidate.expected == "pass" else 1), text[-4000:]
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert "\nadam: " in out.stdout and "not applicable in" in out.stdout, out.stdout[-2000:]
+    document = json.loads(report.read_text())
+    assert document["conformant"] is (candidate.expected == "pass")
+    if candidate.expected == "fail":
+        assert candidate.message in out.stdout, out.stdout[-4000:]
+        assert document["summary"]["failed"] > 0
+        assert not any(c["passed"] for c in document["checks"] if c["check"] == "pipeline/basic")
+
+
+def test_a_candidate_that_computes_nothing_fails_every_check(tmp_path):
+    report = tmp_path / "report.json"
+    out = _optconf("check", "tests.candidates.misbehaving:OnlyIterations", *FAST_CHECKS, "--json", str(report))
+    assert out.returncode == 1
+    document = json.loads(report.read_text())
+    assert document["checks"] and not any(c["passed"] for c in document["checks"])
+    assert "0 passed" in out.stdout
+
+
+def test_a_crash_at_import_is_a_usage_error_naming_the_signal(tmp_path):
+    (tmp_path / "crashing_port.py").write_text("import ctypes\nctypes.string_at(0)\n")
+    out = _optconf("check", "crashing_port:Adam", "--algorithm", "adam", cwd=tmp_path,
+                   env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "SIGSEGV" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads the process table from /proc")
+def test_a_double_ctrl_c_while_the_candidate_hangs_reports_and_leaves_no_worker(tmp_path):
+    report = tmp_path / "report.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "conformance.cli", "check", "tests.candidates.misbehaving:HangInApply", *FAST_CHECKS,
+         "--timeout", "100", "--json", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    workers = []
+    while time.monotonic() < deadline and not workers:
+        time.sleep(0.5)
+        workers = _children(process.pid)
+    assert workers, "no worker was started"
+    time.sleep(4)  # the worker is now hanging in apply()
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the foreground process group
+    time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr, stderr
+    assert "interrupted" in stderr and "not applicable in" in stdout
+    assert json.loads(report.read_text())["settings"]["interrupted"] is True
+    time.sleep(0.5)
+    assert not [w for w in workers if _alive(w)], "a worker outlived optconf"
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads the process table from /proc")
+def test_a_worker_dies_with_a_killed_harness(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "conformance.cli", "check", "tests.candidates.misbehaving:HangInApply", *FAST_CHECKS,
+         "--timeout", "100"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers = []
+    while time.monotonic() < deadline and not workers:
+        time.sleep(0.5)
+        workers = _children(process.pid)
+    time.sleep(3)
+    process.kill()
+    process.wait()
+    time.sleep(2)
+    assert workers and not [w for w in workers if _alive(w)], "a worker outlived a killed optconf"
