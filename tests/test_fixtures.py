@@ -189,3 +189,79 @@ def test_generate_check_reports_a_modified_file(tmp_path):
 def test_generation_is_deterministic():
     entry = next(e for e in CORPUS if e.name == "adam-accumulation-ema-schedule")
     assert dumps(build_document(entry)) == dumps(build_document(entry)) == (FIXTURES / f"{entry.name}.json").read_text()
+
+
+# -- trust: what the hash does not protect, the oracle does ------------------------------------------------
+
+def _rehashed_with_huge_budgets(tmp_path) -> Path:
+    document = _document()
+    for state in document["states"]:
+        for per_quantity in state["budget"].values():
+            for values in per_quantity.values():
+                values[:] = [1e300] * len(values)
+    document["sha256"] = content_hash(document)  # as fixtures/README.md says the hash is computed
+    path = tmp_path / "adam-basic.json"
+    path.write_text(dumps(document), encoding="ascii")
+    load(path)  # the hash alone accepts it
+    return path
+
+
+def _optconf(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_verify_re_derives_a_rehashed_fixture_and_names_the_first_difference(tmp_path):
+    path = _rehashed_with_huge_budgets(tmp_path)
+    out = _optconf("generate", "--verify", str(path), str(SMALL))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"{path}: states[0].budget.float32.variables/kernel[0]: stored 1e+300, the oracle gives" in out.stdout
+    assert f"{SMALL}: verified" in out.stdout and "1 of 2 fixtures verified" in out.stdout
+
+
+def test_verify_accepts_the_bundled_corpus_and_rejects_unreadable_files(tmp_path):
+    short = [str(p) for p in PATHS if len(load(p).document["gradients"]) <= 100]
+    out = _optconf("generate", "--verify", *short)
+    assert out.returncode == 0, out.stdout[-3000:]
+    out = _optconf("generate", "--verify", str(tmp_path / "missing.json"))
+    assert out.returncode == 1 and "missing.json" in out.stdout and "Traceback" not in out.stderr
+
+
+@requires("numba")
+def test_the_fixtures_check_never_judges_with_a_tampered_or_damaged_fixture(tmp_path):
+    from conformance.candidates import Candidate, Worker
+    from conformance.checks import PROFILES, Plan, run_plan
+
+    _rehashed_with_huge_budgets(tmp_path)
+    (tmp_path / "adam-clipnorm.json").write_text((FIXTURES / "adam-clipnorm.json").read_text()[:5000])
+    shutil.copy(FIXTURES / "adam-defaults.json", tmp_path)
+    plan = Plan(["adam"], ["float32"], PROFILES["quick"], ("fixtures",), fixture_directory=tmp_path)
+    with Worker(Candidate("tests.candidates.misbehaving:Honest", "torch")) as worker:
+        (outcome,) = run_plan(worker, plan)
+    assert not outcome.passed and outcome.cases == 3
+    assert "adam-basic.json: states[0].budget" in outcome.error or "adam-clipnorm.json" in outcome.error
+    assert outcome.worst is not None and outcome.worst_case == "adam-defaults"  # the sound fixture was judged
+
+
+def test_a_failed_write_leaves_the_old_fixture_intact(tmp_path):
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "adam-basic.json"
+    target.write_text("the old content\n")
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    out = subprocess.run([sys.executable, "-m", "conformance.cli", "generate", "--only", "adam-basic", "--jobs", "1",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                         preexec_fn=limit_file_size)
+    assert out.returncode != 0
+    assert target.read_text() == "the old content\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adam-basic.json"]  # no temporary left behind

@@ -46,7 +46,10 @@ class Adapter:
         self.opt.apply(grads, self.params)
 
     def state(self):
-        return {{f"variables/{{n}}": p for n, p in zip(self.names, self.params)}}
+        state = {{"iterations": self.opt.t}}
+        for n, p, m, v in zip(self.names, self.params, self.opt.m, self.opt.v):
+            state.update({{f"variables/{{n}}": p, f"momentum/{{n}}": m, f"velocity/{{n}}": v}})
+        return state
 '''
 
 CORRECT = "(np.sqrt(v) + p.dtype.type(self.eps))"
@@ -55,7 +58,7 @@ EPSILON_INSIDE_SQRT = "np.sqrt(v + p.dtype.type(self.eps))"
 UNSUPPORTED = ["loss-scale", "accumulation", "accumulation-clipnorm", "accumulation-schedule", "accumulation-ema",
                "clipnorm", "global-clipnorm", "clipvalue", "weight-decay", "weight-decay-exclusion",
                "ema-overwrite-finalize", "schedule-exponential", "schedule-piecewise", "schedule-polynomial",
-               "schedule-inverse-time", "schedule-cosine-warmup", "schedule-cosine-restarts", "amsgrad"]
+               "schedule-inverse-time", "schedule-cosine-warmup", "schedule-cosine-restarts", "amsgrad", "ema"]
 
 
 def _repository(tmp_path: Path, denominator: str, extra_xfail: str = "") -> Path:
@@ -114,11 +117,43 @@ def test_the_plugin_spreads_over_cores_with_xdist(tmp_path):
     assert "optconf conformance" in out.stdout
 
 
-def test_a_bad_setting_is_a_usage_error(tmp_path):
+@pytest.mark.parametrize(("option", "value", "accepted"), [
+    ("profile", "forever", "quick, ci, deep"),
+    ("checks", "pipelines", "pipeline, one-step, fixtures, explore, api"),
+    ("dtypes", "float8", "float64, float32, float16, bfloat16"),
+    ("algorithms", "adamax", "adam, adamw, nadam, nadam-legacy"),
+    ("backend", "mxnet", "tensorflow, jax, torch"),
+    ("compile", "aot", "eager, function, jit"),
+    ("dialect", "keras2", "keras3, tf-legacy"),
+    ("timeout", "-1", "positive number of seconds"),
+    ("timeout", "soon", "positive number of seconds"),
+])
+def test_a_bad_setting_is_one_line_naming_it_and_the_accepted_values(tmp_path, option, value, accepted):
     repo = _repository(tmp_path, CORRECT)
-    out = _pytest(repo, "--optconf-profile", "forever")
-    assert out.returncode == 4
-    assert "optconf_profile must be one of" in out.stderr
+    for how in (["--optconf-" + option, value], ["-o", f"optconf_{option}={value}"]):
+        out = _pytest(repo, *how)
+        assert out.returncode == 4, out.stdout[-2000:] + out.stderr[-2000:]
+        errors = [line for line in out.stderr.splitlines() if line.strip()]
+        assert len(errors) == 1 and f"optconf_{option}" in errors[0] and accepted in errors[0], out.stderr
+        assert repr(value) in errors[0]
+
+
+@pytest.mark.parametrize("kind", ["binary", "directory", "malformed"])
+def test_an_unusable_xfail_file_is_a_usage_error_naming_the_file(tmp_path, kind):
+    repo = _repository(tmp_path, CORRECT)
+    (repo / "xfail.txt").unlink()
+    if kind == "binary":
+        (repo / "xfail.txt").write_bytes(b"adam/float32/pipeline/basic: ok\n\xff\xfe\x00\x01")
+    elif kind == "directory":
+        (repo / "xfail.txt").mkdir()
+    else:
+        (repo / "xfail.txt").write_text("# fine\nadam/float32/pipeline/basic: ok\nnot an entry\n")
+    out = _pytest(repo)
+    assert out.returncode == 4, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "INTERNALERROR" not in out.stdout + out.stderr
+    assert "xfail.txt" in out.stderr
+    if kind != "directory":
+        assert "xfail.txt:2" in out.stderr or "xfail.txt:3" in out.stderr, out.stderr
 
 
 def test_the_example_port_runs_its_tests_with_the_plugin():
