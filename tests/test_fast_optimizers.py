@@ -148,3 +148,71 @@ def test_the_store_layout_is_keras_s():
     ours = [kind if i is None else f"{'ab'[i]}_{kind}" for kind, i in opt._layout()]
     translated = [{"iterations": "iteration", "u_product": "variable"}.get(k, k) for k in ours]
     assert translated == keras_names
+
+
+# -- bad input: validated before any kernel runs ----------------------------------------------------------
+
+def test_a_gradient_of_another_shape_is_rejected_naming_the_variable_and_both_shapes():
+    variable = np.zeros(50_000_000, np.float32)  # a 1-element gradient was once read 50M elements past its end
+    optimizer = Adam()
+    optimizer.build([variable], names=["embedding"])
+    with pytest.raises(ValueError, match=r"'embedding' has shape \(1,\); the variable has shape \(50000000,\)"):
+        optimizer.apply([np.ones(1, np.float32)])
+    assert not variable.any() and optimizer.iterations == 0
+
+
+def test_read_only_non_floating_and_strided_variables_are_rejected():
+    with pytest.raises(TypeError, match="dtype int32 is not floating"):
+        Adam().build([np.zeros(3, np.int32)])
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        Adam().build([np.zeros((3, 4), np.float32).T])
+    read_only = np.zeros(3, np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        Adam().build([read_only])
+
+
+_LAYOUTS = ("contiguous", "transposed", "strided", "read-only")
+
+
+def _array(shape, dtype, layout):
+    base = (np.arange(1, 1 + 2 * int(np.prod(shape, dtype=int)) + 4, dtype=np.float64) / 7).astype(dtype)
+    if layout == "strided":
+        return base[: 2 * int(np.prod(shape, dtype=int)): 2].reshape(shape) if shape else base[0:1].reshape(())
+    a = base[: int(np.prod(shape, dtype=int))].reshape(shape).copy()
+    if layout == "transposed":
+        a = np.array(a, order="F")
+    if layout == "read-only":
+        a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("optimizer_class", [Adam, AdamW, Nadam, LegacyNadam])
+def test_no_input_makes_the_optimizer_read_or_write_out_of_bounds(optimizer_class):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    shapes = st.lists(st.integers(1, 5), min_size=0, max_size=3).map(tuple)
+    dtypes = st.sampled_from(["float32", "float64", "float16", "int32", "bool"])
+
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True)
+    @given(shapes, shapes, dtypes, dtypes, st.sampled_from(_LAYOUTS), st.sampled_from(_LAYOUTS))
+    def property_(variable_shape, gradient_shape, variable_dtype, gradient_dtype, variable_layout, gradient_layout):
+        variable = _array(variable_shape, variable_dtype, variable_layout)
+        gradient = _array(gradient_shape, gradient_dtype, gradient_layout)
+        before = variable.copy()
+        valid = (variable_shape == gradient_shape and variable_dtype.startswith("float")
+                 and gradient_dtype.startswith("float") and variable.flags.c_contiguous and variable.flags.writeable)
+        optimizer = optimizer_class(learning_rate=0.1)
+        try:
+            optimizer.build([variable])
+            optimizer.apply([gradient])
+        except (ValueError, TypeError) as error:
+            assert not valid, f"rejected a valid input: {error}"
+            assert str(error).startswith(("variable ", "gradient for variable ")), str(error)
+            np.testing.assert_array_equal(variable, before)
+            return
+        assert valid, "accepted an invalid input"
+        assert np.isfinite(variable.astype(np.float64)).all() and not np.array_equal(variable, before)
+
+    property_()

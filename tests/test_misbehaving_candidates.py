@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.candidates.misbehaving import MISBEHAVING
@@ -123,3 +124,13 @@ def test_a_worker_dies_with_a_killed_harness(tmp_path):
     process.wait()
     time.sleep(2)
     assert workers and not [w for w in workers if _alive(w)], "a worker outlived a killed optconf"
+
+
+def test_the_printed_example_is_the_whole_case_zeros_and_false_included():
+    from conformance.strategies import describe_spec
+    from conformance.trajectory import make_spec
+
+    spec = make_spec("adam", {"learning_rate": 0.1, "beta_1": 0.0, "amsgrad": False, "epsilon": 1e-7}, "float32",
+                     [("v0", np.zeros(2))], [[np.ones(2)]])
+    text = describe_spec(spec)
+    assert "'beta_1': 0.0" in text and "'amsgrad': False" in text

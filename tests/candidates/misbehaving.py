@@ -185,3 +185,16 @@ class ComputesNothing(Honest):
 MISBEHAVING = [HangInStart, HangInApply, Segfault, SysExit, OsExit, Raises, RaisesKeyboardInterrupt, JunkOnStdout,
                EmptyState, MisspeltState, OnlyIterations, PartialState, WrongElementCount, NaNState, InfState,
                ExtraQuantity, NotNumbers, HugeAllocation, ComputesNothing]
+
+
+class TwoBugs(Honest):
+    """Raises on amsgrad, and leaves the variables unchanged otherwise: hypothesis finds two distinct failures."""
+
+    expected, message = "fail", "also found:"
+
+    def apply(self, grads):
+        if self.optimizer.amsgrad:
+            raise ValueError("amsgrad is not ported")
+
+
+MISBEHAVING.append(TwoBugs)
