@@ -21,7 +21,6 @@ Checks, each reported per algorithm and dtype:
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from conformance.candidates import CandidateLost, RunError
+from conformance.inputs import centered, generator, held, spread
 from conformance.trajectory import Finding, JudgeError, decode, make_spec, oracle_states, worst_finding
 from reference import ReferenceOptimizer
-from reference.formats import numpy_dtype
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -108,7 +107,8 @@ class Outcome:
 # -- generated trajectories ------------------------------------------------------------------------------
 
 SHAPES = (("kernel", (3, 4)), ("bias", (4,)))
-MAGNITUDES = {"float16": (-3, 1), "bfloat16": (-3, 1), "float32": (-4, 1), "float64": (-4, 1)}
+# Gradient magnitudes as binary exponents (conformance.inputs).
+MAGNITUDES = {"float16": (-10, 3), "bfloat16": (-10, 3), "float32": (-13, 3), "float64": (-13, 3)}
 
 
 def _schedule(class_name: str, **config: Any) -> dict:
@@ -166,23 +166,18 @@ def features_for(algorithm: str) -> list[str]:
 
 
 def _inputs(name: str, dtype: str, steps: int, options: dict):
-    rng = np.random.default_rng(zlib.crc32(f"{name}/{dtype}".encode()))
+    rng = generator(f"{name}/{dtype}")
     shapes = options.get("shapes", SHAPES)
     low, high = MAGNITUDES[dtype]
-    held = numpy_dtype(dtype)
-
-    def exact(a):
-        return np.asarray(a, dtype=np.float64).astype(held).astype(np.float64)
-
-    variables = [(n, exact(rng.normal(size=s) * 2)) for n, s in shapes]
+    variables = [(n, held(centered(rng, s, 1), dtype)) for n, s in shapes]
     grads = []
     for k in range(steps):
         step = []
         for _, s in shapes:
-            g = rng.normal(size=s) * 10.0 ** rng.uniform(low, high, size=s)
+            g = spread(rng, s, low, high)
             if options.get("data") == "shrinking":
-                g = g * (20.0 if k == 1 else 0.05)
-            step.append(exact(g))
+                g = np.ldexp(g, 4 if k == 1 else -4)
+            step.append(held(g, dtype))
         if options.get("none") and k % 2 == 1:
             step[-1] = None
         grads.append(step)

@@ -5,22 +5,22 @@ the name, so the corpus is reproducible byte for byte.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from reference.formats import numpy_dtype
+from conformance.inputs import centered, generator, held, log_uniform, signs, spread
 
 Shapes = tuple[tuple[str, tuple[int, ...]], ...]
 TWO_VARIABLES: Shapes = (("kernel", (3, 4)), ("bias", (4,)))
 ONE_SMALL: Shapes = (("w", (3,)),)
 MANY_SHAPES: Shapes = (("scale", ()), ("kernel", (2, 3, 2)), ("bias", (7,)), ("embedding", (1, 5)))
 
-# Gradients whose square stays finite in every format (float16 tops out at 65504).
-SAFE_MAGNITUDE = {"float16": (-3, 2), "bfloat16": (-4, 1), "float32": (-4, 1), "float64": (-4, 1)}
+# Gradient magnitudes as binary exponents, whose square stays finite in every format (float16 tops out at
+# 65504: |g| < 2**7).
+SAFE_MAGNITUDE = {"float16": (-10, 6), "bfloat16": (-13, 3), "float32": (-13, 3), "float64": (-13, 3)}
 
 
 def schedule(class_name: str, **config: Any) -> dict[str, Any]:
@@ -48,15 +48,9 @@ class Entry:
 
     def inputs(self) -> tuple[list[tuple[str, np.ndarray]], list[list[np.ndarray | None]]]:
         """Initial variables and gradients, exactly representable in ``input_dtype``."""
-        rng = np.random.default_rng(zlib.crc32(self.name.encode()))
-        theta, grads = DATA[self.data](rng, self)
-        held = numpy_dtype(self.input_dtype)
-
-        def exact(a):
-            return np.asarray(a, dtype=np.float64).astype(held).astype(np.float64)
-
-        variables = [(name, exact(t)) for (name, _), t in zip(self.shapes, theta)]
-        gradients = [[exact(g) for g in step] for step in grads]
+        theta, grads = DATA[self.data](generator(self.name), self)
+        variables = [(name, held(t, self.input_dtype)) for (name, _), t in zip(self.shapes, theta)]
+        gradients = [[held(g, self.input_dtype) for g in step] for step in grads]
         if self.none_every:
             for k in range(1, len(gradients), self.none_every):
                 gradients[k][-1] = None
@@ -65,15 +59,14 @@ class Entry:
 
 def _normal(rng, e: Entry):
     low, high = SAFE_MAGNITUDE[e.input_dtype]
-    theta = [rng.normal(size=s) * 2 for _, s in e.shapes]
-    grads = [[rng.normal(size=s) * 10.0 ** rng.uniform(low, high, size=s) for _, s in e.shapes]
-             for _ in range(e.steps)]
+    theta = [centered(rng, s, 1) for _, s in e.shapes]
+    grads = [[spread(rng, s, low, high) for _, s in e.shapes] for _ in range(e.steps)]
     return theta, grads
 
 
 def _shrinking(rng, e: Entry):
     theta, grads = _normal(rng, e)
-    return theta, [[g * (30.0 if k == 1 else 0.05) for g in step] for k, step in enumerate(grads)]
+    return theta, [[np.ldexp(g, 5 if k == 1 else -4) for g in step] for k, step in enumerate(grads)]
 
 
 def _zeros(rng, e: Entry):
@@ -82,25 +75,27 @@ def _zeros(rng, e: Entry):
 
 
 def _magnitudes(rng, e: Entry):
-    theta = [rng.normal(size=s) * 10.0 ** rng.uniform(-3, 3, size=s) for _, s in e.shapes]
-    grads = [[rng.choice([-1.0, 1.0], size=s) * 10.0 ** rng.uniform(-30, 15, size=s) for _, s in e.shapes]
-             for _ in range(e.steps)]
+    """Variables over 2**-10 to 2**10 (6 decades), gradients over 2**-100 to 2**50 (10**-30 to 10**15)."""
+    theta = [centered(rng, s) * log_uniform(rng, s, -10, 10) for _, s in e.shapes]
+    grads = [[signs(rng, s) * log_uniform(rng, s, -100, 50) for _, s in e.shapes] for _ in range(e.steps)]
     return theta, grads
 
 
+# Binary exponents of the subnormal range of each input format (where a gradient loses precision).
+SUBNORMAL = {"float32": (-149, -126), "float64": (-1074, -1022), "float16": (-24, -16), "bfloat16": (-149, -126)}
+
+
 def _subnormal(rng, e: Entry):
-    tiny = {"float32": (-45, -38), "float64": (-320, -308), "float16": (-7.2, -4.9), "bfloat16": (-45, -38)}
-    low, high = tiny[e.input_dtype]
-    theta = [rng.normal(size=s) for _, s in e.shapes]
-    grads = [[rng.choice([-1.0, 1.0], size=s) * 10.0 ** rng.uniform(low, high, size=s) for _, s in e.shapes]
-             for _ in range(e.steps)]
+    low, high = SUBNORMAL[e.input_dtype]
+    theta = [centered(rng, s) for _, s in e.shapes]
+    grads = [[signs(rng, s) * log_uniform(rng, s, low, high) for _, s in e.shapes] for _ in range(e.steps)]
     return theta, grads
 
 
 def _crossing(rng, e: Entry):
-    theta = [rng.uniform(-0.02, 0.02, size=s) for _, s in e.shapes]
-    direction = [rng.choice([-1.0, 1.0], size=s) for _, s in e.shapes]
-    grads = [[d * (1.0 + 0.1 * rng.normal(size=d.shape)) for d in direction] for _ in range(e.steps)]
+    theta = [centered(rng, s, -6) for _, s in e.shapes]
+    direction = [signs(rng, s) for _, s in e.shapes]
+    grads = [[d * (1.0 + centered(rng, d.shape, -4)) for d in direction] for _ in range(e.steps)]
     return theta, grads
 
 
@@ -205,7 +200,7 @@ CORPUS: tuple[Entry, ...] = (
           {"learning_rate": LR}, data="zeros"),
     Entry("adam-gradients-over-45-decades", "gradients from 1e-30 to 1e15, parameters over 6 decades", "adam",
           {"learning_rate": LR}, data="magnitudes"),
-    Entry("adam-subnormal-gradients", "float32 subnormal gradients (1e-45 to 1e-38)", "adam", {"learning_rate": LR},
+    Entry("adam-subnormal-gradients", "float32 subnormal gradients (2**-149 to 2**-126)", "adam", {"learning_rate": LR},
           data="subnormal"),
     Entry("adam-float16-subnormal-gradients", "float16 subnormal gradients", "adam", {"learning_rate": LR},
           input_dtype="float16", data="subnormal"),

@@ -29,6 +29,8 @@ from conformance.fixture_format import (
 from reference import DEFAULT_PRECISION, ReferenceOptimizer, __version__, get_config, normalize
 
 KERAS_SEMANTICS = "3.15.1"
+# The corpus was regenerated once when its inputs became exact constructions, identical on every CPU.
+INPUTS = "exact: seeded integers scaled by powers of two (conformance/inputs.py), rounded to the input dtype"
 WIDER = {"float64": ["float64"], "float32": ["float32", "float64"], "float16": ["float16", "float32", "float64"],
          "bfloat16": ["bfloat16", "float32", "float64"]}
 DEFAULT_DIRECTORY = Path("fixtures")
@@ -76,6 +78,7 @@ def build_document(entry: Entry, precision: int = DEFAULT_PRECISION, inputs=None
             "oracle_version": __version__,
             "precision_bits": precision,
             "keras_semantics": KERAS_SEMANTICS,
+            "inputs": INPUTS,
         },
     }
     document["sha256"] = content_hash(document)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from conformance.inputs import centered, spread
 from conformance.trajectory import make_spec
 from reference.formats import numpy_dtype
 
 
-def _data(seed: int, shapes, steps: int, *, spike: bool = False, magnitudes=(-4, 1)):
+def _data(seed: int, shapes, steps: int, *, spike: bool = False, magnitudes=(-13, 3)):
     rng = np.random.default_rng(seed)
-    variables = [(name, rng.normal(size=shape) * 2.0) for name, shape in shapes]
+    variables = [(name, centered(rng, shape, 1)) for name, shape in shapes]
     grads = []
     for k in range(steps):
         step = []
         for _, shape in shapes:
-            g = rng.normal(size=shape) * 10.0 ** rng.uniform(*magnitudes, size=shape)
+            g = spread(rng, shape, *magnitudes)
             if spike:
-                g = g * (30.0 if k == 1 else 0.1)
+                g = np.ldexp(g, 5 if k == 1 else -3)
             step.append(g)
         grads.append(step)
     return variables, grads

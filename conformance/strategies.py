@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from conformance.candidates import CandidateLost, RunError
 from conformance.checks import MAGNITUDES, Outcome, Profile, judge_trajectory
+from conformance.inputs import centered, held, spread
 from conformance.trajectory import Finding, JudgeError, make_spec
-from reference.formats import numpy_dtype
 
 
 def _log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
@@ -79,24 +79,19 @@ def trajectories(draw, algorithm: str, dtype: str, max_steps: int) -> dict:
     shapes = draw(st.lists(st.sampled_from([(), (1,), (3,), (2, 2), (2, 3)]), min_size=1, max_size=3))
     steps = draw(st.integers(1, max_steps))
     low, high = MAGNITUDES[dtype]
-    center = draw(st.floats(low, high))
-    spread = draw(st.floats(0.0, 2.0))
+    center = draw(st.integers(low, high))
+    width = draw(st.integers(0, 6))  # binary exponents either side of the center
     seed = draw(st.integers(0, 2**16))
     # None gradients on an accumulation update step: Keras's TF and torch backends reset the missing
     # variable's accumulator, the JAX backend keeps it (a divergence between Keras backends, README).
     none_gradients = (draw(st.booleans()) if algorithm != "nadam-legacy" and len(shapes) > 1
                       and not config.get("gradient_accumulation_steps") else False)
     rng = np.random.default_rng(seed)
-    held = numpy_dtype(dtype)
-
-    def exact(a):
-        return np.asarray(a, dtype=np.float64).astype(held).astype(np.float64)
-
     names = [f"v{i}" for i in range(len(shapes))]
-    variables = [(n, exact(rng.normal(size=s))) for n, s in zip(names, shapes)]
+    variables = [(n, held(centered(rng, s), dtype)) for n, s in zip(names, shapes)]
     grads = []
     for k in range(steps):
-        step = [exact(rng.normal(size=s) * 10.0 ** (center + spread * rng.uniform(-1, 1, size=s))) for s in shapes]
+        step = [held(spread(rng, s, center - width, center + width + 1), dtype) for s in shapes]
         if none_gradients and k % 2 == 1:
             step[-1] = None
         grads.append(step)
