@@ -225,6 +225,15 @@ def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path 
     return cases
 
 
+def expected_fixtures(algorithm: str, dtype: str, profile: Profile) -> int:
+    """How many fixtures of the bundled corpus the fixtures check of ``algorithm`` in ``dtype`` should find."""
+    from conformance.corpus import CORPUS
+    from conformance.generate import WIDER
+
+    return sum(1 for e in CORPUS if e.algorithm == algorithm and dtype in WIDER[e.input_dtype]
+               and (profile.long_fixtures or e.steps <= 100))
+
+
 # -- judging ---------------------------------------------------------------------------------------------
 
 def judge_trajectory(case: Case, states: list[dict]) -> Finding:
@@ -417,9 +426,16 @@ def iter_outcomes(worker, plan: Plan) -> Iterator[Outcome]:
             cases = []
             if "pipeline" in plan.checks or "one-step" in plan.checks:
                 cases += pipeline_cases(algorithm, dtype, plan.profile)
-            if "fixtures" in plan.checks:
-                cases += fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)
             by_check: dict[str, Outcome] = {}
+            if "fixtures" in plan.checks:
+                found = fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)
+                expected = expected_fixtures(algorithm, dtype, plan.profile)
+                if not found and expected:
+                    by_check["fixtures"] = Outcome(
+                        algorithm, "fixtures", dtype, cases=1,
+                        error=f"no fixture found in {plan.fixture_directory}; the corpus has {expected} for "
+                              f"{algorithm} with {dtype} budgets (is the package installed with its fixtures?)")
+                cases += found
             one_step = Outcome(algorithm, "one-step", dtype) if "one-step" in plan.checks else None
             for case in cases:
                 plan.progress(f"{algorithm} {dtype} {case.check} {case.label}")

@@ -21,7 +21,8 @@ def _cell(o: Outcome | None) -> str:
         return "FAIL"
     if o.worst is None:
         return "ok" if o.passed else "FAIL"
-    return f"{o.worst.ratio:.2g}" if o.passed else f"FAIL {o.worst.ratio:.2g}"
+    cell = f"{o.worst.ratio:.2g}" if o.passed else f"FAIL {o.worst.ratio:.2g}"
+    return f"{cell} ({o.cases})" if o.check == "fixtures" else cell
 
 
 def print_table(outcomes: list[Outcome], out: TextIO) -> None:
@@ -35,7 +36,7 @@ def print_table(outcomes: list[Outcome], out: TextIO) -> None:
         passed = sum(1 for o in rows if o.passed)
         applicable = sum(1 for o in rows if o.not_applicable is None)
         out.write(f"\n{algorithm}: {passed} of {applicable} checks pass "
-                  "(worst |candidate - exact| / budget; pass at <= 1)\n")
+                  "(worst |candidate - exact| / budget; pass at <= 1; fixtures: (how many were used))\n")
         if checks:
             out.write(f"  {'check':<34}" + "".join(f" {d:>12}" for d in dtypes) + "\n")
         for check in checks:

@@ -9,6 +9,7 @@ comparison raise (a string step count: ``TypeError``) raises the same exception 
 from __future__ import annotations
 
 import collections
+import math
 import re
 import warnings
 from typing import Any
@@ -67,3 +68,46 @@ def serialize_callable(fn: Any) -> dict[str, Any]:
     """How Keras's ``get_config()`` writes a plain function learning rate."""
     return {"module": "builtins", "class_name": "function", "config": getattr(fn, "__name__", repr(fn)),
             "registered_name": "function"}
+
+
+# tf_keras.optimizers.legacy.Nadam: its arguments and defaults (its get_config writes the schedule decay as
+# "decay"), and the checks its constructor makes.
+LEGACY_DEFAULTS: dict[str, Any] = {"name": "Nadam", "learning_rate": 0.001, "decay": 0.004, "beta_1": 0.9,
+                                   "beta_2": 0.999, "epsilon": 1e-7, "clipnorm": None, "global_clipnorm": None,
+                                   "clipvalue": None}
+
+
+def legacy_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The legacy Nadam's full configuration, validated as tf_keras validates it."""
+    config = dict(config)
+    if "schedule_decay" in config:
+        config["decay"] = config.pop("schedule_decay")
+    unknown = set(config) - set(LEGACY_DEFAULTS)
+    if unknown:
+        raise ValueError(f"Argument(s) not recognized: {sorted(unknown)} (accepted: {sorted(LEGACY_DEFAULTS)})")
+    full = {**LEGACY_DEFAULTS, **config}
+    for key in ("beta_1", "beta_2", "epsilon", "decay"):
+        _finite(key, full[key])
+    for key in ("clipnorm", "global_clipnorm", "clipvalue"):
+        if full[key] is not None:
+            _finite(key, full[key])
+    clips = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if full[k] is not None]
+    if len(clips) > 1:
+        raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set; got "
+                         + ", ".join(f"{k}={full[k]!r}" for k in clips))
+    lr = full["learning_rate"]
+    if isinstance(lr, dict):
+        from fast_optimizers.schedules import validate as validate_schedule
+
+        validate_schedule(lr)
+    elif isinstance(lr, bool) or not (isinstance(lr, float) or callable(lr) or is_schedule(lr)):
+        raise ValueError(f"`learning_rate` must be a float, a schedule (or its serialization) or a callable; "
+                         f"got {lr!r}")
+    if full["epsilon"] == 0:
+        full["epsilon"] = 1e-7  # tf_keras legacy: `epsilon or backend.epsilon()`
+    return full
+
+
+def _finite(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"`{key}` must be a finite number; got {value!r}")

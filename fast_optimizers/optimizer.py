@@ -1,7 +1,8 @@
 """Keras-compatible Adam, AdamW, Nadam and the legacy TF Nadam on NumPy, torch and CuPy arrays.
 
-The pipeline is Keras 3's ``apply`` (see :mod:`reference.pipeline` for the exact
-semantics this mirrors): loss-scale unscaling, gradient accumulation (mean over
+The pipeline is Keras 3's ``apply`` (``reference/pipeline.py`` states the exact
+semantics this mirrors; nothing here imports the oracle, so the harness can catch
+a bug in either): loss-scale unscaling, gradient accumulation (mean over
 S calls, public ``iterations`` floor-divided, schedules on the raw counter),
 clipping, decoupled weight decay, the update, EMA with its first-step rule and
 overwrite, then the counter.  The elementwise work runs in one fused pass
@@ -20,12 +21,19 @@ from typing import Any
 
 from fast_optimizers import keras_rules, kernels, rules
 from fast_optimizers.schedules import learning_rate as schedule_value
+from fast_optimizers.schedules import validate as validate_schedule
 from fast_optimizers.validation import check_gradients, check_variable
 
 
 def _namespace(x):
-    import array_api_compat
+    try:
+        import array_api_compat
+    except ImportError:  # NumPy alone: NumPy 2 follows the array API in its main namespace
+        import numpy
 
+        if isinstance(x, numpy.ndarray):
+            return numpy
+        raise ImportError(f"{type(x).__name__} arrays need array-api-compat (pip install array-api-compat)") from None
     return array_api_compat.array_namespace(x)
 
 
@@ -56,12 +64,8 @@ class _Optimizer:
                 self._config["name"] = keras_rules.auto_name(type(self).__name__)
             self._config["learning_rate"] = self._stored_learning_rate(config["learning_rate"])
         else:
-            from reference.config import normalize
-            from reference.schedules import LearningRateSchedule
-
-            self._config = normalize(self.algorithm, {**config, **(extra or {})})
-            if isinstance(self._config["learning_rate"], LearningRateSchedule):
-                self._config["learning_rate"] = self._config["learning_rate"].serialize()
+            self._config = keras_rules.legacy_config({**config, **(extra or {})})
+            self._config["learning_rate"] = self._stored_learning_rate(self._config["learning_rate"])
         self.name = self._config["name"]
         self.built = False
         self._raw_iterations = 0
@@ -73,10 +77,8 @@ class _Optimizer:
     @staticmethod
     def _stored_learning_rate(lr: Any) -> Any:
         """Schedules are kept in Keras's serialized form (evaluated by :mod:`fast_optimizers.schedules`)."""
-        if isinstance(lr, _SerializedSchedule):
-            from reference.schedules import deserialize
-
-            deserialize(dict(lr))  # validates it, naming the field that is wrong
+        if isinstance(lr, dict):
+            validate_schedule(lr)  # naming the field that is wrong
             return copy.deepcopy(dict(lr))
         if keras_rules.is_schedule(lr):
             import keras
@@ -93,11 +95,8 @@ class _Optimizer:
 
     def get_config(self) -> dict[str, Any]:
         """Keras's keys in Keras's order; schedules and functions serialized as Keras serializes them."""
-        if not self.keras3:
-            from reference.config import get_config
-
-            return get_config(self.algorithm, dict(self._config))
-        config = {k: self._config[k] for k in KERAS3_KEYS + self.rule_keys}
+        keys = tuple(keras_rules.LEGACY_DEFAULTS) if not self.keras3 else KERAS3_KEYS + self.rule_keys
+        config = {k: self._config[k] for k in keys}
         lr = config["learning_rate"]
         if isinstance(lr, dict):
             config["learning_rate"] = copy.deepcopy(lr)

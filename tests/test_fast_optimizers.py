@@ -216,3 +216,31 @@ def test_no_input_makes_the_optimizer_read_or_write_out_of_bounds(optimizer_clas
         assert np.isfinite(variable.astype(np.float64)).all() and not np.array_equal(variable, before)
 
     property_()
+
+
+def test_the_bundled_implementation_stands_alone_without_the_oracle():
+    """No import of the oracle (a bug in shared code could never be caught), and NumPy alone suffices."""
+    script = r'''
+import importlib.abc, sys
+BLOCKED = ("reference", "conformance", "mpmath", "gmpy2", "array_api_compat", "numba", "keras", "jsonschema")
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"blocked: {name}")
+sys.meta_path.insert(0, Block())
+import numpy as np
+from fast_optimizers import Adam, AdamW, LegacyNadam, Nadam
+schedule = {"module": "keras.optimizers.schedules", "class_name": "CosineDecay",
+            "config": {"initial_learning_rate": 0.1, "decay_steps": 4}, "registered_name": None}
+for cls in (Adam, AdamW, Nadam, LegacyNadam):
+    opt = cls.from_config({**cls().get_config(), "learning_rate": schedule})
+    v = np.ones(4, np.float32)
+    opt.build([v])
+    for _ in range(3):
+        opt.apply([np.full(4, 0.5, np.float32)])
+    assert np.isfinite(v).all() and (v < 1).all(), (cls, v)
+print("alone", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
+'''
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "alone []"

@@ -265,3 +265,22 @@ def test_a_failed_write_leaves_the_old_fixture_intact(tmp_path):
     assert out.returncode != 0
     assert target.read_text() == "the old content\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adam-basic.json"]  # no temporary left behind
+
+
+@requires("numba")
+def test_a_fixtures_check_that_finds_none_of_the_corpus_is_an_error_and_the_count_is_reported(tmp_path):
+    from conformance import report
+    from conformance.candidates import Candidate, Worker
+    from conformance.checks import PROFILES, Plan, run_plan
+
+    with Worker(Candidate("tests.candidates.misbehaving:Honest", "torch")) as worker:
+        (missing,) = run_plan(worker, Plan(["adam"], ["float32"], PROFILES["quick"], ("fixtures",),
+                                           fixture_directory=tmp_path))
+        (bundled,) = run_plan(worker, Plan(["adam"], ["float32"], PROFILES["quick"], ("fixtures",)))
+    assert not missing.passed and "no fixture found" in missing.error and "the corpus has" in missing.error
+    assert bundled.passed and bundled.cases >= 20
+    import io
+
+    table = io.StringIO()
+    report.print_table([bundled], table)
+    assert f"({bundled.cases})" in table.getvalue()
