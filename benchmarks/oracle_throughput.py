@@ -17,8 +17,7 @@ import time
 
 import mpmath
 import numpy as np
-
-from reference import DEFAULT_PRECISION, ReferenceOptimizer
+from optimizer_conformance.reference import DEFAULT_PRECISION, ReferenceOptimizer
 
 RULES = {
     "adam": ("adam", {}),

@@ -44,8 +44,8 @@ def _data(n: int):
 
 
 def bundled(n: int, repeats: int) -> dict[str, float]:
-    import fast_optimizers.kernels as kernels
-    from fast_optimizers import Adam
+    import optimizer_conformance.fast_optimizers.kernels as kernels
+    from optimizer_conformance.fast_optimizers import Adam
 
     theta, g = _data(n)
     out = {}
@@ -186,7 +186,7 @@ def keras_peers(n: int, repeats: int) -> dict[str, float]:
 
 RSS_SNIPPET = r"""
 import os, sys, tracemalloc, numpy as np
-from fast_optimizers import Adam
+from optimizer_conformance.fast_optimizers import Adam
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -42,8 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from conformance.worker import KERAS_CLASSES
+from optimizer_conformance.conformance.worker import KERAS_CLASSES
 
 CHECKS = ("signature", "get-config", "from-config", "config-exchange", "invalid-arguments", "state-layout",
           "resume", "stateless-apply", "exclude-from-weight-decay", "finalize-variable-values",
@@ -96,8 +95,7 @@ def _keras_variable(array, name, dtype):
 
 def _keras_tensor(array, dtype):
     import keras
-
-    from reference.formats import FORMATS, numpy_dtype
+    from optimizer_conformance.reference.formats import FORMATS, numpy_dtype
 
     held = numpy_dtype(dtype) if dtype in FORMATS else np.dtype(dtype)
     return keras.ops.convert_to_tensor(np.asarray(array).astype(held))
@@ -136,7 +134,7 @@ def _floatx() -> str:
 
 
 def _in_floatx(x: float) -> float:
-    from reference.formats import numpy_dtype
+    from optimizer_conformance.reference.formats import numpy_dtype
 
     return float(np.asarray(x, dtype=np.float64).astype(numpy_dtype(_floatx())))
 
@@ -450,7 +448,7 @@ STATE_SETS = ("basic", "amsgrad", "ema", "accumulation", "schedule-exponential")
 
 
 def _state_specs(algorithm: str, features=STATE_SETS, steps: int = 6) -> list[tuple[str, dict]]:
-    from conformance.checks import Profile, pipeline_cases
+    from optimizer_conformance.conformance.checks import Profile, pipeline_cases
 
     profile = Profile("api", steps, 0, False)
     cases = {c.label: c for c in pipeline_cases(algorithm, "float32", profile)}
@@ -458,7 +456,7 @@ def _state_specs(algorithm: str, features=STATE_SETS, steps: int = 6) -> list[tu
 
 
 def _spec_inputs(spec: dict):
-    from conformance.trajectory import decode
+    from optimizer_conformance.conformance.trajectory import decode
 
     variables = [(name, decode(values, shape)) for name, shape, values in spec["variables"]]
     grads = [[None if g is None else decode(g, shape) for g, (_, shape, _) in zip(step, spec["variables"])]
@@ -488,7 +486,7 @@ class _Run:
         self.optimizer.build(self.variables)
 
     def steps(self, ks) -> list[dict]:
-        from conformance.trajectory import encode
+        from optimizer_conformance.conformance.trajectory import encode
 
         states = []
         for k in ks:
@@ -524,7 +522,7 @@ def _judge(result: Result, spec: dict, label: str, what: str, run: Callable[[], 
 
 
 def _worst(result: Result, spec: dict, states: list[dict], label: str) -> None:
-    from conformance.trajectory import compare, oracle_states
+    from optimizer_conformance.conformance.trajectory import compare, oracle_states
 
     for finding in compare(oracle_states(spec), states):
         if result.finding is None or finding.ratio > result.finding["ratio"]:
@@ -551,7 +549,7 @@ def keras_layout(optimizer, names: list[str]) -> list[str | None]:
 
 
 def check_state_layout(keras_: Subject, cand: Subject, algorithm: str) -> Result:
-    from conformance.trajectory import oracle_states, worst_finding
+    from optimizer_conformance.conformance.trajectory import oracle_states, worst_finding
 
     result = Result("state-layout")
     for label, spec in _state_specs(algorithm, steps=3):
@@ -614,7 +612,7 @@ def _key_order(key: str):
 
 
 def _what_it_holds(values: np.ndarray, exact: dict) -> str | None:
-    from conformance.trajectory import worst_finding
+    from optimizer_conformance.conformance.trajectory import worst_finding
 
     for name, q in exact.items():
         if len(q.exact) == values.size and worst_finding(name, 0, values, q.exact, q.budget).ratio <= 1:
@@ -643,7 +641,7 @@ def check_resume(keras_: Subject, cand: Subject, algorithm: str) -> Result:
 
 def _stateless_states(run: _Run, problems: list[str], label: str) -> list[dict]:
     """Every step through ``stateless_apply``, feeding its outputs back; it must leave all variables alone."""
-    from conformance.trajectory import encode
+    from optimizer_conformance.conformance.trajectory import encode
 
     spec = run.spec
     before = [run.subject.read(v) for v in run.optimizer.variables] + run.values()
@@ -724,7 +722,7 @@ def check_finalize_variable_values(keras_: Subject, cand: Subject, algorithm: st
         spec = dict(spec, finalize=True)
 
         def finalized():
-            from conformance.trajectory import encode
+            from optimizer_conformance.conformance.trajectory import encode
 
             run = _Run(cand, spec)
             states = run.steps(range(len(spec["gradients"])))

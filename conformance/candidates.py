@@ -17,21 +17,15 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 BACKENDS = ("tensorflow", "jax", "torch")
 COMPILE_MODES = ("eager", "function", "jit")
 # Far above what any honest candidate needs for one call on the 2-core CI machine (loading TensorFlow and
 # compiling a JAX step take seconds).
 DEFAULT_TIMEOUT = 120.0
-# The worker imports this project's packages from where this module lies, before the current directory goes
-# on the path (first, as for `python -c`, so the candidate's own modules are found): a user's module named
-# like one of ours cannot stand in for it.
-_ROOT = str(Path(__file__).resolve().parent.parent)
-_BOOT = ("import os, sys; root = sys.argv[1]; "
-         "sys.path[:] = [root] + [p for p in sys.path if p not in ('', os.getcwd())]; "
-         "import conformance.worker as w, reference; sys.path.remove(root); sys.path.insert(0, os.getcwd()); "
-         "sys.exit(w.main())")
+# The worker is this project's module under its own import root, so nothing in the current directory (first
+# on the worker's path, so the candidate's own modules are found) can stand in for it.
+WORKER = [sys.executable, "-m", "optimizer_conformance.conformance.worker"]
 
 
 class CandidateError(RuntimeError):
@@ -108,7 +102,7 @@ class Worker:
         env = dict(os.environ, KERAS_BACKEND=self.candidate.backend, TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONWARNINGS="ignore", JAX_ENABLE_X64="1", PYTHONUNBUFFERED="1")
         self._stderr = tempfile.TemporaryFile(mode="w+b")
-        self.process = subprocess.Popen([sys.executable, "-c", _BOOT, _ROOT], stdin=subprocess.PIPE,
+        self.process = subprocess.Popen(WORKER, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self._stderr, env=env,
                                         start_new_session=True)
         _LIVE.add(self)

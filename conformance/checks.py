@@ -23,17 +23,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from optimizer_conformance.conformance.candidates import CandidateLost, RunError
+from optimizer_conformance.conformance.inputs import centered, generator, held, spread
+from optimizer_conformance.conformance.trajectory import (
+    Finding,
+    JudgeError,
+    decode,
+    make_spec,
+    oracle_states,
+    worst_finding,
+)
+from optimizer_conformance.reference import ReferenceOptimizer
 
-from conformance.candidates import CandidateLost, RunError
-from conformance.inputs import centered, generator, held, spread
-from conformance.trajectory import Finding, JudgeError, decode, make_spec, oracle_states, worst_finding
-from reference import ReferenceOptimizer
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# The corpus as installed: package data of optimizer_conformance.fixtures (the repository's fixtures/ folder).
+FIXTURES = Path(str(resources.files("optimizer_conformance.fixtures")))
 
 
 @dataclass(frozen=True)
@@ -201,8 +209,8 @@ def pipeline_cases(algorithm: str, dtype: str, profile: Profile) -> list[Case]:
 
 def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path = FIXTURES) -> list[Case]:
     """A case per fixture of ``algorithm`` with budgets for ``dtype``; a damaged one is a case with a problem."""
-    from conformance.fixture_format import FixtureError, load
-    from conformance.replay import spec_for, verify_against_oracle
+    from optimizer_conformance.conformance.fixture_format import FixtureError, load
+    from optimizer_conformance.conformance.replay import spec_for, verify_against_oracle
 
     cases = []
     for path in sorted(directory.glob("*.json")):
@@ -227,8 +235,8 @@ def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path 
 
 def expected_fixtures(algorithm: str, dtype: str, profile: Profile) -> int:
     """How many fixtures of the bundled corpus the fixtures check of ``algorithm`` in ``dtype`` should find."""
-    from conformance.corpus import CORPUS
-    from conformance.generate import WIDER
+    from optimizer_conformance.conformance.corpus import CORPUS
+    from optimizer_conformance.conformance.generate import WIDER
 
     return sum(1 for e in CORPUS if e.algorithm == algorithm and dtype in WIDER[e.input_dtype]
                and (profile.long_fixtures or e.steps <= 100))
@@ -239,11 +247,11 @@ def expected_fixtures(algorithm: str, dtype: str, profile: Profile) -> int:
 def judge_trajectory(case: Case, states: list[dict]) -> Finding:
     """The worst finding over every quantity at every step; :class:`JudgeError` when the states are unjudgeable."""
     if case.fixture is not None:
-        from conformance.replay import judge
+        from optimizer_conformance.conformance.replay import judge
 
         findings = judge(case.fixture, case.dtype, states)
     else:
-        from conformance.trajectory import compare
+        from optimizer_conformance.conformance.trajectory import compare
 
         findings = compare(oracle_states(case.spec), states) + _iterations_findings(case.spec, states)
     return max(findings, key=lambda f: f.ratio)
@@ -317,7 +325,7 @@ def api_outcomes(worker, algorithm: str, profile: Profile, checks: list[str] | N
 
     A check whose candidate hangs or kills the worker fails with what happened; the rest run in a new worker.
     """
-    from conformance.api import CHECKS
+    from optimizer_conformance.conformance.api import CHECKS
 
     remaining = list(checks or CHECKS)
     results: list[dict] = []
@@ -385,7 +393,7 @@ def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outco
     else:
         outcome.absorb(finding, case.label)
         if finding.ratio > 1.0 and outcome.diagnosis is None:
-            from conformance.diagnosis import diagnose
+            from optimizer_conformance.conformance.diagnosis import diagnose
 
             outcome.diagnosis = diagnose(case, states)
     if one_step is not None:
@@ -447,7 +455,7 @@ def iter_outcomes(worker, plan: Plan) -> Iterator[Outcome]:
             if one_step is not None:
                 yield one_step.close()
             if "explore" in plan.checks:
-                from conformance.strategies import explore
+                from optimizer_conformance.conformance.strategies import explore
 
                 plan.progress(f"{algorithm} {dtype} explore")
                 if given_up(worker):

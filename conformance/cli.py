@@ -26,9 +26,9 @@ import signal
 import sys
 import time
 
-from conformance.candidates import DEFAULT_TIMEOUT
-from reference.config import ALGORITHMS
-from reference.formats import FORMATS
+from optimizer_conformance.conformance.candidates import DEFAULT_TIMEOUT
+from optimizer_conformance.reference.config import ALGORITHMS
+from optimizer_conformance.reference.formats import FORMATS
 
 CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
 
@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--check", action="store_true", help="regenerate and report any difference, write nothing")
     generate.add_argument("--only", nargs="+", metavar="PATTERN", help="fixture names or shell patterns (adam-*)")
     generate.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
-    generate.add_argument("--out", default="fixtures", help="the fixture directory (default: fixtures)")
+    generate.add_argument("--out", default=None, help="the fixture directory (default: the installed corpus, the "
+                                                      "repository's fixtures/ in an editable install)")
     generate.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                           help="progress bar on stderr (default: when stderr is a terminal)")
     generate.add_argument("--list", action="store_true", help="list the corpus and exit")
@@ -95,9 +96,9 @@ def timeout_seconds(value: str | float, name: str = "--timeout") -> float:
 
 
 def run_check(args) -> int:
-    from conformance import report
-    from conformance.candidates import CandidateError, Worker, parse_candidate
-    from conformance.checks import PROFILES, Plan, iter_outcomes
+    from optimizer_conformance.conformance import report
+    from optimizer_conformance.conformance.candidates import CandidateError, Worker, parse_candidate
+    from optimizer_conformance.conformance.checks import PROFILES, Plan, iter_outcomes
 
     try:
         candidate = parse_candidate(args.candidate, args.backend, args.compile)
@@ -173,7 +174,7 @@ def run_check(args) -> int:
 def _failure_writer(directory: str):
     from pathlib import Path
 
-    from conformance.generate import write_spec_fixture
+    from optimizer_conformance.conformance.generate import write_spec_fixture
 
     def write(spec):
         return write_spec_fixture(Path(directory), spec)
@@ -184,7 +185,8 @@ def _failure_writer(directory: str):
 def run_generate(args) -> int:
     from pathlib import Path
 
-    from conformance import generate as gen
+    from optimizer_conformance.conformance import generate as gen
+    from optimizer_conformance.conformance.checks import FIXTURES
 
     if args.verify:
         return _verify(args.verify)
@@ -198,7 +200,7 @@ def run_generate(args) -> int:
         entries = gen.select(args.only)
     except ValueError as error:
         return _usage_error(str(error))
-    out = Path(args.out)
+    out = Path(args.out) if args.out else FIXTURES
     started = time.perf_counter()
     if args.check:
         problems = gen.check(out, entries, args.jobs, args.progress)
@@ -213,8 +215,8 @@ def run_generate(args) -> int:
 
 
 def _verify(paths: list[str]) -> int:
-    from conformance.fixture_format import FixtureError, load
-    from conformance.generate import rederive
+    from optimizer_conformance.conformance.fixture_format import FixtureError, load
+    from optimizer_conformance.conformance.generate import rederive
 
     bad = 0
     for path in paths:

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from conformance.inputs import centered, generator, held, log_uniform, signs, spread
+from optimizer_conformance.conformance.inputs import centered, generator, held, log_uniform, signs, spread
 
 Shapes = tuple[tuple[str, tuple[int, ...]], ...]
 TWO_VARIABLES: Shapes = (("kernel", (3, 4)), ("bias", (4,)))

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-
-from conformance.trajectory import compare, oracle_states
+from optimizer_conformance.conformance.trajectory import compare, oracle_states
 
 
 def _patched(spec: dict, **changes) -> dict:

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 from gmpy2 import mpfr
-
-from reference.pipeline import budget_ratios
+from optimizer_conformance.reference.pipeline import budget_ratios
 
 FORMAT = "optimizer-conformance-fixture"
 FORMAT_VERSION = 1
@@ -41,7 +40,7 @@ class FixtureError(ValueError):
 
 @cache
 def schema() -> dict:
-    text = resources.files("conformance").joinpath("schemas/fixture-1.schema.json").read_text()
+    text = resources.files("optimizer_conformance.conformance").joinpath("schemas/fixture-1.schema.json").read_text()
     return json.loads(text)
 
 

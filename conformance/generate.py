@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from conformance.corpus import CORPUS, Entry
-from conformance.fixture_format import (
+from optimizer_conformance.conformance.corpus import CORPUS, Entry
+from optimizer_conformance.conformance.fixture_format import (
     FORMAT,
     FORMAT_VERSION,
     content_hash,
@@ -26,14 +26,13 @@ from conformance.fixture_format import (
     encode_exact,
     encode_values,
 )
-from reference import DEFAULT_PRECISION, ReferenceOptimizer, __version__, get_config, normalize
+from optimizer_conformance.reference import DEFAULT_PRECISION, ReferenceOptimizer, __version__, get_config, normalize
 
 KERAS_SEMANTICS = "3.15.1"
 # The corpus was regenerated once when its inputs became exact constructions, identical on every CPU.
 INPUTS = "exact: seeded integers scaled by powers of two (conformance/inputs.py), rounded to the input dtype"
 WIDER = {"float64": ["float64"], "float32": ["float32", "float64"], "float16": ["float16", "float32", "float64"],
          "bfloat16": ["bfloat16", "float32", "float64"]}
-DEFAULT_DIRECTORY = Path("fixtures")
 
 
 def build_document(entry: Entry, precision: int = DEFAULT_PRECISION, inputs=None,
@@ -194,7 +193,7 @@ def _first_difference(a: str, b: str) -> str:
 
 def _entry(name: str, description: str, spec: dict) -> tuple[Entry, tuple]:
     """A corpus entry and its inputs for a worker spec (a trajectory given by its own data)."""
-    from conformance.trajectory import decode
+    from optimizer_conformance.conformance.trajectory import decode
 
     variables = [(n, decode(values, shape)) for n, shape, values in spec["variables"]]
     gradients = [[None if g is None else decode(g, shape) for g, (_, shape, _) in zip(step, spec["variables"])]
@@ -246,7 +245,7 @@ def rederive(fixture) -> str | None:
     This, not the hash, is what makes a fixture trustworthy: ``sha256`` only shows that the file is as it was
     written, and anyone can recompute it after editing a value.
     """
-    from conformance.replay import spec_for
+    from optimizer_conformance.conformance.replay import spec_for
 
     doc = fixture.document
     spec = spec_for(fixture, doc["input_dtype"]) if doc["input_dtype"] in fixture.budget_dtypes else None

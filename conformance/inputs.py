@@ -15,8 +15,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-
-from reference.formats import numpy_dtype
+from optimizer_conformance.reference.formats import numpy_dtype
 
 CENTERED_BITS = 22  # each of the four summed integers lies in [-2**22, 2**22]: the sum fits in 25 bits
 MANTISSA_BITS = 24  # a mantissa in [2**23, 2**24): exactly representable in float32

@@ -112,11 +112,11 @@ def _one_of(config, name: str, accepted, default: str | None) -> str | None:
 
 
 def _settings(config) -> Settings | None:
-    from conformance.candidates import BACKENDS, COMPILE_MODES, DEFAULT_TIMEOUT
-    from conformance.checks import PROFILES
-    from conformance.cli import CHECK_FAMILIES, timeout_seconds
-    from reference.config import ALGORITHMS
-    from reference.formats import FORMATS
+    from optimizer_conformance.conformance.candidates import BACKENDS, COMPILE_MODES, DEFAULT_TIMEOUT
+    from optimizer_conformance.conformance.checks import PROFILES
+    from optimizer_conformance.conformance.cli import CHECK_FAMILIES, timeout_seconds
+    from optimizer_conformance.reference.config import ALGORITHMS
+    from optimizer_conformance.reference.formats import FORMATS
 
     candidate = _setting(config, "candidate")
     if not candidate:
@@ -168,7 +168,7 @@ _WORKERS: dict[tuple, object] = {}
 
 
 def _worker(candidate: str, backend: str | None, compile_mode: str = "eager", timeout: float = 120.0):
-    from conformance.candidates import Worker, parse_candidate
+    from optimizer_conformance.conformance.candidates import Worker, parse_candidate
 
     key = (candidate, backend, compile_mode)
     if key not in _WORKERS:
@@ -217,9 +217,9 @@ def pytest_collection_modifyitems(session, config, items):
     settings = config._optconf
     if settings is None:
         return
-    from conformance.api import CHECKS as API_CHECKS
-    from conformance.candidates import CandidateError
-    from conformance.checks import PROFILES, features_for, fixture_cases
+    from optimizer_conformance.conformance.api import CHECKS as API_CHECKS
+    from optimizer_conformance.conformance.candidates import CandidateError
+    from optimizer_conformance.conformance.checks import PROFILES, features_for, fixture_cases
 
     try:
         description = _worker(settings.candidate, settings.backend, settings.compile, settings.timeout).description
@@ -261,14 +261,14 @@ class ConformanceItem(pytest.Item):
         self.algorithm, self.dtype, self.check = algorithm, dtype, check
 
     def runtest(self):
-        from conformance.checks import PROFILES, Outcome, fixture_cases, pipeline_cases, run_case
+        from optimizer_conformance.conformance.checks import PROFILES, Outcome, fixture_cases, pipeline_cases, run_case
 
         settings = self.config._optconf
         worker = _worker(settings.candidate, settings.backend, settings.compile, settings.timeout)
         profile = PROFILES[settings.profile]
         outcomes = []
         if self.dtype == "api":
-            from conformance.checks import api_outcomes
+            from optimizer_conformance.conformance.checks import api_outcomes
 
             name = self.check.split("/", 1)[1]
             outcomes += [o.close() for o in api_outcomes(worker, self.algorithm, profile, [name])]
@@ -277,7 +277,7 @@ class ConformanceItem(pytest.Item):
                 self.user_properties.append(("optconf", json.dumps([_row(o) for o in outcomes])))
                 pytest.skip(skipped[0].not_applicable)
         elif self.check == "explore":
-            from conformance.strategies import explore
+            from optimizer_conformance.conformance.strategies import explore
 
             outcomes.append(explore(worker, self.algorithm, self.dtype, profile).close())
         else:
@@ -298,7 +298,7 @@ class ConformanceItem(pytest.Item):
         if failed:
             import io
 
-            from conformance.report import print_failures
+            from optimizer_conformance.conformance.report import print_failures
 
             text = io.StringIO()
             print_failures(failed, text)
@@ -368,7 +368,7 @@ class Report:
 
     @property
     def conformant(self) -> bool:
-        from conformance.report import conformant
+        from optimizer_conformance.conformance.report import conformant
 
         return conformant(self.outcomes)
 
@@ -376,7 +376,7 @@ class Report:
     def text(self) -> str:
         import io
 
-        from conformance.report import print_failures, print_table, summary_line
+        from optimizer_conformance.conformance.report import print_failures, print_table, summary_line
 
         out = io.StringIO()
         print_table(self.outcomes, out)
@@ -388,7 +388,7 @@ class Report:
 @pytest.fixture
 def optconf(request):
     """``optconf(candidate) -> Report``: run the checks (settings from the ``optconf`` marker) on a candidate."""
-    from conformance.checks import PROFILES, Plan, run_plan
+    from optimizer_conformance.conformance.checks import PROFILES, Plan, run_plan
 
     marker = request.node.get_closest_marker("optconf")
     options = dict(marker.kwargs) if marker else {}

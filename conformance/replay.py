@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from conformance.fixture_format import Fixture
-from conformance.trajectory import Finding, JudgeError, check_coverage, decode, make_spec, worst_finding
+from optimizer_conformance.conformance.fixture_format import Fixture
+from optimizer_conformance.conformance.trajectory import (
+    Finding,
+    JudgeError,
+    check_coverage,
+    decode,
+    make_spec,
+    worst_finding,
+)
 
 _VERIFIED: dict[tuple[str, str], str | None] = {}
 
@@ -14,7 +21,7 @@ def verify_against_oracle(fixture: Fixture) -> str | None:
     Re-derived once per file and content in a process: the fixtures check never judges against a file it
     has not re-derived, so a value or budget edited and re-hashed cannot make a candidate pass.
     """
-    from conformance.generate import rederive
+    from optimizer_conformance.conformance.generate import rederive
 
     key = (fixture.path, fixture.document["sha256"])
     if key not in _VERIFIED:

@@ -7,7 +7,7 @@ import platform
 from collections.abc import Iterable
 from typing import TextIO
 
-from conformance.checks import Outcome
+from optimizer_conformance.conformance.checks import Outcome
 
 
 def _cell(o: Outcome | None) -> str:
@@ -115,6 +115,6 @@ def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
 def write_json(path: str, document: dict) -> None:
     from pathlib import Path
 
-    from conformance.generate import write_atomically
+    from optimizer_conformance.conformance.generate import write_atomically
 
     write_atomically(Path(path), json.dumps(document, indent=2) + "\n")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from conformance.inputs import centered, spread
-from conformance.trajectory import make_spec
-from reference.formats import numpy_dtype
+from optimizer_conformance.conformance.inputs import centered, spread
+from optimizer_conformance.conformance.trajectory import make_spec
+from optimizer_conformance.reference.formats import numpy_dtype
 
 
 def _data(seed: int, shapes, steps: int, *, spike: bool = False, magnitudes=(-13, 3)):

@@ -15,11 +15,10 @@ import zlib
 import numpy as np
 from hypothesis import HealthCheck, Phase, event, given, settings, target
 from hypothesis import strategies as st
-
-from conformance.candidates import CandidateLost, RunError
-from conformance.checks import MAGNITUDES, Outcome, Profile, judge_trajectory
-from conformance.inputs import centered, held, spread
-from conformance.trajectory import Finding, JudgeError, make_spec
+from optimizer_conformance.conformance.candidates import CandidateLost, RunError
+from optimizer_conformance.conformance.checks import MAGNITUDES, Outcome, Profile, judge_trajectory
+from optimizer_conformance.conformance.inputs import centered, held, spread
+from optimizer_conformance.conformance.trajectory import Finding, JudgeError, make_spec
 
 
 def _log_uniform(low: float, high: float) -> st.SearchStrategy[float]:

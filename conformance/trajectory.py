@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-
-from reference import Quantity, ReferenceOptimizer
-from reference.pipeline import budget_ratios
+from optimizer_conformance.reference import Quantity, ReferenceOptimizer
+from optimizer_conformance.reference.pipeline import budget_ratios
 
 
 def encode(array) -> list[str]:
@@ -131,7 +130,7 @@ def worst_finding(quantity: str, step: int, candidate: np.ndarray, exact, budget
 
 def run_keras(specs: list[dict], backend: str, timeout: float = 600) -> list[dict]:
     """Run real Keras on ``backend`` in a worker process for each spec; ``[{"states": ...}]``."""
-    from conformance.candidates import Candidate, Worker
+    from optimizer_conformance.conformance.candidates import Candidate, Worker
 
     modes = {s.get("compile", "eager") for s in specs}
     if len(modes) != 1:

@@ -31,8 +31,7 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-
-from reference.formats import numpy_dtype  # noqa: E402
+from optimizer_conformance.reference.formats import numpy_dtype  # noqa: E402
 
 KERAS_CLASSES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam"}
 ALL_DTYPES = ("float32", "float64", "float16", "bfloat16")
@@ -120,7 +119,13 @@ class KerasEngine:
         return self.obj(algorithm, config)
 
     def api_subject(self, algorithm):
-        from conformance.api import Subject, _keras_read, _keras_tensor, _keras_variable, keras_subject
+        from optimizer_conformance.conformance.api import (
+            Subject,
+            _keras_read,
+            _keras_tensor,
+            _keras_variable,
+            keras_subject,
+        )
 
         if self.obj is None:
             return keras_subject(algorithm), None
@@ -273,7 +278,7 @@ class AdapterEngine:
                 "dtypes": list(getattr(inst, "dtypes", ("float32",))), "versions": _versions(), "backend": "adapter"}
 
     def api_subject(self, algorithm):
-        from conformance.api import Subject
+        from optimizer_conformance.conformance.api import Subject
 
         inst = self._instance()
         if not hasattr(inst, "optimizer_class"):
@@ -284,7 +289,7 @@ class AdapterEngine:
                        lambda x: np.asarray(inst.to_numpy(x)), inst.to_array), None
 
     def run(self, spec) -> list[dict]:
-        from reference.config import get_config, normalize
+        from optimizer_conformance.reference.config import get_config, normalize
 
         dtype = spec["dtype"]
         inst = self._instance()
@@ -325,7 +330,7 @@ def _as_float64(quantity, value) -> np.ndarray:
 
 
 def _api(engine, request: dict) -> list[dict]:
-    from conformance.api import CHECKS, run_api_checks
+    from optimizer_conformance.conformance.api import CHECKS, run_api_checks
 
     try:
         import keras  # noqa: F401 - the reference for every API fact
@@ -354,7 +359,7 @@ def _is_legacy(obj) -> bool:
 
 
 def make_engine(candidate: dict):
-    from conformance.adapter import is_adapter
+    from optimizer_conformance.conformance.adapter import is_adapter
 
     kind, target = candidate.get("kind", "keras"), candidate.get("target")
     if kind == "keras" and not target:

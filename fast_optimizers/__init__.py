@@ -1,15 +1,15 @@
 """Fast Keras-compatible Adam, AdamW, Nadam and legacy Nadam for NumPy, torch and CuPy arrays.
 
     >>> import numpy as np
-    >>> from fast_optimizers import Adam
+    >>> from optimizer_conformance.fast_optimizers import Adam
     >>> w = np.ones(4, np.float32)
     >>> opt = Adam(learning_rate=0.01)
     >>> opt.apply([np.full(4, 0.5, np.float32)], [w])     # w is updated in place
 
-Certified by the project's harness: ``optconf check fast_optimizers.conformance:NumpyAdapter``.
+Certified by the project's harness: ``optconf check optimizer_conformance.fast_optimizers.conformance:NumpyAdapter``.
 """
 
-from fast_optimizers.functional import State, init, update
-from fast_optimizers.optimizer import OPTIMIZERS, Adam, AdamW, LegacyNadam, Nadam
+from optimizer_conformance.fast_optimizers.functional import State, init, update
+from optimizer_conformance.fast_optimizers.optimizer import OPTIMIZERS, Adam, AdamW, LegacyNadam, Nadam
 
 __all__ = ["OPTIMIZERS", "Adam", "AdamW", "LegacyNadam", "Nadam", "State", "init", "update"]

@@ -1,7 +1,7 @@
 """Adapters that let the project's harness certify this implementation (see ``conformance/adapter.py``).
 
-    optconf check fast_optimizers.conformance:NumpyAdapter
-    optconf check fast_optimizers.conformance:TorchAdapter
+    optconf check optimizer_conformance.fast_optimizers.conformance:NumpyAdapter
+    optconf check optimizer_conformance.fast_optimizers.conformance:TorchAdapter
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from fast_optimizers.optimizer import OPTIMIZERS
+from optimizer_conformance.fast_optimizers.optimizer import OPTIMIZERS
 
 
 class NumpyAdapter:

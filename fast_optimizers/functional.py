@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fast_optimizers.optimizer import OPTIMIZERS
+from optimizer_conformance.fast_optimizers.optimizer import OPTIMIZERS
 
 
 @dataclass

@@ -97,7 +97,7 @@ def legacy_config(config: dict[str, Any]) -> dict[str, Any]:
                          + ", ".join(f"{k}={full[k]!r}" for k in clips))
     lr = full["learning_rate"]
     if isinstance(lr, dict):
-        from fast_optimizers.schedules import validate as validate_schedule
+        from optimizer_conformance.fast_optimizers.schedules import validate as validate_schedule
 
         validate_schedule(lr)
     elif isinstance(lr, bool) or not (isinstance(lr, float) or callable(lr) or is_schedule(lr)):

@@ -19,10 +19,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from fast_optimizers import keras_rules, kernels, rules
-from fast_optimizers.schedules import learning_rate as schedule_value
-from fast_optimizers.schedules import validate as validate_schedule
-from fast_optimizers.validation import check_gradients, check_variable
+from optimizer_conformance.fast_optimizers import keras_rules, kernels, rules
+from optimizer_conformance.fast_optimizers.schedules import learning_rate as schedule_value
+from optimizer_conformance.fast_optimizers.schedules import validate as validate_schedule
+from optimizer_conformance.fast_optimizers.validation import check_gradients, check_variable
 
 
 def _namespace(x):

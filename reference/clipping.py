@@ -15,9 +15,8 @@ which a float64 budget allows for.
 from __future__ import annotations
 
 from gmpy2 import mpfr
-
-from reference.formats import FloatFormat
-from reference.tracked import Tracked, maximum, minimum, sqrt
+from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.tracked import Tracked, maximum, minimum, sqrt
 
 
 def sum_of_squares(values: list[Tracked]) -> Tracked:

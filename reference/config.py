@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from reference.schedules import LearningRateSchedule, deserialize
+from optimizer_conformance.reference.schedules import LearningRateSchedule, deserialize
 
 BASE_DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.001,

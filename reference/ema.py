@@ -12,7 +12,7 @@ formed in the variable's dtype from the rounded ``μ``.
 
 from __future__ import annotations
 
-from reference.tracked import Tracked, lerp
+from optimizer_conformance.reference.tracked import Tracked, lerp
 
 
 def update_average(average: Tracked, theta: Tracked, weight: Tracked | None) -> Tracked:

@@ -30,14 +30,13 @@ from typing import Any
 import gmpy2
 import numpy as np
 from gmpy2 import mpfr
-
-from reference import clipping, ema
-from reference.config import normalize
-from reference.formats import FLOAT32, FloatFormat, get_format, numpy_dtype
-from reference.rules import RULES
-from reference.schedules import LearningRateSchedule
-from reference.tracked import Tracked
-from reference.weight_decay import Exclusions, apply_weight_decay
+from optimizer_conformance.reference import clipping, ema
+from optimizer_conformance.reference.config import normalize
+from optimizer_conformance.reference.formats import FLOAT32, FloatFormat, get_format, numpy_dtype
+from optimizer_conformance.reference.rules import RULES
+from optimizer_conformance.reference.schedules import LearningRateSchedule
+from optimizer_conformance.reference.tracked import Tracked
+from optimizer_conformance.reference.weight_decay import Exclusions, apply_weight_decay
 
 DEFAULT_PRECISION = 113
 

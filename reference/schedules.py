@@ -27,9 +27,8 @@ from typing import Any
 
 import gmpy2
 from gmpy2 import mpfr
-
-from reference.formats import FLOAT32, FloatFormat
-from reference.tracked import Tracked, minimum, power
+from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
+from optimizer_conformance.reference.tracked import Tracked, minimum, power
 
 FLOATX = FLOAT32
 

@@ -42,8 +42,7 @@ import math
 
 import gmpy2
 from gmpy2 import mpfr
-
-from reference.formats import FloatFormat
+from optimizer_conformance.reference.formats import FloatFormat
 
 _INF = math.inf
 _MPFR = type(mpfr(0))

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from reference.formats import FloatFormat
-from reference.tracked import Tracked, decay
+from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.tracked import Tracked, decay
 
 
 class Exclusions:

@@ -1,6 +1,10 @@
 import importlib.util
+import sys
 
 import pytest
+
+# The command line as a user runs it (`optconf`), from this interpreter.
+OPTCONF = [sys.executable, "-m", "optimizer_conformance.conformance.cli"]
 
 
 def _missing(*modules: str) -> list[str]:

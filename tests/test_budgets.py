@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from optimizer_conformance.reference import FLOAT32, run
 
-from reference import FLOAT32, run
 from tests.numpy_port import BUGS, run_port
 
 N = 64

@@ -3,8 +3,7 @@
 import gmpy2
 import pytest
 from gmpy2 import mpfr
-
-from reference import run
+from optimizer_conformance.reference import run
 
 
 @pytest.mark.parametrize("algorithm", ["adam", "adamw"])
@@ -51,7 +50,7 @@ def test_zero_gradient_leaves_adam_where_it_is():
 
 
 def test_empty_gradient_list_is_a_no_op_that_does_not_count():
-    from reference import ReferenceOptimizer
+    from optimizer_conformance.reference import ReferenceOptimizer
 
     opt = ReferenceOptimizer("adam")
     opt.build({"w": [1.0]})
@@ -60,7 +59,7 @@ def test_empty_gradient_list_is_a_no_op_that_does_not_count():
 
 
 def test_accumulation_uses_the_mean_and_counts_real_updates():
-    from reference import ReferenceOptimizer
+    from optimizer_conformance.reference import ReferenceOptimizer
 
     opt = ReferenceOptimizer("adam", {"gradient_accumulation_steps": 2, "epsilon": 0.0, "learning_rate": 0.5})
     opt.build({"w": [0.0]})
@@ -106,7 +105,7 @@ def test_callable_learning_rate_is_called_at_every_step():
 
 
 def test_schedule_is_fed_the_raw_counter_not_real_updates():
-    from reference import ReferenceOptimizer
+    from optimizer_conformance.reference import ReferenceOptimizer
 
     lr = {"class_name": "PiecewiseConstantDecay", "config": {"boundaries": [0], "values": [0.5, 0.25]}}
     opt = ReferenceOptimizer("adam", {"learning_rate": lr, "epsilon": 0.0, "gradient_accumulation_steps": 2})

@@ -1,8 +1,7 @@
 """Configurations in Keras's get_config() form, rejected as Keras rejects them."""
 
 import pytest
-
-from reference import ReferenceOptimizer, get_config, normalize
+from optimizer_conformance.reference import ReferenceOptimizer, get_config, normalize
 
 
 def test_defaults_match_keras():

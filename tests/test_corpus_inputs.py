@@ -12,9 +12,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from optimizer_conformance.conformance import corpus, inputs
+from optimizer_conformance.conformance.corpus import CORPUS
 
-from conformance import corpus, inputs
-from conformance.corpus import CORPUS
+from tests.conftest import OPTCONF
 
 # (precision p, minimum normal exponent, maximum exponent) of each input format.
 FORMATS = {"float64": (53, -1022, 1023), "float32": (24, -126, 127), "float16": (11, -14, 15),
@@ -109,7 +110,7 @@ def test_the_corpus_regenerates_identically_with_numpy_simd_switched_off():
                             "print(sorted(k for k in m.__cpu_dispatch__ if m.__cpu_features__.get(k)))"],
                            env=env, capture_output=True, text=True, timeout=60)
     assert probe.stdout.strip() == "[]", probe.stdout + probe.stderr  # no SIMD dispatch target is in use
-    out = subprocess.run([sys.executable, "-m", "conformance.cli", "generate", "--check"], env=env,
+    out = subprocess.run([*OPTCONF, "generate", "--check"], env=env,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "identical" in out.stdout

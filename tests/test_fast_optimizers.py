@@ -8,20 +8,21 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from optimizer_conformance.fast_optimizers import Adam, AdamW, LegacyNadam, Nadam, init, kernels, update
+from optimizer_conformance.reference import run
 
-from fast_optimizers import Adam, AdamW, LegacyNadam, Nadam, init, kernels, update
-from reference import run
-from tests.conftest import requires
+from tests.conftest import OPTCONF, requires
 
 
 def _optconf(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+    return subprocess.run([*OPTCONF, *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
 @pytest.mark.parametrize("adapter", ["NumpyAdapter", pytest.param("TorchAdapter", marks=requires("torch"))])
 def test_optconf_check_passes_every_check_for_every_algorithm(adapter):
-    out = _optconf("check", f"fast_optimizers.conformance:{adapter}", "--backend", "torch", "--profile", "ci")
+    out = _optconf("check", f"optimizer_conformance.fast_optimizers.conformance:{adapter}", "--backend", "torch",
+                   "--profile", "ci")
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
     for algorithm in ("adam", "adamw", "nadam", "nadam-legacy"):
         assert f"\n{algorithm}: " in out.stdout
@@ -222,14 +223,17 @@ def test_the_bundled_implementation_stands_alone_without_the_oracle():
     """No import of the oracle (a bug in shared code could never be caught), and NumPy alone suffices."""
     script = r'''
 import importlib.abc, sys
-BLOCKED = ("reference", "conformance", "mpmath", "gmpy2", "array_api_compat", "numba", "keras", "jsonschema")
+BLOCKED = ("optimizer_conformance.reference", "optimizer_conformance.conformance", "mpmath", "gmpy2",
+           "array_api_compat", "numba", "keras", "jsonschema")
+def blocked(name):
+    return any(name == b or name.startswith(b + ".") for b in BLOCKED)
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in BLOCKED:
+        if blocked(name):
             raise ImportError(f"blocked: {name}")
 sys.meta_path.insert(0, Block())
 import numpy as np
-from fast_optimizers import Adam, AdamW, LegacyNadam, Nadam
+from optimizer_conformance.fast_optimizers import Adam, AdamW, LegacyNadam, Nadam
 schedule = {"module": "keras.optimizers.schedules", "class_name": "CosineDecay",
             "config": {"initial_learning_rate": 0.1, "decay_steps": 4}, "registered_name": None}
 for cls in (Adam, AdamW, Nadam, LegacyNadam):
@@ -239,7 +243,7 @@ for cls in (Adam, AdamW, Nadam, LegacyNadam):
     for _ in range(3):
         opt.apply([np.full(4, 0.5, np.float32)])
     assert np.isfinite(v).all() and (v < 1).all(), (cls, v)
-print("alone", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
+print("alone", sorted(m for m in sys.modules if blocked(m)))
 '''
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]

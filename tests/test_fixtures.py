@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optimizer_conformance.conformance.corpus import CORPUS
+from optimizer_conformance.conformance.fixture_format import FixtureError, content_hash, dumps, load, verify
+from optimizer_conformance.conformance.generate import build_document, check
+from optimizer_conformance.conformance.replay import judge, spec_for
+from optimizer_conformance.conformance.trajectory import encode, run_keras
+from optimizer_conformance.reference import ReferenceOptimizer
 
-from conformance.corpus import CORPUS
-from conformance.fixture_format import FixtureError, content_hash, dumps, load, verify
-from conformance.generate import build_document, check
-from conformance.replay import judge, spec_for
-from conformance.trajectory import encode, run_keras
-from reference import ReferenceOptimizer
-from tests.conftest import requires
+from tests.conftest import OPTCONF, requires
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PATHS = sorted(FIXTURES.glob("*.json"))
@@ -208,9 +208,8 @@ def _rehashed_with_huge_budgets(tmp_path) -> Path:
 
 def _optconf(*args):
     import subprocess
-    import sys
 
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+    return subprocess.run([*OPTCONF, *args], capture_output=True, text=True,
                           timeout=600)
 
 
@@ -232,8 +231,8 @@ def test_verify_accepts_the_bundled_corpus_and_rejects_unreadable_files(tmp_path
 
 @requires("numba")
 def test_the_fixtures_check_never_judges_with_a_tampered_or_damaged_fixture(tmp_path):
-    from conformance.candidates import Candidate, Worker
-    from conformance.checks import PROFILES, Plan, run_plan
+    from optimizer_conformance.conformance.candidates import Candidate, Worker
+    from optimizer_conformance.conformance.checks import PROFILES, Plan, run_plan
 
     _rehashed_with_huge_budgets(tmp_path)
     (tmp_path / "adam-clipnorm.json").write_text((FIXTURES / "adam-clipnorm.json").read_text()[:5000])
@@ -250,7 +249,6 @@ def test_a_failed_write_leaves_the_old_fixture_intact(tmp_path):
     import resource
     import signal
     import subprocess
-    import sys
 
     target = tmp_path / "adam-basic.json"
     target.write_text("the old content\n")
@@ -259,7 +257,7 @@ def test_a_failed_write_leaves_the_old_fixture_intact(tmp_path):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 
-    out = subprocess.run([sys.executable, "-m", "conformance.cli", "generate", "--only", "adam-basic", "--jobs", "1",
+    out = subprocess.run([*OPTCONF, "generate", "--only", "adam-basic", "--jobs", "1",
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
                          preexec_fn=limit_file_size)
     assert out.returncode != 0
@@ -269,9 +267,9 @@ def test_a_failed_write_leaves_the_old_fixture_intact(tmp_path):
 
 @requires("numba")
 def test_a_fixtures_check_that_finds_none_of_the_corpus_is_an_error_and_the_count_is_reported(tmp_path):
-    from conformance import report
-    from conformance.candidates import Candidate, Worker
-    from conformance.checks import PROFILES, Plan, run_plan
+    from optimizer_conformance.conformance import report
+    from optimizer_conformance.conformance.candidates import Candidate, Worker
+    from optimizer_conformance.conformance.checks import PROFILES, Plan, run_plan
 
     with Worker(Candidate("tests.candidates.misbehaving:Honest", "torch")) as worker:
         (missing,) = run_plan(worker, Plan(["adam"], ["float32"], PROFILES["quick"], ("fixtures",),

@@ -2,16 +2,15 @@
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import requires
+from tests.conftest import OPTCONF, requires
 
 
 def _optconf(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+    return subprocess.run([*OPTCONF, *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -33,7 +32,7 @@ def test_real_keras_is_conformant_with_the_ci_profile(backend, tmp_path):
     assert families == {"pipeline", "one-step", "fixtures", "explore", "api"}
     # Every API/config check applies and passes on every backend, except stateless_apply on TensorFlow,
     # which Keras itself does not support there.
-    from conformance.api import CHECKS
+    from optimizer_conformance.conformance.api import CHECKS
 
     for algorithm in algorithms:
         api = {c["check"]: c for c in document["checks"] if c["algorithm"] == algorithm and c["dtype"] == "api"}

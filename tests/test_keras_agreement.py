@@ -8,9 +8,9 @@ difference must lie inside its budget.
 """
 
 import pytest
+from optimizer_conformance.conformance.scenarios import SCENARIOS, spec
+from optimizer_conformance.conformance.trajectory import compare, oracle_states, run_keras
 
-from conformance.scenarios import SCENARIOS, spec
-from conformance.trajectory import compare, oracle_states, run_keras
 from tests.conftest import requires
 
 WIDE = ("float32", "float64")

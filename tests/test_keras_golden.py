@@ -6,8 +6,7 @@ so the oracle is held to the same tolerance here.
 
 import numpy as np
 import pytest
-
-from reference import ReferenceOptimizer
+from optimizer_conformance.reference import ReferenceOptimizer
 
 FIRST = [0.01] * 10
 GRADS = [0.1 * (i + 1) for i in range(10)]
@@ -79,9 +78,9 @@ def test_weight_decay_and_exclusion(algorithm):
 
 
 def test_clipping_goldens():
-    from reference.clipping import clip_by_norm, clip_by_value
-    from reference.formats import FLOAT32
-    from reference.tracked import Tracked
+    from optimizer_conformance.reference.clipping import clip_by_norm, clip_by_value
+    from optimizer_conformance.reference.formats import FLOAT32
+    from optimizer_conformance.reference.tracked import Tracked
 
     g = [Tracked.element(100.0, FLOAT32)] * 2
     assert [float(x) for x in clip_by_norm(g, 1)] == pytest.approx([2**0.5 / 2] * 2)

@@ -7,8 +7,8 @@ with the oracle's float32 budgets.
 """
 
 import numpy as np
+from optimizer_conformance.reference import run
 
-from reference import run
 from tests.conftest import requires
 
 

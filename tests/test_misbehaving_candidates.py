@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.candidates.misbehaving import MISBEHAVING
-from tests.conftest import requires
+from tests.conftest import OPTCONF, requires
 
 pytestmark = requires("numba")
 
@@ -24,7 +23,7 @@ FAST_CHECKS = ["--algorithm", "adam", "--dtype", "float32", "--profile", "quick"
 
 
 def _optconf(*args, timeout=600, **kwargs):
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+    return subprocess.run([*OPTCONF, *args], capture_output=True, text=True,
                           timeout=timeout, **kwargs)
 
 
@@ -87,7 +86,7 @@ def _alive(pid: int) -> bool:
 def test_a_double_ctrl_c_while_the_candidate_hangs_reports_and_leaves_no_worker(tmp_path):
     report = tmp_path / "report.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "conformance.cli", "check", "tests.candidates.misbehaving:HangInApply", *FAST_CHECKS,
+        [*OPTCONF, "check", "tests.candidates.misbehaving:HangInApply", *FAST_CHECKS,
          "--timeout", "100", "--json", str(report)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -112,7 +111,7 @@ def test_a_double_ctrl_c_while_the_candidate_hangs_reports_and_leaves_no_worker(
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads the process table from /proc")
 def test_a_worker_dies_with_a_killed_harness(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "conformance.cli", "check", "tests.candidates.misbehaving:HangInApply", *FAST_CHECKS,
+        [*OPTCONF, "check", "tests.candidates.misbehaving:HangInApply", *FAST_CHECKS,
          "--timeout", "100"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     workers = []
@@ -127,8 +126,8 @@ def test_a_worker_dies_with_a_killed_harness(tmp_path):
 
 
 def test_the_printed_example_is_the_whole_case_zeros_and_false_included():
-    from conformance.strategies import describe_spec
-    from conformance.trajectory import make_spec
+    from optimizer_conformance.conformance.strategies import describe_spec
+    from optimizer_conformance.conformance.trajectory import make_spec
 
     spec = make_spec("adam", {"learning_rate": 0.1, "beta_1": 0.0, "amsgrad": False, "epsilon": 1e-7}, "float32",
                      [("v0", np.zeros(2))], [[np.ones(2)]])

@@ -6,18 +6,17 @@ TensorFlow backend (its classes override Keras's generic update path).
 
 import json
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import requires
+from tests.conftest import OPTCONF, requires
 
 pytestmark = [pytest.mark.keras, requires("keras", "tensorflow")]
 
 
 @pytest.fixture(scope="module")
 def worker():
-    from conformance.candidates import Candidate, Worker
+    from optimizer_conformance.conformance.candidates import Candidate, Worker
 
     with Worker(Candidate(None, "tensorflow")) as w:
         yield w
@@ -40,8 +39,8 @@ BUGS, LEGITIMATE, API_BUGS = _catalogue()
 
 
 def _check(worker, cls, checks=("pipeline", "one-step")):
-    from conformance.candidates import Candidate
-    from conformance.checks import PROFILES, Plan, run_plan
+    from optimizer_conformance.conformance.candidates import Candidate
+    from optimizer_conformance.conformance.checks import PROFILES, Plan, run_plan
 
     description = worker.switch(Candidate(f"{cls.__module__}:{cls.__name__}", "tensorflow"))
     (algorithm,) = description["algorithms"]
@@ -118,7 +117,7 @@ def test_known_bugs_are_named_in_the_report(worker, name):
 
 
 def _optconf(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+    return subprocess.run([*OPTCONF, *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -137,7 +136,7 @@ def test_the_command_line_fails_a_bug_with_a_readable_report_and_json(tmp_path):
 
 
 def test_the_command_line_prints_the_shrunk_example_and_writes_it_as_a_fixture(tmp_path):
-    from conformance.fixture_format import load
+    from optimizer_conformance.conformance.fixture_format import load
 
     out = _optconf("check", "tests.mutants.catalogue:EpsilonInsideSqrt", "--backend", "tensorflow", "--dtype",
                    "float32", "--profile", "quick", "--checks", "explore", "--write-failures", str(tmp_path))

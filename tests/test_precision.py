@@ -2,9 +2,8 @@
 
 import numpy as np
 from gmpy2 import mpfr
-
-from conformance.scenarios import SCENARIOS, spec
-from conformance.trajectory import oracle_states
+from optimizer_conformance.conformance.scenarios import SCENARIOS, spec
+from optimizer_conformance.conformance.trajectory import oracle_states
 
 
 def test_two_working_precisions_agree_far_below_float64_resolution():

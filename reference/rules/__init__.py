@@ -12,7 +12,7 @@ Every rule is a pair of pure functions in the style of optax:
 and ``initial_scalars(fmt)`` the rule's scalar state.
 """
 
-from reference.rules import adam, adamw, nadam, nadam_legacy
+from optimizer_conformance.reference.rules import adam, adamw, nadam, nadam_legacy
 
 RULES = {
     "adam": adam,

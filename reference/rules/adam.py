@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reference.formats import FloatFormat
-from reference.tracked import Tracked, lerp, maximum, power, sqrt
+from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.tracked import Tracked, lerp, maximum, power, sqrt
 
 
 @dataclass(frozen=True)

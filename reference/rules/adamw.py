@@ -11,6 +11,6 @@ default ``λ = 0.004``; see :mod:`reference.weight_decay`)::
     θ_t = θ − (m_t · α_t) / (√v_t + ε̂)
 """
 
-from reference.rules.adam import Coefficients, coefficients, initial_scalars, slot_names, update
+from optimizer_conformance.reference.rules.adam import Coefficients, coefficients, initial_scalars, slot_names, update
 
 __all__ = ["Coefficients", "coefficients", "initial_scalars", "slot_names", "update"]

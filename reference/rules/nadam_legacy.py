@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reference.formats import FLOAT32, FloatFormat
-from reference.tracked import Tracked, lerp, power, sqrt
+from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
+from optimizer_conformance.reference.tracked import Tracked, lerp, power, sqrt
 
 
 @dataclass(frozen=True)

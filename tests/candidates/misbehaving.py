@@ -12,8 +12,7 @@ import sys
 import time
 
 import numpy as np
-
-from fast_optimizers.conformance import NumpyAdapter
+from optimizer_conformance.fast_optimizers.conformance import NumpyAdapter
 
 
 class Honest(NumpyAdapter):
