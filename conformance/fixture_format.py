@@ -28,6 +28,7 @@ from optimizer_conformance.reference.pipeline import budget_ratios
 FORMAT = "optimizer-conformance-fixture"
 FORMAT_VERSION = 1
 EXACT_DIGITS = 34
+EXACT_BITS = 128  # holds 34 significant digits (113 bits) with room to spare
 
 
 class FixtureError(ValueError):
@@ -116,7 +117,9 @@ class Fixture:
                 for step in self.document["gradients"]]
 
     def exact(self, state: int, quantity: str) -> list[mpfr]:
-        return [mpfr(x) for x in self.document["states"][state]["exact"][quantity]]
+        # Parsed at EXACT_BITS, not the context's default 53 bits: rounding the stored 34 digits to a float
+        # would move the exact value by up to half an ulp of float64 and fail honest float64 candidates.
+        return [mpfr(x, EXACT_BITS) for x in self.document["states"][state]["exact"][quantity]]
 
     def budget(self, state: int, quantity: str, dtype: str) -> np.ndarray:
         values = self.document["states"][state]["budget"][dtype][quantity]

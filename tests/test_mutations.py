@@ -57,7 +57,7 @@ def test_the_catalogue_is_large_enough():
 @pytest.mark.parametrize("bug", BUGS, ids=lambda c: c.__name__)
 def test_every_porting_bug_fails_the_right_check(worker, bug):
     outcomes = _check(worker, bug)
-    failed = {o.check: o for o in outcomes if not o.passed}
+    failed = {o.check: o for o in outcomes if o.failed}
     assert bug.expected_check in failed, (
         f"{bug.__name__} should fail {bug.expected_check}; failed: {sorted(failed)}")
     worst = failed[bug.expected_check].worst
@@ -67,7 +67,7 @@ def test_every_porting_bug_fails_the_right_check(worker, bug):
 @pytest.mark.parametrize("variant", LEGITIMATE, ids=lambda c: c.__name__)
 def test_every_legitimate_variant_passes_everything(worker, variant):
     outcomes = _check(worker, variant, checks=("pipeline", "one-step", "explore", "api"))
-    failed = [f"{o.check}: {o.worst} {o.error or ''} {o.problems}" for o in outcomes if not o.passed]
+    failed = [f"{o.check}: {o.worst} {o.error or ''} {o.problems}" for o in outcomes if o.failed]
     assert not failed, "\n".join(failed)
 
 
@@ -79,7 +79,7 @@ def test_the_api_catalogue_has_the_four_kinds_of_api_bug():
 @pytest.mark.parametrize("bug", API_BUGS, ids=lambda c: c.__name__)
 def test_every_api_bug_fails_the_right_api_check_with_what_differs(worker, bug):
     outcomes = _check(worker, bug, checks=("api",))
-    failed = {o.check: o for o in outcomes if not o.passed}
+    failed = {o.check: o for o in outcomes if o.failed}
     assert bug.expected_check in failed, f"{bug.__name__} should fail {bug.expected_check}; failed: {sorted(failed)}"
     problems = failed[bug.expected_check].problems
     assert problems and all(isinstance(p, str) and p for p in problems)

@@ -132,22 +132,18 @@ class WrongElementCount(Honest):
 
 class NaNState(Honest):
     expected, message = "fail", "candidate  nan"
+    filled, value = "variables/", np.nan
 
     def state(self):
         state = super().state()
-        name = _first(state, "variables/")
-        state[name] = np.full_like(np.asarray(state[name]), np.nan)
+        name = _first(state, self.filled)
+        state[name] = np.full_like(np.asarray(state[name]), self.value)
         return state
 
 
-class InfState(Honest):
+class InfState(NaNState):
     expected, message = "fail", "candidate  inf"
-
-    def state(self):
-        state = super().state()
-        name = _first(state, "momentum/")
-        state[name] = np.full_like(np.asarray(state[name]), np.inf)
-        return state
+    filled, value = "momentum/", np.inf
 
 
 class ExtraQuantity(Honest):
