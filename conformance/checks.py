@@ -209,13 +209,13 @@ def pipeline_cases(algorithm: str, dtype: str, profile: Profile) -> list[Case]:
 
 def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path = FIXTURES) -> list[Case]:
     """A case per fixture of ``algorithm`` with budgets for ``dtype``; a damaged one is a case with a problem."""
-    from optimizer_conformance.conformance.fixture_format import FixtureError, load
+    from optimizer_conformance.conformance.fixture_format import FixtureError
     from optimizer_conformance.conformance.replay import spec_for, verify_against_oracle
 
     cases = []
     for path in sorted(directory.glob("*.json")):
         try:
-            fixture = load(path)
+            fixture = _load(path)
         except FixtureError as error:
             cases.append(Case("fixtures", algorithm, dtype, None, path.stem, problem=str(error)))
             continue
@@ -231,6 +231,25 @@ def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path 
             continue
         cases.append(Case("fixtures", algorithm, dtype, spec_for(fixture, dtype), fixture.name, fixture=fixture))
     return cases
+
+
+_LOADED: dict[tuple[Path, int, int], Any] = {}
+
+
+def _load(path: Path):
+    """A fixture loaded once per process and content (the corpus is read for every algorithm and dtype)."""
+    from optimizer_conformance.conformance.fixture_format import FixtureError, load
+
+    stat = path.stat()
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:
+        try:
+            _LOADED[key] = load(path)
+        except FixtureError as error:
+            _LOADED[key] = error
+    if isinstance(_LOADED[key], FixtureError):
+        raise _LOADED[key]
+    return _LOADED[key]
 
 
 def expected_fixtures(algorithm: str, dtype: str, profile: Profile) -> int:
