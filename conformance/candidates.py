@@ -93,7 +93,6 @@ class Worker:
         self.candidate = candidate
         self.timeout = timeout
         self.process: subprocess.Popen | None = None
-        self.restarts = 0
         self.lost_in_a_row, self.last_loss = 0, ""  # requests in a row that hung or killed the worker
         self.description: dict = self._start()
 
@@ -120,7 +119,6 @@ class Worker:
     def _ensure_running(self) -> None:
         if self.process is not None:
             return
-        self.restarts += 1
         try:
             self._start()
         except CandidateError as error:
@@ -139,7 +137,7 @@ class Worker:
 
     def _exchange(self, message: dict, doing: str) -> dict:
         assert self.process is not None
-        self.call = ""
+        self.call, self._last = "", {}
         try:
             self.process.stdin.write((json.dumps(message) + "\n").encode())
             self.process.stdin.flush()
