@@ -7,7 +7,7 @@
 
 checks a candidate against the oracle: ``keras`` (real Keras 3 on the backend, default
 ``$KERAS_BACKEND`` or tensorflow) or ``package.module:Name`` (a Keras-style optimizer class or factory,
-a ``tf_keras.optimizers.legacy`` optimizer, or a :mod:`conformance.adapter` adapter).  Exit status:
+a ``tf_keras.optimizers.legacy`` optimizer, or an adapter: :mod:`conformance.candidates.protocol`).  Exit status:
 0 conformant; 1 not (a candidate that crashes or hangs included); 2 when the arguments are wrong or the
 candidate cannot be imported or constructed at all; 130 when interrupted (the report of what finished is
 printed and written first).
@@ -17,6 +17,8 @@ printed and written first).
 
 writes the golden fixture corpus into ``fixtures/`` (``--check``: regenerates it and reports every
 difference, exit 1 if any; ``--verify``: re-derives any fixture file from its own inputs).
+
+Imports: the runner, the report, the settings, the golden fixtures.
 """
 
 from __future__ import annotations
@@ -25,12 +27,23 @@ import argparse
 import signal
 import sys
 import time
+from pathlib import Path
 
-from optimizer_conformance.conformance.candidates import DEFAULT_TIMEOUT
+from optimizer_conformance.conformance import report
+from optimizer_conformance.conformance.candidates.client import (
+    DEFAULT_TIMEOUT,
+    CandidateError,
+    Worker,
+    parse_candidate,
+)
+from optimizer_conformance.conformance.golden import generate as gen
+from optimizer_conformance.conformance.golden.format import FixtureError, load
+from optimizer_conformance.conformance.golden.replay import FIXTURES
+from optimizer_conformance.conformance.model import PROFILES
+from optimizer_conformance.conformance.runner import Plan, iter_outcomes
+from optimizer_conformance.conformance.settings import CHECK_FAMILIES, choices, one_of, timeout_seconds
 from optimizer_conformance.reference.config import ALGORITHMS
 from optimizer_conformance.reference.formats import FORMATS
-
-CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,39 +87,13 @@ def _usage_error(message: str) -> int:
     return 2
 
 
-def _list(value: str | None, accepted, name: str) -> list[str] | None:
-    if value is None or value == "all":
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    bad = [v for v in items if v not in accepted]
-    if bad or not items:
-        raise ValueError(f"--{name} accepts {', '.join(accepted)} (comma-separated) or 'all'; got {value!r}")
-    return items
-
-
-def timeout_seconds(value: str | float, name: str = "--timeout") -> float:
-    """A deadline in seconds: a positive, finite number."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = float("nan")
-    if not 0 < seconds < float("inf"):
-        raise ValueError(f"{name} must be a positive number of seconds; got {value!r}")
-    return seconds
-
-
 def run_check(args) -> int:
-    from optimizer_conformance.conformance import report
-    from optimizer_conformance.conformance.candidates import CandidateError, Worker, parse_candidate
-    from optimizer_conformance.conformance.checks import PROFILES, Plan, iter_outcomes
-
     try:
         candidate = parse_candidate(args.candidate, args.backend, args.compile)
-        algorithms = _list(args.algorithm, ALGORITHMS, "algorithm")
-        dtypes = _list(args.dtype, tuple(FORMATS), "dtype")
-        checks = _list(args.checks, CHECK_FAMILIES, "checks") or list(CHECK_FAMILIES)
-        if args.profile not in PROFILES:
-            raise ValueError(f"--profile must be one of {', '.join(PROFILES)}; got {args.profile!r}")
+        algorithms = choices(args.algorithm, ALGORITHMS, "--algorithm")
+        dtypes = choices(args.dtype, FORMATS, "--dtype")
+        checks = choices(args.checks, CHECK_FAMILIES, "--checks") or list(CHECK_FAMILIES)
+        one_of(args.profile, PROFILES, "--profile", "ci")
         timeout = timeout_seconds(args.timeout)
     except ValueError as error:
         return _usage_error(str(error))
@@ -158,8 +145,7 @@ def run_check(args) -> int:
         sys.stderr.write("\r" + " " * 80 + "\r")
     if interrupted:
         print(f"\noptconf: interrupted; the report covers the {len(outcomes)} checks that finished", file=sys.stderr)
-    report.print_table(outcomes, sys.stdout)
-    report.print_failures(outcomes, sys.stdout)
+    report.render(outcomes, sys.stdout)
     print(f"\n{report.summary_line(outcomes)} in {time.perf_counter() - started:.1f} s")
     if args.json:
         report.write_json(args.json, report.to_json(
@@ -172,22 +158,13 @@ def run_check(args) -> int:
 
 
 def _failure_writer(directory: str):
-    from pathlib import Path
-
-    from optimizer_conformance.conformance.generate import write_spec_fixture
-
-    def write(spec):
-        return write_spec_fixture(Path(directory), spec)
+    def write(spec: dict) -> Path:
+        return gen.write_spec_fixture(Path(directory), spec)
 
     return write
 
 
 def run_generate(args) -> int:
-    from pathlib import Path
-
-    from optimizer_conformance.conformance import generate as gen
-    from optimizer_conformance.conformance.checks import FIXTURES
-
     if args.verify:
         return _verify(args.verify)
     if args.list:
@@ -215,13 +192,10 @@ def run_generate(args) -> int:
 
 
 def _verify(paths: list[str]) -> int:
-    from optimizer_conformance.conformance.fixture_format import FixtureError, load
-    from optimizer_conformance.conformance.generate import rederive
-
     bad = 0
     for path in paths:
         try:
-            problem = rederive(load(path))
+            problem = gen.rederive(load(path))
         except FixtureError as error:
             problem = str(error)
         except OSError as error:

@@ -1,13 +1,28 @@
-"""The human table and the machine-readable JSON report of ``optconf check``."""
+"""The one report of a run, for ``optconf check`` and the pytest plugin alike: the table, the failures, the
+summary line, and the JSON document (format ``optimizer-conformance-report`` version 1, described by
+``conformance/schemas/report-1.schema.json``).
+
+Imports: the data model, the catalogue of known deviations and the atomic file writer.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import TextIO
 
-from optimizer_conformance.conformance.checks import Outcome
+from optimizer_conformance.conformance.checks.deviations import describe
+from optimizer_conformance.conformance.files import write_atomically
+from optimizer_conformance.conformance.model import Outcome
+
+FORMAT = "optimizer-conformance-report"
+FORMAT_VERSION = 1
 
 
 def _cell(o: Outcome | None) -> str:
@@ -29,9 +44,9 @@ def print_table(outcomes: list[Outcome], out: TextIO) -> None:
     """Per algorithm, one row per check and one column per dtype: the worst ratio, or FAIL."""
     for algorithm in dict.fromkeys(o.algorithm for o in outcomes):
         rows = [o for o in outcomes if o.algorithm == algorithm]
-        dtypes = list(dict.fromkeys(o.dtype for o in rows if o.dtype != "api"))
-        checks = list(dict.fromkeys(o.check for o in rows if o.dtype != "api"))
-        api = [o for o in rows if o.dtype == "api"]
+        dtypes = list(dict.fromkeys(o.dtype for o in rows if o.dtype is not None))
+        checks = list(dict.fromkeys(o.check for o in rows if o.dtype is not None))
+        api = [o for o in rows if o.dtype is None]
         cell = {(o.check, o.dtype): o for o in rows}
         passed = sum(1 for o in rows if o.passed)
         applicable = sum(1 for o in rows if o.not_applicable is None)
@@ -52,7 +67,7 @@ def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
     for o in outcomes:
         if not o.failed:
             continue
-        out.write(f"\nFAIL {o.algorithm} {o.check}" + ("" if o.dtype == "api" else f" [{o.dtype}]"))
+        out.write(f"\nFAIL {o.algorithm} {o.check}" + ("" if o.dtype is None else f" [{o.dtype}]"))
         out.write(f" on {o.worst_case}\n" if o.worst_case else "\n")
         if o.error:
             out.write(f"  {o.error}\n")
@@ -67,7 +82,7 @@ def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
                       f"  difference {abs(w.candidate - w.exact):.6g}\n  budget     {w.budget:.6g}\n"
                       f"  ratio      {w.ratio:.6g}\n")
         if o.diagnosis:
-            out.write(f"  matches a known porting bug: {o.diagnosis}\n")
+            out.write(f"  matches a known porting bug: {describe(o.diagnosis)}\n")
         if o.example:
             out.write(f"  smallest failing example: {o.example['summary']}\n")
             for other in o.example.get("others", [])[:5]:
@@ -87,13 +102,23 @@ def conformant(outcomes: list[Outcome]) -> bool:
     return any(o.passed for o in outcomes) and not any(o.failed for o in outcomes)
 
 
-def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
-    def finding(f):
-        return None if f is None else {"quantity": f.quantity, "step": f.step, "element": f.element,
-                                       "candidate": f.candidate, "exact": f.exact, "budget": f.budget,
-                                       "ratio": f.ratio if f.ratio != float("inf") else "inf"}
+def failures_text(outcomes: Iterable[Outcome]) -> str:
+    out = io.StringIO()
+    print_failures(outcomes, out)
+    return out.getvalue().strip()
 
+
+def render(outcomes: list[Outcome], out: TextIO) -> None:
+    """The table, then every failure with what diverged."""
+    print_table(outcomes, out)
+    print_failures(outcomes, out)
+
+
+def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
+    """The report as a JSON document (see the schema)."""
     return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "candidate": candidate,
         "settings": settings,
         "platform": {"system": platform.platform(), "python": platform.python_version(),
@@ -101,20 +126,33 @@ def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
         "conformant": conformant(outcomes),
         "summary": {"passed": sum(o.passed for o in outcomes), "failed": sum(o.failed for o in outcomes),
                     "not_applicable": sum(o.not_applicable is not None for o in outcomes)},
-        "checks": [
-            {"algorithm": o.algorithm, "check": o.check, "dtype": o.dtype, "passed": o.passed,
-             "verdict": "pass" if o.passed else ("fail" if o.failed else "not applicable"), "cases": o.cases,
-             "worst": finding(o.worst), "worst_case": o.worst_case, "error": o.error, "diagnosis": o.diagnosis,
-             "problems": o.problems, "not_applicable": o.not_applicable,
-             "example": None if o.example is None else {k: v for k, v in o.example.items() if k != "spec"}}
-            for o in outcomes
-        ],
+        "checks": [o.to_json() for o in outcomes],
     }
 
 
-def write_json(path: str, document: dict) -> None:
-    from pathlib import Path
+@cache
+def schema() -> dict:
+    text = resources.files("optimizer_conformance.conformance").joinpath("schemas/report-1.schema.json").read_text()
+    return json.loads(text)
 
-    from optimizer_conformance.conformance.generate import write_atomically
 
+def write_json(path: str | Path, document: dict) -> None:
     write_atomically(Path(path), json.dumps(document, indent=2) + "\n")
+
+
+@dataclass
+class Report:
+    """The outcomes of a run, with their verdict and their text (what the plugin's ``optconf`` fixture returns)."""
+
+    outcomes: list[Outcome]
+
+    @property
+    def conformant(self) -> bool:
+        return conformant(self.outcomes)
+
+    @property
+    def text(self) -> str:
+        out = io.StringIO()
+        render(self.outcomes, out)
+        out.write(summary_line(self.outcomes) + "\n")
+        return out.getvalue()

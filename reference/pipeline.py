@@ -124,8 +124,6 @@ class ReferenceOptimizer:
         self.raw_iterations = 0
         self.exclusions = Exclusions()
         self.built = False
-        # Deviations used only to name a known porting bug in a failure report (conformance.diagnosis).
-        self.variants: dict[str, Any] = {}
         self.names: list[str] = []
         self.shapes: list[tuple[int, ...]] = []
 
@@ -190,13 +188,24 @@ class ReferenceOptimizer:
         """Keras's public ``iterations``: real updates (the raw counter floor-divided by S)."""
         return self.raw_iterations // self.accumulation_steps
 
+    def schedule_counter(self) -> int:
+        """What a learning-rate schedule is evaluated at: the raw counter ``k``."""
+        return self.raw_iterations
+
+    def update_count(self) -> int:
+        """The rule's ``t``: the 1-based count of real updates, ``⌊k / S⌋ + 1``."""
+        return self.iterations + 1
+
+    def ema_blend_weight(self) -> Tracked | None:
+        """``1 − μ`` of this step's EMA blend; ``None`` while ``iterations`` is 0 (the average copies θ)."""
+        return ema.blend_weight(self.config["ema_momentum"], self.iterations, self.fmt)
+
     # -- the pipeline ----------------------------------------------------------------
     def learning_rate(self) -> tuple[Tracked, Tracked]:
         """The current learning rate, in ``floatx`` and in the variable dtype."""
         lr = self.config["learning_rate"]
         if isinstance(lr, LearningRateSchedule):
-            counter = self.iterations if self.variants.get("schedule_sees_updates") else self.raw_iterations
-            in_floatx = lr(counter, self.floatx)
+            in_floatx = lr(self.schedule_counter(), self.floatx)
             return in_floatx, in_floatx.to(self.fmt)
         if isinstance(lr, float):
             in_floatx = Tracked.rounded(lr, self.floatx)
@@ -259,7 +268,7 @@ class ReferenceOptimizer:
 
     def _update(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
         rule = self.rule
-        step = self.iterations + 1 + self.variants.get("step_offset", 0)
+        step = self.update_count()
         coefficients, self.scalars = rule.coefficients(self.config, lr, step, self.fmt, self.scalars)
         names = rule.slot_names(self.config)
         update = rule.update
@@ -275,8 +284,7 @@ class ReferenceOptimizer:
     def _moving_average(self) -> None:
         if not self.config.get("use_ema"):
             return
-        iterations = max(self.iterations, 1) if self.variants.get("ema_momentum_on_first_step") else self.iterations
-        weight = ema.blend_weight(self.config["ema_momentum"], iterations, self.fmt)
+        weight = self.ema_blend_weight()
         averages = self.slots["average"]
         for i, theta in enumerate(self.theta):
             averages[i] = [ema.update_average(a, x, weight) for a, x in zip(averages[i], theta)]

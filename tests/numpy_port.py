@@ -1,7 +1,8 @@
 """A small NumPy port of Keras Adam/Nadam that computes in one dtype, with switchable porting bugs.
 
 It follows Keras's operation order, so with no bug switched on it must sit
-inside the oracle's budgets; every bug must take it outside.
+inside the oracle's budgets; every bug must take it outside.  Bugs are named by their ids in the harness's
+catalogue of known deviations (``conformance/checks/deviations.py``).
 """
 
 from __future__ import annotations
@@ -9,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 BUGS = (
-    "epsilon_inside_sqrt",
-    "step_off_by_one",
-    "amsgrad_ignored",
-    "weight_decay_not_scaled_by_lr",
-    "weight_decay_after_update",
-    "legacy_schedule_in_nadam",
-    "ema_momentum_on_first_step",
-    "accumulation_sums",
-    "beta_swapped_in_velocity",
+    "epsilon-inside-sqrt",
+    "step-count-plus-one",
+    "amsgrad-ignored",
+    "weight-decay-not-scaled-by-learning-rate",
+    "weight-decay-after-update",
+    "legacy-schedule-in-nadam",
+    "ema-momentum-on-first-step",
+    "accumulation-sums",
+    "velocity-weight-is-beta",
 )
 
 
@@ -42,27 +43,27 @@ def run_port(algorithm, config, theta0, grads, dtype, bug=None):
             acc = acc + g
         else:
             if steps > 1:
-                g = (g + acc) if bug == "accumulation_sums" else (g + acc) / f(steps)
+                g = (g + acc) if bug == "accumulation-sums" else (g + acc) / f(steps)
                 acc = np.zeros_like(acc)
-            if wd is not None and bug != "weight_decay_after_update":
-                theta = theta - theta * f(wd) * (f(1.0) if bug == "weight_decay_not_scaled_by_lr" else lr)
-            t = f(k // steps + 1 + (1 if bug == "step_off_by_one" else 0))
+            if wd is not None and bug != "weight-decay-after-update":
+                theta = theta - theta * f(wd) * (f(1.0) if bug == "weight-decay-not-scaled-by-learning-rate" else lr)
+            t = f(k // steps + 1 + (1 if bug == "step-count-plus-one" else 0))
             if algorithm in ("adam", "adamw"):
                 alpha = lr * np.sqrt(f(1) - np.power(f(b2), t)) / (f(1) - np.power(f(b1), t))
                 m = m + (g - m) * f(1 - b1)
-                c2 = f(b2) if bug == "beta_swapped_in_velocity" else f(1 - b2)
+                c2 = f(b2) if bug == "velocity-weight-is-beta" else f(1 - b2)
                 v = v + (g * g - v) * c2
-                if amsgrad and bug != "amsgrad_ignored":
+                if amsgrad and bug != "amsgrad-ignored":
                     vhat = np.maximum(vhat, v)
                     vv = vhat
                 else:
                     vv = v
-                if bug == "epsilon_inside_sqrt":
+                if bug == "epsilon-inside-sqrt":
                     theta = theta - (m * alpha) / np.sqrt(vv + f(eps))
                 else:
                     theta = theta - (m * alpha) / (np.sqrt(vv) + f(eps))
             else:
-                power = (lambda s: np.power(f(0.96), f(0.004) * s)) if bug == "legacy_schedule_in_nadam" \
+                power = (lambda s: np.power(f(0.96), f(0.004) * s)) if bug == "legacy-schedule-in-nadam" \
                     else (lambda s: np.power(f(0.96), s))
                 u_t = f(b1) * (f(1) - f(0.5) * power(t))
                 u_t1 = f(b1) * (f(1) - f(0.5) * power(t + f(1)))
@@ -73,10 +74,10 @@ def run_port(algorithm, config, theta0, grads, dtype, bug=None):
                 m_hat = (u_t1 * m) / (f(1) - up1) + ((f(1) - u_t) * g) / (f(1) - u_product)
                 v_hat = v / (f(1) - np.power(f(b2), t))
                 theta = theta - (m_hat * lr) / (np.sqrt(v_hat) + f(eps))
-            if wd is not None and bug == "weight_decay_after_update":
+            if wd is not None and bug == "weight-decay-after-update":
                 theta = theta - theta * f(wd) * lr
         if use_ema:
-            first = (k // steps) == 0 and bug != "ema_momentum_on_first_step"
+            first = (k // steps) == 0 and bug != "ema-momentum-on-first-step"
             momentum = f(0.0) if first else f(mu)
             avg = momentum * avg + (f(1) - momentum) * theta
         state = {"variables/w": theta.copy(), "momentum/w": m.copy(), "velocity/w": v.copy()}

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from optimizer_conformance.conformance.cases import inputs
 from optimizer_conformance.reference import FLOAT32, run
 
 from tests.numpy_port import BUGS, run_port
@@ -10,15 +11,13 @@ N = 64
 
 
 def _data(seed, steps, spike=False):
-    rng = np.random.default_rng(seed)
-    theta = rng.normal(size=N).astype(np.float32)
-    grads = []
-    for k in range(steps):
-        g = rng.normal(size=N) * 10.0 ** rng.uniform(-3, 1, size=N)
-        if spike:
-            g = g * (30.0 if k == 1 else 0.1)
-        grads.append(g.astype(np.float32))
-    return theta, grads
+    """Float32 parameters and gradients over 2**-10 to 2**1, from the harness's one input generator."""
+    rng = inputs.generator(f"budgets/{seed}")
+    theta = inputs.held(inputs.centered(rng, (N,), 1), "float32").astype(np.float32)
+    grads = [[inputs.spread(rng, (N,), -10, 1)] for _ in range(steps)]
+    if spike:
+        grads = inputs.spiked(grads)
+    return theta, [inputs.held(g, "float32").astype(np.float32) for (g,) in grads]
 
 
 def _worst(algorithm, config, dtype, bug=None, steps=6, spike=False, seed=0):
@@ -35,15 +34,15 @@ def _worst(algorithm, config, dtype, bug=None, steps=6, spike=False, seed=0):
 
 
 CASES = {
-    "epsilon_inside_sqrt": ("adam", {"learning_rate": 0.1, "epsilon": 0.1}, {}),
-    "step_off_by_one": ("adam", {"learning_rate": 0.01}, {}),
-    "amsgrad_ignored": ("adam", {"learning_rate": 0.01, "amsgrad": True}, {"spike": True}),
-    "weight_decay_not_scaled_by_lr": ("adamw", {"learning_rate": 0.01, "weight_decay": 0.1}, {}),
-    "weight_decay_after_update": ("adamw", {"learning_rate": 0.1, "weight_decay": 0.5}, {}),
-    "legacy_schedule_in_nadam": ("nadam", {"learning_rate": 0.01}, {}),
-    "ema_momentum_on_first_step": ("adam", {"learning_rate": 0.01, "use_ema": True, "ema_momentum": 0.9}, {}),
-    "accumulation_sums": ("adam", {"learning_rate": 0.01, "gradient_accumulation_steps": 2, "epsilon": 0.5}, {}),
-    "beta_swapped_in_velocity": ("adam", {"learning_rate": 0.01}, {}),
+    "epsilon-inside-sqrt": ("adam", {"learning_rate": 0.1, "epsilon": 0.1}, {}),
+    "step-count-plus-one": ("adam", {"learning_rate": 0.01}, {}),
+    "amsgrad-ignored": ("adam", {"learning_rate": 0.01, "amsgrad": True}, {"spike": True}),
+    "weight-decay-not-scaled-by-learning-rate": ("adamw", {"learning_rate": 0.01, "weight_decay": 0.1}, {}),
+    "weight-decay-after-update": ("adamw", {"learning_rate": 0.1, "weight_decay": 0.5}, {}),
+    "legacy-schedule-in-nadam": ("nadam", {"learning_rate": 0.01}, {}),
+    "ema-momentum-on-first-step": ("adam", {"learning_rate": 0.01, "use_ema": True, "ema_momentum": 0.9}, {}),
+    "accumulation-sums": ("adam", {"learning_rate": 0.01, "gradient_accumulation_steps": 2, "epsilon": 0.5}, {}),
+    "velocity-weight-is-beta": ("adam", {"learning_rate": 0.01}, {}),
 }
 
 

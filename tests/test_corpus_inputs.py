@@ -12,8 +12,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from optimizer_conformance.conformance import corpus, inputs
-from optimizer_conformance.conformance.corpus import CORPUS
+from optimizer_conformance.conformance.cases import catalogue, inputs
+from optimizer_conformance.conformance.cases.catalogue import CORPUS
 
 from tests.conftest import OPTCONF
 
@@ -46,7 +46,7 @@ def round_to_format(x: Fraction, dtype: str) -> Fraction | float:
 
 
 class IntegerInputs:
-    """:mod:`conformance.inputs` again, from the same integers, with Python's integer arithmetic alone."""
+    """:mod:`conformance.cases.inputs` again, from the same integers, with Python's integer arithmetic alone."""
 
     @staticmethod
     def _floats(values, shape) -> np.ndarray:
@@ -86,7 +86,7 @@ def test_every_input_is_recomputed_bit_for_bit_from_the_seeded_integers(entry, m
     variables, gradients = entry.inputs()
     integer = IntegerInputs()
     for name in ("centered", "signs", "log_uniform", "spread", "held"):
-        monkeypatch.setattr(corpus, name, getattr(integer, name))
+        monkeypatch.setattr(catalogue, name, getattr(integer, name))
     again_variables, again_gradients = entry.inputs()
     assert _bits(a for _, a in variables) == _bits(a for _, a in again_variables)
     for step, again in zip(gradients, again_gradients):
@@ -95,7 +95,7 @@ def test_every_input_is_recomputed_bit_for_bit_from_the_seeded_integers(entry, m
 
 def test_the_input_constructions_hold_on_subnormal_and_extreme_ranges():
     integer = IntegerInputs()
-    for dtype, (low, high) in {**corpus.SUBNORMAL, "float32": (-100, 50)}.items():
+    for dtype, (low, high) in {**inputs.SUBNORMAL, "float32": (-100, 50)}.items():
         a = inputs.held(inputs.spread(np.random.default_rng(7), (257,), low, high), dtype)
         b = integer.held(integer.spread(np.random.default_rng(7), (257,), low, high), dtype)
         assert _bits([a]) == _bits([b]), dtype

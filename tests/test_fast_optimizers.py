@@ -8,6 +8,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from optimizer_conformance.conformance.cases import inputs
 from optimizer_conformance.fast_optimizers import Adam, AdamW, LegacyNadam, Nadam, init, kernels, update
 from optimizer_conformance.reference import run
 
@@ -41,9 +42,9 @@ def test_the_fused_kernel_is_used_for_numpy_float32():
 def test_numpy_fused_and_torch_array_api_paths_agree_inside_the_budget():
     import torch
 
-    rng = np.random.default_rng(5)
-    theta = rng.normal(size=300).astype(np.float32)
-    grads = [rng.normal(size=300).astype(np.float32) for _ in range(4)]
+    rng = inputs.generator("fast-optimizers/paths")
+    theta = inputs.held(inputs.centered(rng, (300,), 1), "float32").astype(np.float32)
+    grads = [inputs.held(inputs.centered(rng, (300,), 1), "float32").astype(np.float32) for _ in range(4)]
     config = {"learning_rate": 0.05, "amsgrad": True, "clipnorm": 1.0, "use_ema": True}
     w_np, w_t = theta.copy(), torch.tensor(theta)
     a, b = Adam(**config), Adam(**config)

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from optimizer_conformance.conformance.corpus import CORPUS
-from optimizer_conformance.conformance.fixture_format import FixtureError, content_hash, dumps, load, verify
-from optimizer_conformance.conformance.generate import build_document, check
-from optimizer_conformance.conformance.replay import judge, spec_for
-from optimizer_conformance.conformance.trajectory import encode, run_keras
+from optimizer_conformance.conformance.cases.catalogue import CORPUS
+from optimizer_conformance.conformance.checks.numeric import judge_fixture
+from optimizer_conformance.conformance.golden.format import FixtureError, content_hash, dumps, load, verify
+from optimizer_conformance.conformance.golden.generate import build_document, check
+from optimizer_conformance.conformance.golden.replay import spec_for
+from optimizer_conformance.conformance.model import encode
 from optimizer_conformance.reference import ReferenceOptimizer
 
 from tests.conftest import OPTCONF, requires
+from tests.keras_runs import run_keras
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PATHS = sorted(FIXTURES.glob("*.json"))
@@ -74,7 +76,7 @@ def test_real_keras_replays_every_keras3_fixture_inside_budget(backend):
     results = run_keras([spec_for(f, d) for f, d in runs], backend)
     failures = []
     for (fixture, dtype), result in zip(runs, results):
-        failures += [f"{fixture.name} [{dtype}]: {f}" for f in judge(fixture, dtype, result["states"])
+        failures += [f"{fixture.name} [{dtype}]: {f}" for f in judge_fixture(fixture, dtype, result["states"])
                      if not f.ratio <= 1.0]
     assert len(runs) > 50
     assert not failures, "\n".join(failures[:20])
@@ -98,7 +100,7 @@ def test_torch_nadam_with_the_legacy_schedule_replays_the_legacy_fixtures():
                 p.grad = torch.tensor(g, dtype=torch.float32)
             opt.step()
             states.append({f"variables/{n}": encode(p.detach().numpy()) for n, p in zip(names, params)})
-        worst = max(judge(fixture, "float32", states), key=lambda f: f.ratio)
+        worst = max(judge_fixture(fixture, "float32", states), key=lambda f: f.ratio)
         assert worst.ratio <= 1.0, f"{fixture.name}: {worst}"
 
 
@@ -237,8 +239,9 @@ def test_verify_accepts_the_bundled_corpus_and_rejects_unreadable_files(tmp_path
 
 @requires("numba")
 def test_the_fixtures_check_never_judges_with_a_tampered_or_damaged_fixture(tmp_path):
-    from optimizer_conformance.conformance.candidates import Candidate, Worker
-    from optimizer_conformance.conformance.checks import PROFILES, Plan, run_plan
+    from optimizer_conformance.conformance.candidates.client import Candidate, Worker
+    from optimizer_conformance.conformance.model import PROFILES
+    from optimizer_conformance.conformance.runner import Plan, run_plan
 
     _rehashed_with_huge_budgets(tmp_path)
     (tmp_path / "adam-clipnorm.json").write_text((FIXTURES / "adam-clipnorm.json").read_text()[:5000])
@@ -274,8 +277,9 @@ def test_a_failed_write_leaves_the_old_fixture_intact(tmp_path):
 @requires("numba")
 def test_a_fixtures_check_that_finds_none_of_the_corpus_is_an_error_and_the_count_is_reported(tmp_path):
     from optimizer_conformance.conformance import report
-    from optimizer_conformance.conformance.candidates import Candidate, Worker
-    from optimizer_conformance.conformance.checks import PROFILES, Plan, run_plan
+    from optimizer_conformance.conformance.candidates.client import Candidate, Worker
+    from optimizer_conformance.conformance.model import PROFILES
+    from optimizer_conformance.conformance.runner import Plan, run_plan
 
     with Worker(Candidate("tests.candidates.misbehaving:Honest", "torch")) as worker:
         (missing,) = run_plan(worker, Plan(["adam"], ["float32"], PROFILES["quick"], ("fixtures",),

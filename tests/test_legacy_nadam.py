@@ -7,6 +7,7 @@ with the oracle's float32 budgets.
 """
 
 import numpy as np
+from optimizer_conformance.conformance.cases import inputs
 from optimizer_conformance.reference import run
 
 from tests.conftest import requires
@@ -16,9 +17,9 @@ from tests.conftest import requires
 def test_torch_nadam_with_the_legacy_schedule_is_inside_the_float32_budget():
     import torch
 
-    rng = np.random.default_rng(3)
-    theta0 = rng.normal(size=32).astype(np.float32)
-    grads = [(rng.normal(size=32) * 10.0 ** rng.uniform(-3, 0, size=32)).astype(np.float32) for _ in range(8)]
+    rng = inputs.generator("legacy-nadam/torch")
+    theta0 = inputs.held(inputs.centered(rng, (32,), 1), "float32").astype(np.float32)
+    grads = [inputs.held(inputs.spread(rng, (32,), -10, 0), "float32").astype(np.float32) for _ in range(8)]
     lr, eps = 2.0**-6, 1e-7
     p = torch.nn.Parameter(torch.tensor(theta0))
     opt = torch.optim.NAdam([p], lr=lr, eps=eps, momentum_decay=0.004, foreach=False)
@@ -35,9 +36,9 @@ def test_torch_nadam_with_the_legacy_schedule_is_inside_the_float32_budget():
 
 
 def test_legacy_and_keras3_nadam_differ_by_far_more_than_the_budget():
-    rng = np.random.default_rng(4)
-    theta0 = rng.normal(size=16)
-    grads = [[rng.normal(size=16)] for _ in range(5)]
+    rng = inputs.generator("legacy-nadam/keras3")
+    theta0 = inputs.centered(rng, (16,), 1)
+    grads = [[inputs.centered(rng, (16,), 1)] for _ in range(5)]
     legacy = run("nadam-legacy", {"learning_rate": 0.01}, {"w": theta0}, grads).state()["variables/w"]
     keras3 = run("nadam", {"learning_rate": 0.01}, {"w": theta0}, grads).state()["variables/w"]
     ratios = legacy.ratios(keras3.as_float64())

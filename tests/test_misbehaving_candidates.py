@@ -10,8 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
+from optimizer_conformance.conformance.report import schema
 
 from tests.candidates.misbehaving import MISBEHAVING
 from tests.conftest import OPTCONF, requires
@@ -37,11 +39,12 @@ def test_a_misbehaving_candidate_gets_a_verdict_a_table_and_a_json_report(candid
     assert "Traceback" not in out.stderr, out.stderr[-3000:]
     assert "\nadam: " in out.stdout and "not applicable in" in out.stdout, out.stdout[-2000:]
     document = json.loads(report.read_text())
+    jsonschema.validate(document, schema())  # the one report format, whatever happened
     assert document["conformant"] is (candidate.expected == "pass")
     if candidate.expected == "fail":
         assert candidate.message in out.stdout, out.stdout[-4000:]
         assert document["summary"]["failed"] > 0
-        assert not any(c["passed"] for c in document["checks"] if c["check"] == "pipeline/basic")
+        assert not any(c["verdict"] == "pass" for c in document["checks"] if c["check"] == "pipeline/basic")
 
 
 def test_a_candidate_that_computes_nothing_fails_every_check(tmp_path):
@@ -49,7 +52,7 @@ def test_a_candidate_that_computes_nothing_fails_every_check(tmp_path):
     out = _optconf("check", "tests.candidates.misbehaving:OnlyIterations", *FAST_CHECKS, "--json", str(report))
     assert out.returncode == 1
     document = json.loads(report.read_text())
-    assert document["checks"] and not any(c["passed"] for c in document["checks"])
+    assert document["checks"] and not any(c["verdict"] == "pass" for c in document["checks"])
     assert "0 passed" in out.stdout
 
 
@@ -126,8 +129,7 @@ def test_a_worker_dies_with_a_killed_harness(tmp_path):
 
 
 def test_the_printed_example_is_the_whole_case_zeros_and_false_included():
-    from optimizer_conformance.conformance.strategies import describe_spec
-    from optimizer_conformance.conformance.trajectory import make_spec
+    from optimizer_conformance.conformance.model import describe_spec, make_spec
 
     spec = make_spec("adam", {"learning_rate": 0.1, "beta_1": 0.0, "amsgrad": False, "epsilon": 1e-7}, "float32",
                      [("v0", np.zeros(2))], [[np.ones(2)]])

@@ -1,24 +1,44 @@
-"""The update rules, one module each.
+"""The update rules, one module each, every one a :class:`Rule`.
 
-Every rule is a pair of pure functions in the style of optax:
+A rule is a small set of pure functions in the style of optax's ``init``/``update`` pairs, and the
+pipeline (:mod:`reference.pipeline`) is written once around them, as Keras writes ``apply`` once in
+its base optimizer and only ``update_step`` per rule:
 
-* ``coefficients(hp, lr, step, fmt, scalars)`` computes the per-step scalars
-  (bias corrections, schedules) once, and advances the rule's scalar state
-  (Nadam's momentum product), returning ``(coefficients, scalars)``;
-* ``update(c, g, theta, slots)`` updates one element of one variable and
-  its slots, returning ``(theta, slots)``.
-
-``slot_names(hp)`` lists the per-element slots, named as Keras names them,
-and ``initial_scalars(fmt)`` the rule's scalar state.
+* ``slot_names(hp)``: the per-element slots, named as Keras names them (``momentum``, ``velocity``, ...);
+* ``initial_scalars(fmt)``: the rule's scalar state before the first step (Nadam's momentum product);
+* ``coefficients(hp, lr, step, fmt, scalars)``: the per-step scalars (bias corrections, schedules),
+  computed once per step, and the advanced scalar state: ``(coefficients, scalars)``;
+* ``update(c, g, theta, slots)``: one element of one variable and its slots: ``(theta, slots)``.
 """
 
-from optimizer_conformance.reference.rules import adam, adamw, nadam, nadam_legacy
+from __future__ import annotations
 
-RULES = {
+from typing import Any, Protocol
+
+from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.rules import adam, adamw, nadam, nadam_legacy
+from optimizer_conformance.reference.tracked import Tracked
+
+
+class Rule(Protocol):
+    """What the pipeline needs of an update rule (each rule module satisfies it)."""
+
+    def slot_names(self, hp: dict[str, Any]) -> tuple[str, ...]: ...
+
+    def initial_scalars(self, fmt: FloatFormat) -> dict[str, Tracked]: ...
+
+    def coefficients(self, hp: dict[str, Any], lr: Tracked, step: int, fmt: FloatFormat,
+                     scalars: dict[str, Tracked]) -> tuple[Any, dict[str, Tracked]]: ...
+
+    def update(self, c: Any, g: Tracked, theta: Tracked,
+               slots: dict[str, Tracked]) -> tuple[Tracked, dict[str, Tracked]]: ...
+
+
+RULES: dict[str, Rule] = {
     "adam": adam,
     "adamw": adamw,
     "nadam": nadam,
     "nadam-legacy": nadam_legacy,
 }
 
-__all__ = ["RULES", "adam", "adamw", "nadam", "nadam_legacy"]
+__all__ = ["RULES", "Rule", "adam", "adamw", "nadam", "nadam_legacy"]

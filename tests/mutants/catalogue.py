@@ -1,4 +1,8 @@
-"""The catalogue itself: one class per porting bug or legitimate variant."""
+"""The catalogue itself: one class per porting bug or legitimate variant.
+
+Each bug names its known deviation by id (``deviation``: the harness's catalogue,
+``conformance/checks/deviations.py``), so a report's diagnosis can be checked against it.
+"""
 
 from __future__ import annotations
 
@@ -39,30 +43,35 @@ class _NadamStep(keras.optimizers.Nadam):
 
 class EpsilonInsideSqrt(_AdamStep):
     """θ −= α·m / √(v + ε)"""
+    deviation = "epsilon-inside-sqrt"
     expected_check = "pipeline/large-hyperparameters"
     options = {"epsilon_inside_sqrt": True}
 
 
 class EpsilonAfterBiasCorrection(_AdamStep):
     """The PyTorch/optax convention: θ −= η·m̂ / (√v̂ + ε)."""
+    deviation = "epsilon-after-bias-correction"
     expected_check = "pipeline/large-hyperparameters"
     options = {"epsilon_after_correction": True}
 
 
 class StepOffByOne(_AdamStep):
     """t = iterations + 2 in the bias corrections."""
+    deviation = "step-count-plus-one"
     expected_check = "pipeline/basic"
     options = {"step_offset": 2}
 
 
 class MissingBiasCorrection(_AdamStep):
     """α = η."""
+    deviation = "missing-bias-correction"
     expected_check = "pipeline/basic"
     options = {"bias_correction": False}
 
 
 class VelocityWeightIsBeta(_AdamStep):
     """v ← v + (g² − v)·β₂ instead of (1 − β₂)."""
+    deviation = "velocity-weight-is-beta"
     expected_check = "pipeline/basic"
 
     def update_step(self, gradient, variable, learning_rate):
@@ -71,24 +80,28 @@ class VelocityWeightIsBeta(_AdamStep):
 
 class AmsgradIgnored(_AdamStep):
     """amsgrad=True accepted, the running max never used."""
+    deviation = "amsgrad-ignored"
     expected_check = "pipeline/amsgrad"
     options = {"amsgrad": "ignored"}
 
 
 class AmsgradMaxOfCorrectedVelocity(_AdamStep):
     """optax's amsgrad: the max of the bias-corrected velocity."""
+    deviation = "amsgrad-max-of-corrected-velocity"
     expected_check = "pipeline/amsgrad"
     options = {"amsgrad": "corrected"}
 
 
 class LegacyScheduleInNadam(_NadamStep):
     """Keras 3 Nadam with the TF 2.0 schedule 0.96^(0.004 t)."""
+    deviation = "legacy-schedule-in-nadam"
     expected_check = "pipeline/basic"
     schedule_scale = 0.004
 
 
 class StaleMomentumProduct(_NadamStep):
     """The product Π advanced after the variables were updated: they see Π_{t−1}."""
+    deviation = "stale-momentum-product"
     expected_check = "pipeline/basic"
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
@@ -105,6 +118,7 @@ def _legacy_nadam():
 
     class Keras3ScheduleInLegacyNadam(tf_keras.optimizers.legacy.Nadam):
         """The legacy Nadam with Keras 3's schedule 0.96^t."""
+        deviation = "keras3-schedule-in-legacy-nadam"
         conformance_algorithms = ("nadam-legacy",)
         expected_check = "pipeline/basic"
 
@@ -123,6 +137,7 @@ Keras3ScheduleInLegacyNadam = _legacy_nadam()
 
 class WeightDecayNotScaledByLearningRate(keras.optimizers.AdamW):
     """θ −= λ·θ."""
+    deviation = "weight-decay-not-scaled-by-learning-rate"
     conformance_algorithms = ("adamw",)
     expected_check = "pipeline/weight-decay"
 
@@ -134,6 +149,7 @@ class WeightDecayNotScaledByLearningRate(keras.optimizers.AdamW):
 
 class WeightDecayAfterUpdate(keras.optimizers.AdamW):
     """Decay applied to the updated weights."""
+    deviation = "weight-decay-after-update"
     conformance_algorithms = ("adamw",)
     expected_check = "pipeline/weight-decay"
 
@@ -149,6 +165,7 @@ class WeightDecayAfterUpdate(keras.optimizers.AdamW):
 
 class WeightDecayIgnoresExclusions(keras.optimizers.AdamW):
     """exclude_from_weight_decay accepted and forgotten."""
+    deviation = "weight-decay-ignores-exclusions"
     conformance_algorithms = ("adamw",)
     expected_check = "pipeline/weight-decay-exclusion"
 
@@ -158,6 +175,7 @@ class WeightDecayIgnoresExclusions(keras.optimizers.AdamW):
 
 class EmaMomentumOnFirstStep(keras.optimizers.Adam):
     """The average blended from its zero init on the first step instead of copying the weights."""
+    deviation = "ema-momentum-on-first-step"
     conformance_algorithms = ("adam",)
     expected_check = "pipeline/ema"
 
@@ -170,6 +188,7 @@ class EmaMomentumOnFirstStep(keras.optimizers.Adam):
 
 class EmaNeverOverwrites(keras.optimizers.Adam):
     """ema_overwrite_frequency and finalize_variable_values do nothing."""
+    deviation = "ema-never-overwrites"
     conformance_algorithms = ("adam",)
     expected_check = "pipeline/ema-overwrite-finalize"
 
@@ -205,18 +224,21 @@ class _EagerAccumulation(keras.optimizers.Adam):
 
 class AccumulationSums(_EagerAccumulation):
     """The accumulated gradients summed, not averaged."""
+    deviation = "accumulation-sums"
     expected_check = "pipeline/accumulation"
     average = False
 
 
 class ClippingBeforeAveraging(_EagerAccumulation):
     """Each micro-gradient clipped, the mean left unclipped."""
+    deviation = "clipping-before-averaging"
     expected_check = "pipeline/accumulation-clipnorm"
     clip_micro_gradients = True
 
 
 class PerVariableClipping(keras.optimizers.Adam):
     """global_clipnorm applied to each tensor on its own."""
+    deviation = "per-variable-clipping"
     conformance_algorithms = ("adam",)
     expected_check = "pipeline/global-clipnorm"
 
@@ -229,6 +251,7 @@ class PerVariableClipping(keras.optimizers.Adam):
 
 class LossScaleNotUndone(keras.optimizers.Adam):
     """loss_scale_factor accepted, the gradients never divided by it."""
+    deviation = "loss-scale-not-undone"
     conformance_algorithms = ("adam",)
     expected_check = "pipeline/loss-scale"
 
@@ -242,6 +265,7 @@ class LossScaleNotUndone(keras.optimizers.Adam):
 
 class ScheduleFedRealUpdates(keras.optimizers.Adam):
     """The schedule evaluated at ⌊iterations / S⌋ instead of the raw counter."""
+    deviation = "schedule-fed-real-updates"
     conformance_algorithms = ("adam",)
     expected_check = "pipeline/accumulation-schedule"
 

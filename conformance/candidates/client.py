@@ -1,8 +1,11 @@
-"""Candidates as the harness sees them: a worker process per candidate, spoken to in JSON lines.
+"""The harness's side of a candidate: a worker process per candidate, spoken to in JSON lines.
 
 ``parse_candidate("keras", backend="jax")`` is real Keras 3 on JAX; ``parse_candidate("pkg.mod:Name")``
-is a Keras-style class or factory, a ``tf_keras.optimizers.legacy`` optimizer, or a
-:mod:`conformance.adapter` adapter.  :class:`Worker` runs specs on it (see :mod:`conformance.worker`).
+is a Keras-style class or factory, a ``tf_keras.optimizers.legacy`` optimizer, or an adapter
+(:mod:`conformance.candidates.protocol`).  :class:`Worker` runs specs on it (the protocol:
+:mod:`conformance.candidates.server`).
+
+Imports: the data model only.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
+from optimizer_conformance.conformance.model import CandidateLost, RunError
+
 BACKENDS = ("tensorflow", "jax", "torch")
 COMPILE_MODES = ("eager", "function", "jit")
 # Far above what any honest candidate needs for one call on the 2-core CI machine (loading TensorFlow and
@@ -25,24 +30,11 @@ COMPILE_MODES = ("eager", "function", "jit")
 DEFAULT_TIMEOUT = 120.0
 # The worker is this project's module under its own import root, so nothing in the current directory (first
 # on the worker's path, so the candidate's own modules are found) can stand in for it.
-WORKER = [sys.executable, "-m", "optimizer_conformance.conformance.worker"]
+WORKER = [sys.executable, "-m", "optimizer_conformance.conformance.candidates.server"]
 
 
 class CandidateError(RuntimeError):
     """The candidate cannot be imported or constructed at all: exit status 2."""
-
-
-class RunError(RuntimeError):
-    """The candidate raised, hung or died while running a request: a failed check, with what is known."""
-
-    def __init__(self, message: str, traceback: str = "", call: str = "") -> None:
-        super().__init__(message)
-        self.traceback = traceback
-        self.call = call  # the call into the candidate in progress ("apply", "api/resume", ...)
-
-
-class CandidateLost(RunError):
-    """The candidate hung, killed its worker or broke the protocol: the worker is gone and restarts."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +227,9 @@ class Worker:
         return states
 
     def api(self, algorithm: str, examples: int = 60, checks: list[str] | None = None) -> list[dict]:
-        """The API/config checks (:mod:`conformance.api`), run in the worker next to real Keras."""
+        """The API/config checks (:mod:`conformance.checks.api`), run in the worker next to real Keras.
+
+        Their outcomes, as JSON (:meth:`Outcome.to_json`)."""
         reply = self._request({"api": {"algorithm": algorithm, "examples": examples, "checks": checks}},
                               "the API checks")
         if "error" in reply:
@@ -289,7 +283,7 @@ def _signal_name(number: int) -> str:
 
 
 # Every worker still running; killed when the harness exits, however it exits short of SIGKILL (and the
-# worker kills itself when its parent is gone: see conformance.worker).
+# worker kills itself when its parent is gone: see conformance.candidates.server).
 _LIVE: set[Worker] = set()
 
 

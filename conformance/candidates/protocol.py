@@ -39,6 +39,9 @@ Quantity names: ``variables/<name>``, ``momentum/<name>``, ``velocity/<name>``,
 ``velocity_hat/<name>``, ``average/<name>``, ``gradient_accumulator/<name>``, ``u_product``,
 ``momentum_cache``, ``iterations``.  Report what the port has; the harness checks what it gets,
 and the one-step check (from the port's own state) runs when every slot the rule needs is reported.
+
+:class:`PortAdapter` states the required members as a type; :func:`is_adapter` is how the worker tells an
+adapter from a Keras-style optimizer.
 """
 
 from __future__ import annotations
@@ -61,5 +64,11 @@ class PortAdapter(Protocol):
     def state(self) -> dict[str, Any]: ...
 
 
+REQUIRED = ("algorithms", "start", "apply", "state")
+# For the API checks: the port's Keras-API class and its array conversions.
+FOR_API_CHECKS = ("optimizer_class", "to_array", "to_numpy")
+
+
 def is_adapter(obj: Any) -> bool:
-    return all(hasattr(obj, name) for name in ("start", "apply", "state", "algorithms"))
+    """Whether ``obj`` (a class or an instance) has every member an adapter needs."""
+    return all(hasattr(obj, name) for name in REQUIRED)

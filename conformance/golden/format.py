@@ -1,4 +1,4 @@
-"""The golden-trajectory fixture format (version 1): build, write, load and check.
+"""The golden-trajectory fixture format (version 1): encode, load and verify a fixture file.
 
 A fixture is one JSON document (schema: ``conformance/schemas/fixture-1.schema.json``;
 guide for port authors: ``fixtures/README.md``).  Loading never executes

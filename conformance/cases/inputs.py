@@ -8,6 +8,8 @@ their results depend on the CPU's libm and SIMD paths (NumPy's float64 ``pow``/`
 paths on some machines), and the corpus must be identical byte for byte on every machine.
 
 Magnitudes are given as binary exponents: ``(-13, 3)`` spreads values over ``[2**-13, 2**3)``.
+
+Imports: NumPy and the oracle's formats only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ from optimizer_conformance.reference.formats import numpy_dtype
 
 CENTERED_BITS = 22  # each of the four summed integers lies in [-2**22, 2**22]: the sum fits in 25 bits
 MANTISSA_BITS = 24  # a mantissa in [2**23, 2**24): exactly representable in float32
+
+# Gradient magnitudes of each dtype, as binary exponents: gradients inside these stay clear of overflow in
+# every computation of the pipeline (in float16 a sum of squares of a dozen gradients of 2**4 is 2**11.6,
+# far below 65504; NaN and Inf are not modelled).
+MAGNITUDES = {"float16": (-10, 3), "bfloat16": (-13, 3), "float32": (-13, 3), "float64": (-13, 3)}
+
+# Binary exponents of the subnormal range of each format (where a gradient loses precision).
+SUBNORMAL = {"float32": (-149, -126), "float64": (-1074, -1022), "float16": (-24, -16), "bfloat16": (-149, -126)}
+
+# A gradient spike: the second step's gradients scaled up by 2**5, every other step's down by 2**-4
+# (AMSGrad's running max then differs from the velocity for the rest of the run).
+SPIKE, AFTER_SPIKE = 5, -4
 
 
 def generator(name: str) -> np.random.Generator:
@@ -47,6 +61,11 @@ def log_uniform(rng: np.random.Generator, shape, low: int, high: int) -> np.ndar
 def spread(rng: np.random.Generator, shape, low: int, high: int) -> np.ndarray:
     """Signed, bell-shaped values whose magnitudes span the binary exponents ``[low, high)`` (gradients)."""
     return centered(rng, shape) * log_uniform(rng, shape, low, high)  # 25 + 24 bits: the product is exact
+
+
+def spiked(gradients: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """``gradients`` (a list of steps) with a spike at the second step and smaller ones after (exact scaling)."""
+    return [[np.ldexp(g, SPIKE if k == 1 else AFTER_SPIKE) for g in step] for k, step in enumerate(gradients)]
 
 
 def held(values: np.ndarray, dtype: str) -> np.ndarray:

@@ -6,19 +6,33 @@ combination of pipeline features, one to three variables of small shapes, gradie
 the dtype's range, and one to a dozen steps.  Each example is labelled (``hypothesis.event``) with
 the features it turned on, and ``hypothesis.target`` steers the search towards the worst budget
 ratio.  A failure is shrunk to the smallest case that still fails.
+
+The check is given a function that runs a spec on the candidate (the runner's worker), so it never
+imports the candidates' client.
 """
 
 from __future__ import annotations
 
-import zlib
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, event, given, settings, target
 from hypothesis import strategies as st
-from optimizer_conformance.conformance.candidates import CandidateLost, RunError
-from optimizer_conformance.conformance.checks import MAGNITUDES, Outcome, Profile, judge_trajectory
-from optimizer_conformance.conformance.inputs import centered, held, spread
-from optimizer_conformance.conformance.trajectory import Finding, JudgeError, make_spec
+from optimizer_conformance.conformance.cases.catalogue import schedule
+from optimizer_conformance.conformance.cases.inputs import MAGNITUDES, centered, held, spread
+from optimizer_conformance.conformance.checks.numeric import judge_trajectory
+from optimizer_conformance.conformance.model import (
+    CandidateLost,
+    Case,
+    Finding,
+    JudgeError,
+    Outcome,
+    Profile,
+    RunError,
+    describe_spec,
+    make_spec,
+)
 
 
 def _log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
@@ -26,10 +40,7 @@ def _log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
 
 
 def _schedules() -> st.SearchStrategy[dict]:
-    def serialized(class_name, **config):
-        return {"module": "keras.optimizers.schedules", "class_name": class_name, "config": config,
-                "registered_name": None}
-
+    serialized = schedule
     lr0 = _log_uniform(1e-4, 0.5)
     steps = st.integers(1, 5)
     return st.one_of(
@@ -140,8 +151,10 @@ def _failures(error: BaseException) -> list[_Failure]:
     return []
 
 
-def explore(worker, algorithm: str, dtype: str, profile: Profile, *, write_failure=None) -> Outcome:
-    """Run hypothesis against the candidate; the outcome carries the worst shrunk failing example."""
+def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profile: Profile, *,
+            write_failure: Callable[[dict], Path] | None = None) -> Outcome:
+    """Run hypothesis against the candidate (``run(spec)`` gives its states); the outcome carries the worst
+    shrunk failing example, written as a fixture by ``write_failure`` when given."""
     outcome = Outcome(algorithm, "explore", dtype)
 
     @settings(max_examples=profile.explore_examples, deadline=None, database=None,
@@ -152,13 +165,13 @@ def explore(worker, algorithm: str, dtype: str, profile: Profile, *, write_failu
     def property_(spec):
         outcome.cases += 1
         try:
-            states = worker.run(spec)
+            states = run(spec)
         except CandidateLost as error:
             raise _Lost(_Failure(spec, str(error))) from None
         except RunError as error:
             raise _Failure(spec, f"the candidate raised {error}") from None
         try:
-            finding = judge_trajectory(_Case(spec), states)
+            finding = judge_trajectory(Case("explore", algorithm, dtype, spec, "hypothesis example"), states)
         except JudgeError as error:
             raise _Failure(spec, str(error)) from None
         target(min(finding.ratio, 1e30), label="worst budget ratio")
@@ -188,24 +201,3 @@ def explore(worker, algorithm: str, dtype: str, profile: Profile, *, write_failu
         if write_failure is not None:
             outcome.example["fixture"] = str(write_failure(worst.spec))
     return outcome
-
-
-class _Case:
-    def __init__(self, spec):
-        self.spec, self.dtype, self.algorithm, self.fixture = spec, spec["dtype"], spec["algorithm"], None
-
-
-def _nones(spec: dict) -> str:
-    missing = [(k + 1, i) for k, step in enumerate(spec["gradients"]) for i, g in enumerate(step) if g is None]
-    return f", None gradients at (step, variable) {missing}" if missing else ""
-
-
-def describe_spec(spec: dict) -> str:
-    """A short, reproducible description of a trajectory."""
-    config = spec["config"]  # complete: a 0.0 or a False is part of the case
-    shapes = [tuple(shape) for _, shape, _ in spec["variables"]]
-    crc = zlib.crc32(repr(spec).encode()) & 0xFFFF
-    exclude = f", exclude {spec['exclude']}" if spec.get("exclude") else ""
-    finalize = ", then finalize" if spec.get("finalize") else ""
-    return (f"{spec['algorithm']} in {spec['dtype']}, config {config}, variables {shapes}, "
-            f"{len(spec['gradients'])} steps{_nones(spec)}{exclude}{finalize} [#{crc:04x}]")

@@ -1,14 +1,18 @@
-"""``optconf generate``: write the curated corpus into ``fixtures/``, or check that it regenerates byte for byte.
+"""Build fixture documents with the oracle: ``optconf generate`` (the corpus, or a check that it regenerates
+byte for byte), a shrunk failure written as a fixture, and the re-derivation of any fixture from its inputs.
 
-Generation is deterministic: the data come from generators seeded by each
-fixture's name, the oracle is exact, and the JSON text is written with a
-fixed layout.  Fixtures are generated in parallel across cores; a progress
-bar goes to stderr when it is a terminal (or when asked).
+Generation is deterministic: the data come from generators seeded by each fixture's name, the oracle is
+exact, and the JSON text is written with a fixed layout.  Fixtures are generated in parallel across
+cores, with a progress bar on stderr when it is a terminal (or when asked).
+
+Imports: the oracle, the data model, the catalogue and the fixture format.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 import multiprocessing
 import os
 import sys
@@ -16,26 +20,29 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from optimizer_conformance.conformance.corpus import CORPUS, Entry
-from optimizer_conformance.conformance.fixture_format import (
+from optimizer_conformance.conformance.cases.catalogue import CORPUS, Trajectory
+from optimizer_conformance.conformance.files import write_atomically
+from optimizer_conformance.conformance.golden.format import (
     FORMAT,
     FORMAT_VERSION,
+    Fixture,
     content_hash,
     dumps,
     encode_budget,
     encode_exact,
     encode_values,
 )
+from optimizer_conformance.conformance.model import spec_inputs
 from optimizer_conformance.reference import DEFAULT_PRECISION, ReferenceOptimizer, __version__, get_config, normalize
 
 KERAS_SEMANTICS = "3.15.1"
 # The corpus was regenerated once when its inputs became exact constructions, identical on every CPU.
-INPUTS = "exact: seeded integers scaled by powers of two (conformance/inputs.py), rounded to the input dtype"
+INPUTS = "exact: seeded integers scaled by powers of two (conformance/cases/inputs.py), rounded to the input dtype"
 WIDER = {"float64": ["float64"], "float32": ["float32", "float64"], "float16": ["float16", "float32", "float64"],
          "bfloat16": ["bfloat16", "float32", "float64"]}
 
 
-def build_document(entry: Entry, precision: int = DEFAULT_PRECISION, inputs=None,
+def build_document(entry: Trajectory, precision: int = DEFAULT_PRECISION, inputs=None,
                    budget_dtypes: list[str] | None = None) -> dict:
     variables, gradients = inputs if inputs is not None else entry.inputs()
     budget_dtypes = budget_dtypes or WIDER[entry.input_dtype]
@@ -84,7 +91,7 @@ def build_document(entry: Entry, precision: int = DEFAULT_PRECISION, inputs=None
     return document
 
 
-def _run(entry: Entry, variables, gradients, dtype: str, precision: int):
+def _run(entry: Trajectory, variables, gradients, dtype: str, precision: int):
     opt = ReferenceOptimizer(entry.algorithm, entry.config, dtype=dtype, precision=precision)
     opt.build(variables)
     if entry.exclude:
@@ -105,11 +112,11 @@ def _run(entry: Entry, variables, gradients, dtype: str, precision: int):
     return out
 
 
-def _render(entry: Entry) -> tuple[str, str]:
+def _render(entry: Trajectory) -> tuple[str, str]:
     return entry.name, dumps(build_document(entry))
 
 
-def select(patterns: Iterable[str] | None) -> list[Entry]:
+def select(patterns: Iterable[str] | None) -> list[Trajectory]:
     """The corpus entries whose names match any of the shell-style ``patterns`` (all when none)."""
     patterns = list(patterns or [])
     if not patterns:
@@ -141,7 +148,7 @@ class Progress:
         sys.stderr.flush()
 
 
-def generate(entries: list[Entry], jobs: int | None = None, progress: bool | None = None):
+def generate(entries: list[Trajectory], jobs: int | None = None, progress: bool | None = None):
     """Yield ``(name, text)`` for each entry, computed on ``jobs`` processes."""
     jobs = jobs or os.cpu_count() or 1
     bar = Progress(len(entries), sys.stderr.isatty() if progress is None else progress)
@@ -159,14 +166,15 @@ def generate(entries: list[Entry], jobs: int | None = None, progress: bool | Non
             yield name, text
 
 
-def write(directory: Path, entries: list[Entry], jobs: int | None = None, progress: bool | None = None) -> int:
+def write(directory: Path, entries: list[Trajectory], jobs: int | None = None, progress: bool | None = None) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in generate(entries, jobs, progress):
         write_atomically(directory / f"{name}.json", text)
     return len(entries)
 
 
-def check(directory: Path, entries: list[Entry], jobs: int | None = None, progress: bool | None = None) -> list[str]:
+def check(directory: Path, entries: list[Trajectory], jobs: int | None = None,
+          progress: bool | None = None) -> list[str]:
     """Regenerate ``entries`` and list every difference from the files in ``directory``."""
     problems = []
     for name, text in generate(entries, jobs, progress):
@@ -179,7 +187,7 @@ def check(directory: Path, entries: list[Entry], jobs: int | None = None, progre
             problems.append(f"{path}: differs from its regeneration at {_first_difference(stored, text)}")
     if len(entries) == len(CORPUS):
         known = {f"{e.name}.json" for e in CORPUS}
-        problems += [f"{p}: not in the corpus (remove it, or add an entry to conformance/corpus.py)"
+        problems += [f"{p}: not in the corpus (remove it, or add an entry to conformance/cases/catalogue.py)"
                      for p in sorted(directory.glob("*.json")) if p.name not in known]
     return problems
 
@@ -191,67 +199,38 @@ def _first_difference(a: str, b: str) -> str:
     return f"length {len(a)} vs {len(b)} characters"
 
 
-def _entry(name: str, description: str, spec: dict) -> tuple[Entry, tuple]:
-    """A corpus entry and its inputs for a worker spec (a trajectory given by its own data)."""
-    from optimizer_conformance.conformance.trajectory import decode
-
-    variables = [(n, decode(values, shape)) for n, shape, values in spec["variables"]]
-    gradients = [[None if g is None else decode(g, shape) for g, (_, shape, _) in zip(step, spec["variables"])]
-                 for step in spec["gradients"]]
-    entry = Entry(name, description, spec["algorithm"], spec["config"], input_dtype=spec["dtype"],
-                  steps=len(gradients), exclude=spec.get("exclude") or {}, finalize=bool(spec.get("finalize")))
-    return entry, (variables, gradients)
+def _trajectory(name: str, description: str, spec: dict) -> tuple[Trajectory, tuple]:
+    """A trajectory and its inputs for a worker spec (a trajectory given by its own data)."""
+    variables, gradients = spec_inputs(spec)
+    trajectory = Trajectory(name, description, spec["algorithm"], spec["config"], input_dtype=spec["dtype"],
+                            steps=len(gradients), exclude=spec.get("exclude") or {},
+                            finalize=bool(spec.get("finalize")))
+    return trajectory, (variables, gradients)
 
 
 def write_spec_fixture(directory: Path, spec: dict) -> Path:
     """A failing trajectory (a worker spec) written as a fixture file the port author can keep."""
-    import hashlib
-    import json
-
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
     name = f"failure-{spec['algorithm']}-{spec['dtype']}-{digest}"
-    entry, inputs = _entry(name, "the smallest failing example hypothesis found", spec)
+    entry, inputs = _trajectory(name, "the smallest failing example hypothesis found", spec)
     path = directory / f"{name}.json"
     write_atomically(path, dumps(build_document(entry, inputs=inputs)))
     return path
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
-
-    A failed write (disk full, a file-size limit, an interruption) leaves the old file as it was.
-    """
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="ascii") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def rederive(fixture) -> str | None:
+def rederive(fixture: Fixture) -> str | None:
     """Re-run the oracle on ``fixture``'s own inputs; the first stored exact value or budget that differs, or None.
 
     This, not the hash, is what makes a fixture trustworthy: ``sha256`` only shows that the file is as it was
     written, and anyone can recompute it after editing a value.
     """
-    from optimizer_conformance.conformance.replay import spec_for
-
     doc = fixture.document
-    spec = spec_for(fixture, doc["input_dtype"]) if doc["input_dtype"] in fixture.budget_dtypes else None
-    if spec is None:
+    if doc["input_dtype"] not in fixture.budget_dtypes:
         return f"{fixture.path}: input_dtype {doc['input_dtype']} has no budgets"
-    entry, inputs = _entry(fixture.name, doc["description"], spec)
+    entry = Trajectory(fixture.name, doc["description"], fixture.algorithm, fixture.config,
+                       input_dtype=doc["input_dtype"], steps=len(doc["gradients"]),
+                       exclude=doc["exclude_from_weight_decay"], finalize=doc["finalize"])
+    inputs = (fixture.variables(), fixture.gradients())
     try:
         fresh = build_document(entry, doc["provenance"]["precision_bits"], inputs, fixture.budget_dtypes)
     except (ValueError, TypeError, KeyError) as error:

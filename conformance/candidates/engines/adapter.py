@@ -1,0 +1,66 @@
+"""The engine of adapters: a port that is not a Keras-style optimizer (:mod:`conformance.candidates.protocol`)."""
+
+from __future__ import annotations
+
+import numpy as np
+from optimizer_conformance.conformance.candidates.channel import announce
+from optimizer_conformance.conformance.candidates.engines.base import as_float64, decode_in, resolve, versions
+from optimizer_conformance.conformance.candidates.protocol import PortAdapter
+from optimizer_conformance.conformance.checks.api.bridge import Subject
+from optimizer_conformance.conformance.model import encode
+from optimizer_conformance.reference.config import get_config, normalize
+
+
+class AdapterEngine:
+    """An adapter class or instance (:mod:`conformance.candidates.protocol`)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.obj = resolve(target)
+
+    def _instance(self) -> PortAdapter:
+        return self.obj() if isinstance(self.obj, type) else self.obj
+
+    def describe(self) -> dict:
+        inst = self._instance()
+        return {"name": self.target, "algorithms": list(inst.algorithms),
+                "dtypes": list(getattr(inst, "dtypes", ("float32",))), "versions": versions(), "backend": "adapter"}
+
+    def api_subject(self, algorithm) -> tuple[Subject | None, str | None]:
+        inst = self._instance()
+        if not hasattr(inst, "optimizer_class"):
+            return None, ("the adapter names no Keras-API class: give it optimizer_class(algorithm), "
+                          "to_array(array, dtype) and to_numpy(x) (see conformance/candidates/protocol.py)")
+        cls = inst.optimizer_class(algorithm)
+        return Subject(self.target, cls, lambda kwargs: cls(**kwargs), lambda a, name, dtype: inst.to_array(a, dtype),
+                       lambda x: np.asarray(inst.to_numpy(x)), inst.to_array), None
+
+    def run(self, spec) -> list[dict]:
+        dtype = spec["dtype"]
+        inst = self._instance()
+        variables = [(name, decode_in(values, shape, dtype)) for name, shape, values in spec["variables"]]
+        # An adapter gets the full get_config() dictionary, Keras's defaults filled in.
+        config = get_config(spec["algorithm"], normalize(spec["algorithm"], spec["config"]))
+        announce("start")
+        inst.start(spec["algorithm"], config, variables, dtype, spec.get("exclude") or {})
+        states = []
+
+        def snapshot(step):
+            announce("state", step)
+            state = inst.state()
+            if not isinstance(state, dict):
+                raise TypeError(f"state() returned {type(state).__name__}, not a dict of quantity name to array")
+            return {str(k): encode(as_float64(k, v)) for k, v in state.items()}
+
+        for k, step in enumerate(spec["gradients"], start=1):
+            grads = [None if g is None else decode_in(g, shape, dtype)
+                     for g, (_, shape, _) in zip(step, spec["variables"])]
+            announce("apply", k)
+            inst.apply(grads)
+            states.append(snapshot(k))
+        if spec.get("finalize"):
+            if hasattr(inst, "finalize"):
+                announce("finalize")
+                inst.finalize()
+            states.append(snapshot(len(spec["gradients"]) + 1))
+        return states

@@ -1,0 +1,79 @@
+"""What every engine shares: resolving an import path, what a candidate claims, the worker's array codec."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import numpy as np
+from optimizer_conformance.conformance.checks.api.bridge import KERAS_CLASSES
+from optimizer_conformance.conformance.model import decode
+from optimizer_conformance.reference.formats import numpy_dtype
+
+ALL_DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+
+def resolve(target: str) -> Any:
+    """``package.module:Name`` (or ``package.module.Name``) to the object it names."""
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        module_name, _, attr = target.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"candidate {target!r}: expected 'package.module:Name'")
+    obj = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def decode_in(values: list[str], shape: Any, dtype: str) -> np.ndarray:
+    """Spec values as an array of the candidate's dtype (they are exactly representable in it)."""
+    return decode(values, shape).astype(numpy_dtype(dtype))
+
+
+def as_float64(quantity: str, value: Any) -> np.ndarray:
+    """A reported quantity as float64 (bfloat16 arrays included); anything that is not numbers is an error."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiub" and array.dtype != np.dtype(numpy_dtype("bfloat16")):
+        raise TypeError(f"state()[{quantity!r}] is not an array of numbers (dtype {array.dtype})")
+    return array.astype(np.float64)
+
+
+def is_legacy(obj: Any) -> bool:
+    """A ``tf_keras.optimizers.legacy`` (OptimizerV2) class or a subclass of one."""
+    mro = getattr(obj, "__mro__", None) or getattr(type(obj), "__mro__", ())
+    return any((c.__module__ or "").startswith("tf_keras") and ".legacy" in c.__module__ for c in mro)
+
+
+def claimed_algorithms(obj: Any) -> tuple[str, ...]:
+    """What a candidate implements: what it says (``conformance_algorithms``), else what its class or name shows."""
+    claimed = getattr(obj, "conformance_algorithms", None) or getattr(obj, "algorithms", None)
+    if claimed:
+        return tuple(claimed)
+    name = getattr(obj, "__name__", "").lower()
+    if is_legacy(obj) and "nadam" in name:
+        return ("nadam-legacy",)
+    try:
+        import keras
+
+        if isinstance(obj, type):
+            for algorithm in ("adamw", "nadam", "adam"):
+                if issubclass(obj, getattr(keras.optimizers, KERAS_CLASSES[algorithm])):
+                    return (algorithm,)
+    except ImportError:
+        pass
+    for algorithm in ("adamw", "nadam", "adam"):
+        if algorithm in name.replace("_", ""):
+            return (algorithm,)
+    return ()
+
+
+def versions() -> dict[str, str]:
+    """The versions of Python and of the frameworks the worker has imported."""
+    out = {"python": sys.version.split()[0]}
+    for name in ("keras", "tensorflow", "jax", "torch", "tf_keras", "numpy"):
+        module = sys.modules.get(name)
+        if module is not None:
+            out[name] = getattr(module, "__version__", "?")
+    return out

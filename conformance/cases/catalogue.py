@@ -1,0 +1,334 @@
+"""The one catalogue of named trajectories: the pipeline check's features and the golden fixture corpus.
+
+A :class:`Trajectory` is a configuration and the name of its data: its inputs come from the one input
+generator (:mod:`conformance.cases.inputs`) seeded by the trajectory's name, so every trajectory is
+reproducible byte for byte on any machine.
+
+* :data:`FEATURES`: one trajectory per rule or pipeline feature (and the combinations that interact),
+  written for any algorithm (``algorithm`` None) and made concrete by :func:`pipeline_cases`: the
+  ``pipeline/<feature>`` checks of ``optconf check``;
+* :data:`CORPUS`: the golden fixtures (``optconf generate``), each with its algorithm and input dtype;
+  its names say what each tests.
+
+Imports: the data model and the input generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from optimizer_conformance.conformance.cases.inputs import (
+    MAGNITUDES,
+    SUBNORMAL,
+    centered,
+    generator,
+    held,
+    log_uniform,
+    signs,
+    spiked,
+    spread,
+)
+from optimizer_conformance.conformance.model import Case, Profile, make_spec
+
+Shapes = tuple[tuple[str, tuple[int, ...]], ...]
+TWO_VARIABLES: Shapes = (("kernel", (3, 4)), ("bias", (4,)))
+ONE_SMALL: Shapes = (("w", (3,)),)
+MANY_SHAPES: Shapes = (("scale", ()), ("kernel", (2, 3, 2)), ("bias", (7,)), ("embedding", (1, 5)))
+
+
+def schedule(class_name: str, **config: Any) -> dict[str, Any]:
+    """A learning-rate schedule as ``keras.optimizers.schedules.serialize`` writes it."""
+    return {"module": "keras.optimizers.schedules", "class_name": class_name, "config": config,
+            "registered_name": None}
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    name: str
+    description: str
+    algorithm: str | None  # None: a feature, for any algorithm (see pipeline_cases)
+    config: dict[str, Any]
+    input_dtype: str = "float32"
+    data: str = "normal"
+    steps: int = 12
+    shapes: Shapes = TWO_VARIABLES
+    exclude: dict[str, Any] = field(default_factory=dict)
+    finalize: bool = False
+    none_every: int = 0  # the last variable's gradient is None at steps 2, 2 + n, 2 + 2n, ...
+
+    @property
+    def dialect(self) -> str:
+        return "tf-legacy" if self.algorithm == "nadam-legacy" else "keras3"
+
+    def inputs(self, dtype: str | None = None) -> tuple[list[tuple[str, np.ndarray]], list[list[np.ndarray | None]]]:
+        """Initial variables and gradients, exactly representable in ``dtype`` (default: the input dtype)."""
+        dtype = dtype or self.input_dtype
+        theta, grads = DATA[self.data](generator(self.name), self.shapes, self.steps, dtype)
+        variables = [(name, held(t, dtype)) for (name, _), t in zip(self.shapes, theta)]
+        gradients: list[list[np.ndarray | None]] = [[held(g, dtype) for g in step] for step in grads]
+        if self.none_every:
+            for k in range(1, len(gradients), self.none_every):
+                gradients[k][-1] = None
+        return variables, gradients
+
+    def spec(self, dtype: str | None = None, compile: str = "eager") -> dict:
+        """The worker spec that runs this trajectory in ``dtype`` (default: the input dtype)."""
+        if self.algorithm is None:
+            raise ValueError(f"{self.name} is a feature: make it concrete with for_algorithm()")
+        dtype = dtype or self.input_dtype
+        variables, gradients = self.inputs(dtype)
+        return make_spec(self.algorithm, self.config, dtype, variables, gradients, exclude=self.exclude,
+                         compile=compile, finalize=self.finalize)
+
+    def for_algorithm(self, algorithm: str, steps: int) -> Trajectory:
+        """A feature made concrete: ``algorithm`` at learning rate 0.01 (AdamW's decay 0.05) over ``steps``."""
+        config = {"learning_rate": 0.01, **self.config}
+        if algorithm == "adamw":
+            config.setdefault("weight_decay", 0.05)
+        return replace(self, name=f"{algorithm}/{self.name}", algorithm=algorithm, config=config,
+                       steps=max(steps, self.steps))
+
+
+# -- data: each a function of (generator, shapes, steps, dtype) -> (initial variables, gradients) --------
+
+
+def _normal(rng, shapes, steps, dtype):
+    low, high = MAGNITUDES[dtype]
+    theta = [centered(rng, s, 1) for _, s in shapes]
+    grads = [[spread(rng, s, low, high) for _, s in shapes] for _ in range(steps)]
+    return theta, grads
+
+
+def _shrinking(rng, shapes, steps, dtype):
+    theta, grads = _normal(rng, shapes, steps, dtype)
+    return theta, spiked(grads)
+
+
+def _zeros(rng, shapes, steps, dtype):
+    theta, grads = _normal(rng, shapes, steps, dtype)
+    return theta, [[np.zeros_like(g) if k % 3 != 1 else g for g in step] for k, step in enumerate(grads)]
+
+
+def _magnitudes(rng, shapes, steps, dtype):
+    """Variables over 2**-10 to 2**10 (6 decades), gradients over 2**-100 to 2**50 (10**-30 to 10**15)."""
+    theta = [centered(rng, s) * log_uniform(rng, s, -10, 10) for _, s in shapes]
+    grads = [[signs(rng, s) * log_uniform(rng, s, -100, 50) for _, s in shapes] for _ in range(steps)]
+    return theta, grads
+
+
+def _subnormal(rng, shapes, steps, dtype):
+    low, high = SUBNORMAL[dtype]
+    theta = [centered(rng, s) for _, s in shapes]
+    grads = [[signs(rng, s) * log_uniform(rng, s, low, high) for _, s in shapes] for _ in range(steps)]
+    return theta, grads
+
+
+def _crossing(rng, shapes, steps, dtype):
+    theta = [centered(rng, s, -6) for _, s in shapes]
+    direction = [signs(rng, s) for _, s in shapes]
+    grads = [[d * (1.0 + centered(rng, d.shape, -4)) for d in direction] for _ in range(steps)]
+    return theta, grads
+
+
+DATA: dict[str, Callable] = {
+    "normal": _normal,
+    "shrinking": _shrinking,
+    "zeros": _zeros,
+    "magnitudes": _magnitudes,
+    "subnormal": _subnormal,
+    "crossing": _crossing,
+}
+
+# -- the pipeline check's features -------------------------------------------------------------------------
+
+
+def _feature(name: str, description: str, config: dict[str, Any], *, min_steps: int = 0, **options: Any) -> Trajectory:
+    return Trajectory(name, description, None, config, steps=min_steps, **options)
+
+
+FEATURES: tuple[Trajectory, ...] = (
+    _feature("basic", "the rule alone", {}),
+    _feature("large-hyperparameters", "learning rate, betas and epsilon large enough to show their placement",
+             {"learning_rate": 0.25, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 0.5}),
+    _feature("amsgrad", "AMSGrad after a gradient spike", {"amsgrad": True}, data="shrinking", min_steps=5),
+    _feature("loss-scale", "gradients divided by loss_scale_factor", {"loss_scale_factor": 64.0}),
+    _feature("accumulation", "the mean of 3 micro-gradients", {"gradient_accumulation_steps": 3, "epsilon": 0.1},
+             min_steps=7),
+    _feature("accumulation-clipnorm", "clipping of the averaged gradient",
+             {"gradient_accumulation_steps": 2, "clipnorm": 0.05}, min_steps=5),
+    _feature("accumulation-schedule", "a schedule fed the raw counter under accumulation",
+             {"gradient_accumulation_steps": 2,
+              "learning_rate": schedule("PiecewiseConstantDecay", boundaries=[0, 2], values=[0.2, 0.05, 0.01])},
+             min_steps=6),
+    _feature("accumulation-ema", "EMA blended on every micro-step",
+             {"gradient_accumulation_steps": 2, "use_ema": True, "ema_momentum": 0.5}, min_steps=5),
+    _feature("clipnorm", "per-tensor clipping", {"clipnorm": 0.05}),
+    _feature("global-clipnorm", "clipping over all tensors", {"global_clipnorm": 0.05}),
+    _feature("clipvalue", "elementwise clipping", {"clipvalue": 0.05}),
+    _feature("weight-decay", "decoupled weight decay scaled by the learning rate",
+             {"weight_decay": 0.5, "learning_rate": 0.1}),
+    _feature("weight-decay-exclusion", "weight decay with variables excluded by name and by index",
+             {"weight_decay": 0.5, "learning_rate": 0.1}, exclude={"var_names": ["bia"], "var_list": [0]},
+             shapes=(("kernel", (3, 4)), ("bias", (4,)), ("scale", (2,)))),
+    _feature("ema", "EMA of the weights, the first step a copy", {"use_ema": True, "ema_momentum": 0.5}),
+    _feature("ema-overwrite-finalize", "EMA overwriting every 2 steps, then finalize_variable_values",
+             {"use_ema": True, "ema_momentum": 0.5, "ema_overwrite_frequency": 2}, finalize=True),
+    _feature("none-gradients", "a None gradient every other step", {}, none_every=2),
+    _feature("schedule-exponential", "ExponentialDecay", {"learning_rate": schedule(
+        "ExponentialDecay", initial_learning_rate=0.05, decay_steps=2, decay_rate=0.5)}),
+    _feature("schedule-piecewise", "PiecewiseConstantDecay", {"learning_rate": schedule(
+        "PiecewiseConstantDecay", boundaries=[1, 3], values=[0.1, 0.01, 0.001])}),
+    _feature("schedule-polynomial", "PolynomialDecay, cycling", {"learning_rate": schedule(
+        "PolynomialDecay", initial_learning_rate=0.05, decay_steps=3, power=2.0, cycle=True)}),
+    _feature("schedule-inverse-time", "InverseTimeDecay", {"learning_rate": schedule(
+        "InverseTimeDecay", initial_learning_rate=0.05, decay_steps=2, decay_rate=1.0)}),
+    _feature("schedule-cosine-warmup", "CosineDecay with warmup", {"learning_rate": schedule(
+        "CosineDecay", initial_learning_rate=0.001, decay_steps=4, alpha=0.1, warmup_target=0.05, warmup_steps=2)}),
+    _feature("schedule-cosine-restarts", "CosineDecayRestarts", {"learning_rate": schedule(
+        "CosineDecayRestarts", initial_learning_rate=0.05, first_decay_steps=2, m_mul=0.5)}),
+)
+
+# The legacy Nadam has no pipeline beyond clipping; amsgrad exists in Adam and AdamW only.
+LEGACY_FEATURES = ("basic", "large-hyperparameters", "clipnorm", "global-clipnorm", "clipvalue")
+ADAM_ONLY = ("amsgrad",)
+
+
+def features_for(algorithm: str) -> list[Trajectory]:
+    """The features that apply to ``algorithm``."""
+    if algorithm == "nadam-legacy":
+        return [f for f in FEATURES if f.name in LEGACY_FEATURES]
+    return [f for f in FEATURES if algorithm in ("adam", "adamw") or f.name not in ADAM_ONLY]
+
+
+def pipeline_cases(algorithm: str, dtype: str, profile: Profile) -> list[Case]:
+    """The ``pipeline/<feature>`` cases of ``algorithm`` in ``dtype``."""
+    return [Case(f"pipeline/{feature.name}", algorithm, dtype,
+                 feature.for_algorithm(algorithm, profile.steps).spec(dtype), feature.name)
+            for feature in features_for(algorithm)]
+
+
+# -- the golden fixture corpus ---------------------------------------------------------------------------
+
+LR = 0.01
+
+CORPUS: tuple[Trajectory, ...] = (
+    # -- each rule, float32 inputs --------------------------------------------------------------------
+    Trajectory("adam-basic", "Keras 3 Adam, default betas and epsilon", "adam", {"learning_rate": LR}),
+    Trajectory("adam-defaults", "Keras 3 Adam with every default (learning rate 0.001)", "adam", {}),
+    Trajectory("adam-amsgrad-shrinking-gradients", "AMSGrad after a gradient spike: velocity_hat keeps the max",
+          "adam", {"learning_rate": LR, "amsgrad": True}, data="shrinking"),
+    Trajectory("adam-large-epsilon", "epsilon 0.1 makes its placement (epsilon-hat, outside the root) visible",
+          "adam", {"learning_rate": 0.1, "epsilon": 0.1}),
+    Trajectory("adamw-basic", "Keras 3 AdamW, default weight decay 0.004", "adamw", {"learning_rate": LR}),
+    Trajectory("adamw-large-weight-decay", "weight decay 0.5 at learning rate 0.1: decay scaled by the learning rate",
+          "adamw", {"learning_rate": 0.1, "weight_decay": 0.5}),
+    Trajectory("nadam-basic", "Keras 3 Nadam: momentum schedule 0.96^t and the u_product state", "nadam",
+          {"learning_rate": LR}),
+    Trajectory("nadam-custom-betas", "Nadam with beta_1 0.5, beta_2 0.67, epsilon 1e-5 (Keras's golden test)", "nadam",
+          {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.67, "epsilon": 1e-5}),
+    Trajectory("nadam-legacy-basic", "TF 2.0 / tf_keras legacy Nadam: schedule 0.96^(0.004 t)", "nadam-legacy",
+          {"learning_rate": LR}),
+    # -- each dtype ----------------------------------------------------------------------------------
+    Trajectory("adam-float64", "Adam on float64 inputs", "adam", {"learning_rate": LR}, input_dtype="float64"),
+    Trajectory("adam-float16", "Adam on float16 inputs (epsilon 1e-7 is subnormal in float16)", "adam",
+          {"learning_rate": LR}, input_dtype="float16"),
+    Trajectory("adam-bfloat16", "Adam on bfloat16 inputs (beta_2 0.999 rounds to 1 in bfloat16)", "adam",
+          {"learning_rate": LR}, input_dtype="bfloat16"),
+    Trajectory("adam-bfloat16-representable-betas", "Adam on bfloat16 with betas bfloat16 can hold (0.875, 0.984375)",
+          "adam", {"learning_rate": 0.015625, "beta_1": 0.875, "beta_2": 0.984375, "epsilon": 0.001},
+          input_dtype="bfloat16"),
+    Trajectory("nadam-float16", "Nadam on float16 inputs", "nadam", {"learning_rate": LR}, input_dtype="float16"),
+    Trajectory("adamw-float16", "AdamW on float16 inputs", "adamw", {"learning_rate": LR, "weight_decay": 0.1},
+          input_dtype="float16"),
+    Trajectory("nadam-legacy-float64", "legacy Nadam on float64 inputs (hyperparameters held in float32)",
+          "nadam-legacy", {"learning_rate": LR}, input_dtype="float64"),
+    # -- pipeline features, alone -----------------------------------------------------------------------
+    Trajectory("adam-loss-scale", "loss_scale_factor 1024: gradients are divided by it", "adam",
+          {"learning_rate": LR, "loss_scale_factor": 1024.0}),
+    Trajectory("adam-accumulation-3",
+               "gradient_accumulation_steps 3: mean of 3 micro-gradients, iterations floor-divided",
+          "adam", {"learning_rate": LR, "gradient_accumulation_steps": 3}),
+    Trajectory("adam-clipnorm", "clipnorm 0.5 per tensor", "adam", {"learning_rate": LR, "clipnorm": 0.5}),
+    Trajectory("adam-global-clipnorm", "global_clipnorm 1.0 over all tensors", "adam",
+          {"learning_rate": LR, "global_clipnorm": 1.0}),
+    Trajectory("adam-clipvalue", "clipvalue 0.05", "adam", {"learning_rate": LR, "clipvalue": 0.05}),
+    Trajectory("adam-weight-decay-excluded-by-name", "weight decay on Adam, bias excluded by a name pattern", "adam",
+          {"learning_rate": LR, "weight_decay": 0.2}, exclude={"var_names": ["bia"]}),
+    Trajectory("adamw-weight-decay-excluded-by-variable", "AdamW, the kernel excluded by variable", "adamw",
+          {"learning_rate": LR, "weight_decay": 0.2}, exclude={"var_list": [0]}),
+    Trajectory("adam-ema", "EMA momentum 0.9: the first step copies the weights", "adam",
+          {"learning_rate": LR, "use_ema": True, "ema_momentum": 0.9}),
+    Trajectory("adam-ema-overwrite-finalize", "EMA overwriting every 4 steps, then finalize_variable_values", "adam",
+          {"learning_rate": LR, "use_ema": True, "ema_overwrite_frequency": 4}, finalize=True),
+    Trajectory("adam-none-gradients", "a None gradient every other step for the bias", "adam", {"learning_rate": LR},
+          none_every=2),
+    Trajectory("adam-exponential-decay", "ExponentialDecay", "adam",
+          {"learning_rate": schedule("ExponentialDecay", initial_learning_rate=LR, decay_steps=3, decay_rate=0.5)}),
+    Trajectory("adam-exponential-decay-staircase", "ExponentialDecay with staircase", "adam",
+          {"learning_rate": schedule("ExponentialDecay", initial_learning_rate=LR, decay_steps=3, decay_rate=0.5,
+                                     staircase=True)}),
+    Trajectory("adam-piecewise-constant", "PiecewiseConstantDecay", "adam",
+          {"learning_rate": schedule("PiecewiseConstantDecay", boundaries=[3, 7], values=[0.01, 0.005, 0.001])}),
+    Trajectory("adam-polynomial-decay", "PolynomialDecay, power 2, cycling", "adam",
+          {"learning_rate": schedule("PolynomialDecay", initial_learning_rate=LR, decay_steps=4,
+                                     end_learning_rate=0.001, power=2.0, cycle=True)}),
+    Trajectory("adam-inverse-time-decay", "InverseTimeDecay", "adam",
+          {"learning_rate": schedule("InverseTimeDecay", initial_learning_rate=LR, decay_steps=2, decay_rate=0.5)}),
+    Trajectory("adam-cosine-decay-warmup", "CosineDecay with linear warmup and alpha", "adam",
+          {"learning_rate": schedule("CosineDecay", initial_learning_rate=0.001, decay_steps=6, alpha=0.1,
+                                     warmup_target=0.02, warmup_steps=3)}),
+    Trajectory("adam-cosine-decay-restarts", "CosineDecayRestarts, t_mul 2, m_mul 0.5", "adam",
+          {"learning_rate": schedule("CosineDecayRestarts", initial_learning_rate=LR, first_decay_steps=2,
+                                     m_mul=0.5)}),
+    # -- combinations that interact --------------------------------------------------------------------
+    Trajectory("adam-accumulation-ema-schedule", "accumulation 3 with EMA (blended every micro-step) and a schedule "
+          "fed the raw counter", "adam",
+          {"learning_rate": schedule("ExponentialDecay", initial_learning_rate=LR, decay_steps=2, decay_rate=0.7),
+           "gradient_accumulation_steps": 3, "use_ema": True, "ema_momentum": 0.8}, steps=15),
+    Trajectory("adamw-weight-decay-exclusion-schedule", "AdamW decay with a cosine schedule, bias excluded", "adamw",
+          {"learning_rate": schedule("CosineDecay", initial_learning_rate=0.05, decay_steps=10),
+           "weight_decay": 0.3}, exclude={"var_names": ["bias"]}),
+    Trajectory("adam-clipnorm-loss-scale", "clipnorm after loss-scale unscaling", "adam",
+          {"learning_rate": LR, "clipnorm": 0.5, "loss_scale_factor": 128.0}),
+    Trajectory("nadam-accumulation-global-clipnorm", "Nadam: global clipping of the averaged gradient, u_product once "
+          "per real update", "nadam", {"learning_rate": LR, "gradient_accumulation_steps": 2,
+                                       "global_clipnorm": 0.3}, steps=14),
+    Trajectory("adamw-amsgrad-ema-clipvalue", "AdamW with amsgrad, EMA and clipvalue on shrinking gradients", "adamw",
+          {"learning_rate": LR, "amsgrad": True, "use_ema": True, "clipvalue": 1.0}, data="shrinking"),
+    # -- hard data -------------------------------------------------------------------------------------
+    Trajectory("adam-zero-gradients", "zero gradients on two steps out of three", "adam", {"learning_rate": LR},
+          data="zeros"),
+    Trajectory("nadam-zero-gradients", "Nadam with zero gradients on two steps out of three", "nadam",
+          {"learning_rate": LR}, data="zeros"),
+    Trajectory("adam-gradients-over-45-decades", "gradients from 1e-30 to 1e15, parameters over 6 decades", "adam",
+          {"learning_rate": LR}, data="magnitudes"),
+    Trajectory("adam-subnormal-gradients", "float32 subnormal gradients (2**-149 to 2**-126)", "adam",
+               {"learning_rate": LR},
+          data="subnormal"),
+    Trajectory("adam-float16-subnormal-gradients", "float16 subnormal gradients", "adam", {"learning_rate": LR},
+          input_dtype="float16", data="subnormal"),
+    Trajectory("adam-parameters-crossing-zero", "parameters within 0.02 of zero pushed across it", "adam",
+          {"learning_rate": LR}, data="crossing"),
+    Trajectory("adamw-parameters-crossing-zero", "AdamW decay while parameters cross zero", "adamw",
+          {"learning_rate": LR, "weight_decay": 0.5}, data="crossing"),
+    Trajectory("adam-many-shapes", "a scalar, a 3-d tensor, a vector and a row, one optimizer", "adam",
+          {"learning_rate": LR}, shapes=MANY_SHAPES),
+    Trajectory("nadam-many-shapes", "Nadam over variables of four shapes", "nadam", {"learning_rate": LR},
+          shapes=MANY_SHAPES),
+    # -- long runs: step counts past float16 (2048) and bfloat16 (256) integer precision ----------------
+    Trajectory("adam-long-run-float16", "2100 steps in float16: t is no longer exact past 2048", "adam",
+          {"learning_rate": 0.001}, input_dtype="float16", steps=2100, shapes=ONE_SMALL),
+    Trajectory("adam-long-run-bfloat16", "1200 steps in bfloat16: t is no longer exact past 256", "adam",
+          {"learning_rate": 0.001, "beta_2": 0.984375}, input_dtype="bfloat16", steps=1200, shapes=ONE_SMALL),
+    Trajectory("nadam-long-run-float32", "1500 steps of Nadam in float32: the schedule settles to beta_1",
+          "nadam", {"learning_rate": 0.001}, steps=1500, shapes=ONE_SMALL),
+    Trajectory("nadam-legacy-long-run", "1500 steps of the legacy schedule, which barely moves", "nadam-legacy",
+          {"learning_rate": 0.001}, steps=1500, shapes=ONE_SMALL),
+)
+
+
+BY_NAME: dict[str, Trajectory] = {t.name: t for t in CORPUS}
+assert len(BY_NAME) == len(CORPUS), "duplicate fixture names"

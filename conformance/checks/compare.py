@@ -1,0 +1,91 @@
+"""The oracle run on a spec, and a candidate's states compared with it element by element.
+
+:func:`oracle_states` runs :mod:`reference` on a spec; :func:`compare` turns a candidate's states into one
+:class:`Finding` per quantity and step: the worst ``|candidate − exact| / budget`` and where it occurred.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+
+import numpy as np
+from optimizer_conformance.conformance.model import Finding, JudgeError, decode, spec_inputs
+from optimizer_conformance.reference import Quantity, ReferenceOptimizer
+from optimizer_conformance.reference.pipeline import budget_ratios
+
+
+def oracle_states(spec: dict, precision: int = 113,
+                  oracle: Callable[..., ReferenceOptimizer] = ReferenceOptimizer) -> list[dict[str, Quantity]]:
+    """The oracle's state after every step of ``spec`` (and after ``finalize``, when the spec asks for it)."""
+    opt = oracle(spec["algorithm"], spec["config"], dtype=spec["dtype"], precision=precision)
+    variables, gradients = spec_inputs(spec)
+    opt.build(variables)
+    if spec.get("exclude"):
+        opt.exclude_from_weight_decay(**spec["exclude"])
+    states = []
+    for grads in gradients:
+        opt.apply(grads)
+        states.append(opt.state())
+    if spec.get("finalize"):
+        opt.finalize_variable_values()
+        states.append(opt.state())
+    return states
+
+
+def check_coverage(reported: Iterable[str], known: Iterable[str], step: int) -> None:
+    """Every quantity reported is one the oracle knows, and every variable is among them.
+
+    A check passes only on what it judged: a misspelt name is never skipped, and a candidate that does not
+    report its variables has not been judged.
+    """
+    reported, known = list(reported), set(known)
+    unknown = [q for q in reported if q not in known]
+    if unknown:
+        hints = []
+        for q in unknown:
+            close = difflib.get_close_matches(q, sorted(known), n=1, cutoff=0.6)
+            hints.append(f"{q!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise JudgeError(f"after step {step} the candidate reported {', '.join(hints)}, which the oracle does not "
+                         f"know; it knows {', '.join(sorted(known))}")
+    variables = sorted(q for q in known if q.startswith("variables/"))
+    missing = [q for q in variables if q not in reported]
+    if missing:
+        raise JudgeError(f"after step {step} the candidate reported {', '.join(sorted(reported)) or 'nothing'}; "
+                         f"every variable must be reported to be judged, and {', '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} missing")
+
+
+def compare(oracle: list[dict[str, Quantity]], candidate: list[dict[str, list[str]]]) -> list[Finding]:
+    """The worst ratio of every quantity the candidate reports, at every step (``iterations`` aside)."""
+    if len(oracle) != len(candidate):
+        raise JudgeError(f"the candidate recorded {len(candidate)} states, the oracle {len(oracle)}")
+    findings = []
+    for step, (exact_state, cand_state) in enumerate(zip(oracle, candidate), start=1):
+        check_coverage(cand_state, exact_state, step)
+        for name, values in cand_state.items():
+            if name == "iterations":
+                continue
+            q = exact_state[name]
+            findings.append(worst_finding(name, step, decode(values, (-1,)), q.exact, q.budget))
+    return findings
+
+
+def worst_finding(quantity: str, step: int, candidate: np.ndarray, exact, budget) -> Finding:
+    """The element of one quantity at one step with the largest ``|candidate − exact| / budget``."""
+    budget = np.asarray(budget).reshape(-1)
+    if candidate.size != len(exact):
+        raise JudgeError(f"{quantity} after step {step}: the candidate reported {candidate.size} elements, "
+                         f"expected {len(exact)}")
+    ratios = budget_ratios(candidate, exact, budget)
+    i = int(np.argmax(ratios))
+    return Finding(quantity, step, i, float(ratios[i]), float(candidate[i]), float(exact[i]), float(budget[i]))
+
+
+def iterations_finding(step: int, values: list[str], expected: int) -> Finding:
+    """``iterations`` is an integer and must be exact: ratio 0 when it is, infinite when not."""
+    got = decode(values, (-1,))
+    if got.size != 1:
+        raise JudgeError(f"iterations after step {step}: {got.size} values, expected one")
+    return Finding("iterations", step, 0, 0.0 if got[0] == expected else float("inf"), float(got[0]),
+                   float(expected), 0.0)

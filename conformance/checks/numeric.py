@@ -1,0 +1,103 @@
+"""The numeric judgements: a candidate's states against the oracle, within the budgets the oracle derives.
+
+* **trajectory**: every quantity at every step against the oracle run from the initial inputs (or against
+  a golden fixture's stored exact values and budgets);
+* **one-step**: every step against the oracle restarted from the candidate's *own* previous state, so an
+  error shows at the step that made it, with that step's budget alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from optimizer_conformance.conformance.checks.compare import (
+    check_coverage,
+    compare,
+    iterations_finding,
+    oracle_states,
+    worst_finding,
+)
+from optimizer_conformance.conformance.golden.format import Fixture
+from optimizer_conformance.conformance.model import Case, Finding, JudgeError, decode, spec_inputs
+from optimizer_conformance.reference import ReferenceOptimizer
+
+
+def judge_trajectory(case: Case, states: list[dict]) -> Finding:
+    """The worst finding over every quantity at every step; :class:`JudgeError` when the states are unjudgeable."""
+    if case.fixture is not None:
+        findings = judge_fixture(case.fixture, case.dtype, states)
+    else:
+        findings = compare(oracle_states(case.spec), states) + _iterations(case.spec, states)
+    return max(findings, key=lambda f: f.ratio)
+
+
+def _iterations(spec: dict, states: list[dict]) -> list[Finding]:
+    """Keras's public ``iterations`` (real updates) after each step, where the candidate reports it."""
+    steps = spec.get("config", {}).get("gradient_accumulation_steps") or 1
+    return [iterations_finding(k, state["iterations"], k // steps)
+            for k, state in enumerate(states[: len(spec["gradients"])], start=1) if "iterations" in state]
+
+
+def judge_fixture(fixture: Fixture, dtype: str, states: list[dict[str, list[str]]]) -> list[Finding]:
+    """The worst ratio of every quantity the candidate reports, at every state of a fixture."""
+    doc = fixture.document
+    if len(states) != len(doc["states"]):
+        raise JudgeError(f"{fixture.path}: candidate recorded {len(states)} states, the fixture {len(doc['states'])}")
+    findings = []
+    for k, (expected, got) in enumerate(zip(doc["states"], states)):
+        check_coverage(got, [*expected["exact"], "iterations"], k + 1)
+        for quantity, values in got.items():
+            if quantity == "iterations":
+                findings.append(iterations_finding(k + 1, values, expected["iterations"]))
+            else:
+                findings.append(worst_finding(quantity, k + 1, decode(values, (-1,)), fixture.exact(k, quantity),
+                                              fixture.budget(k, quantity, dtype)))
+    return findings
+
+
+def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
+    """Each step from the candidate's own previous state: the state must hold every slot the rule needs.
+
+    Judging stops at a state holding non-finite values (the oracle cannot restart from it; the trajectory
+    check judges them): ``None`` when that is the first state.
+    """
+    spec = case.spec
+    variables, gradients = spec_inputs(spec)
+    worst = None
+    for k in range(1, len(gradients)):
+        opt = ReferenceOptimizer(spec["algorithm"], spec["config"], dtype=spec["dtype"])
+        opt.build(variables)
+        if spec.get("exclude"):
+            opt.exclude_from_weight_decay(**spec["exclude"])
+        shapes = {q: v.shape for q, v in opt.state().items()}
+        needed = sorted(set(shapes) - {"iterations"})
+        missing = [q for q in needed if q not in states[k - 1]]
+        if missing:
+            raise JudgeError(f"one-step restarts the oracle from the candidate's own state after each step and needs "
+                             f"{', '.join(needed)}; the candidate reported {_names(states[k - 1])} (missing "
+                             f"{', '.join(missing)}). Report them, or leave one-step out (--checks)")
+        previous = {}
+        for q in needed:
+            flat = decode(states[k - 1][q], (-1,))
+            if flat.size != int(np.prod(shapes[q])):
+                raise JudgeError(f"{q} after step {k}: the candidate reported {flat.size} elements, expected "
+                                 f"{int(np.prod(shapes[q]))} (shape {tuple(shapes[q])})")
+            previous[q] = flat.reshape(shapes[q])
+        if not all(np.isfinite(v).all() for v in previous.values()):
+            break
+        opt.restore(previous, k)
+        opt.apply(gradients[k])
+        exact = opt.state()
+        for quantity, values in states[k].items():
+            if quantity not in exact or quantity == "iterations":
+                continue
+            q = exact[quantity]
+            finding = worst_finding(quantity, k + 1, decode(values, (-1,)), q.exact, q.budget)
+            if worst is None or finding.ratio > worst.ratio:
+                worst = finding
+    if worst is None and len(gradients) < 2:
+        raise JudgeError("one-step needs a trajectory of at least two steps")
+    return worst
+
+
+def _names(state: dict) -> str:
+    return ", ".join(sorted(state)) or "nothing"

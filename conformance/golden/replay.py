@@ -1,0 +1,89 @@
+"""Fixtures as cases of the ``fixtures`` check: found, loaded once, re-derived by the oracle, made into specs.
+
+Imports: the data model, the catalogue, the fixture format and the generator (for re-derivation).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from optimizer_conformance.conformance.cases.catalogue import CORPUS
+from optimizer_conformance.conformance.golden.format import Fixture, FixtureError, load
+from optimizer_conformance.conformance.golden.generate import WIDER, rederive
+from optimizer_conformance.conformance.model import Case, Profile, make_spec
+
+# The corpus as installed: package data of optimizer_conformance.fixtures (the repository's fixtures/ folder).
+FIXTURES = Path(str(resources.files("optimizer_conformance.fixtures")))
+# A fixture longer than this runs in the deep profile only.
+LONG = 100
+
+
+def spec_for(fixture: Fixture, dtype: str, compile: str = "eager") -> dict:
+    """A worker spec that replays ``fixture`` in ``dtype``."""
+    if dtype not in fixture.budget_dtypes:
+        raise ValueError(f"{fixture.path}: no budgets for {dtype}; it has {fixture.budget_dtypes}")
+    doc = fixture.document
+    return make_spec(fixture.algorithm, fixture.config, dtype, fixture.variables(), fixture.gradients(),
+                     exclude=doc["exclude_from_weight_decay"], compile=compile, finalize=doc["finalize"])
+
+
+_VERIFIED: dict[tuple[str, str], str | None] = {}
+
+
+def verify_against_oracle(fixture: Fixture) -> str | None:
+    """Why ``fixture`` cannot be trusted (its first value or budget the oracle does not reproduce), or None.
+
+    Re-derived once per file and content in a process: the fixtures check never judges against a file it
+    has not re-derived, so a value or budget edited and re-hashed cannot make a candidate pass.
+    """
+    key = (fixture.path, fixture.document["sha256"])
+    if key not in _VERIFIED:
+        _VERIFIED[key] = rederive(fixture)
+    return _VERIFIED[key]
+
+
+_LOADED: dict[tuple[Path, int, int], Fixture | FixtureError] = {}
+
+
+def _load(path: Path) -> Fixture:
+    """A fixture loaded once per process and content (the corpus is read for every algorithm and dtype)."""
+    stat = path.stat()
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:
+        try:
+            _LOADED[key] = load(path)
+        except FixtureError as error:
+            _LOADED[key] = error
+    loaded = _LOADED[key]
+    if isinstance(loaded, FixtureError):
+        raise loaded
+    return loaded
+
+
+def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path = FIXTURES) -> list[Case]:
+    """A case per fixture of ``algorithm`` with budgets for ``dtype``; a damaged one is a case with a problem."""
+    cases = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            fixture = _load(path)
+        except FixtureError as error:
+            cases.append(Case("fixtures", algorithm, dtype, None, path.stem, problem=str(error)))
+            continue
+        if fixture.algorithm != algorithm or dtype not in fixture.budget_dtypes:
+            continue
+        if not profile.long_fixtures and len(fixture.document["gradients"]) > LONG:
+            continue
+        # A hash proves only that the file is as written: a value or budget edited and re-hashed would pass.
+        problem = verify_against_oracle(fixture)
+        if problem is not None:
+            cases.append(Case("fixtures", algorithm, dtype, None, fixture.name, problem=problem))
+            continue
+        cases.append(Case("fixtures", algorithm, dtype, spec_for(fixture, dtype), fixture.name, fixture=fixture))
+    return cases
+
+
+def expected_fixtures(algorithm: str, dtype: str, profile: Profile) -> int:
+    """How many fixtures of the bundled corpus the fixtures check of ``algorithm`` in ``dtype`` should find."""
+    return sum(1 for t in CORPUS if t.algorithm == algorithm and dtype in WIDER[t.input_dtype]
+               and (profile.long_fixtures or t.steps <= LONG))

@@ -1,0 +1,233 @@
+"""The harness's data model: trajectory specs, findings, outcomes, cases and profiles (a leaf: NumPy only).
+
+Everything above this module speaks in these terms: the candidates' worker receives a *spec* and answers
+with *states*; a check judges states into *findings* (``|candidate − exact| / budget`` at one element of
+one quantity at one step) and gathers them in an *outcome*, the one result type of every check, numeric
+or API, that the runner yields, the report prints and the JSON carries.
+
+A spec is JSON-ready::
+
+    {"algorithm": "adam", "config": {...}, "dtype": "float32",
+     "variables": [[name, shape, [hex, ...]], ...], "gradients": [[[hex, ...] or None, ...], ...],
+     "exclude": {"var_names": [...], "var_list": [...]}, "compile": "eager", "finalize": false}
+
+Floats travel as ``float.hex`` strings, exactly.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much a run does: steps per generated trajectory, hypothesis examples, long fixtures."""
+
+    name: str
+    steps: int
+    explore_examples: int
+    long_fixtures: bool
+    api_examples: int = 60
+
+
+PROFILES = {
+    "quick": Profile("quick", 3, 5, False, 20),
+    "ci": Profile("ci", 6, 20, False, 60),
+    "deep": Profile("deep", 16, 300, True, 500),
+}
+
+# -- the spec ----------------------------------------------------------------------------------------------
+
+
+def encode(array: Any) -> list[str]:
+    """An array's elements, flat, as exact ``float.hex`` strings."""
+    return [float(x).hex() for x in np.asarray(array, dtype=np.float64).reshape(-1)]
+
+
+def decode(values: list[str], shape: Any) -> np.ndarray:
+    """``float.hex`` strings back to a float64 array of ``shape``."""
+    return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape)
+
+
+def make_spec(algorithm: str, config: dict, dtype: str, variables: list[tuple[str, Any]],
+              gradients: list[list[Any | None]], *, exclude: dict | None = None, compile: str = "eager",
+              finalize: bool = False) -> dict:
+    """A JSON-ready spec from ``variables = [(name, array)]`` and ``gradients = [[array or None]]``."""
+    return {
+        "algorithm": algorithm,
+        "config": config,
+        "dtype": dtype,
+        "variables": [[name, list(np.shape(a)), encode(a)] for name, a in variables],
+        "gradients": [[None if g is None else encode(g) for g in step] for step in gradients],
+        "exclude": exclude or {},
+        "compile": compile,
+        "finalize": finalize,
+    }
+
+
+def spec_inputs(spec: dict) -> tuple[list[tuple[str, np.ndarray]], list[list[np.ndarray | None]]]:
+    """A spec's initial variables ``[(name, array)]`` and gradients ``[[array or None]]``, as float64."""
+    variables = [(name, decode(values, shape)) for name, shape, values in spec["variables"]]
+    gradients = [[None if g is None else decode(g, shape) for g, (_, shape, _) in zip(step, spec["variables"])]
+                 for step in spec["gradients"]]
+    return variables, gradients
+
+
+def describe_spec(spec: dict) -> str:
+    """A short, reproducible description of a trajectory: its whole configuration, shapes and steps."""
+    config = spec["config"]  # complete: a 0.0 or a False is part of the case
+    shapes = [tuple(shape) for _, shape, _ in spec["variables"]]
+    crc = zlib.crc32(repr(spec).encode()) & 0xFFFF
+    missing = [(k + 1, i) for k, step in enumerate(spec["gradients"]) for i, g in enumerate(step) if g is None]
+    nones = f", None gradients at (step, variable) {missing}" if missing else ""
+    exclude = f", exclude {spec['exclude']}" if spec.get("exclude") else ""
+    finalize = ", then finalize" if spec.get("finalize") else ""
+    return (f"{spec['algorithm']} in {spec['dtype']}, config {config}, variables {shapes}, "
+            f"{len(spec['gradients'])} steps{nones}{exclude}{finalize} [#{crc:04x}]")
+
+
+# -- findings and errors -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The worst element of one quantity at one step: ``ratio = |candidate − exact| / budget``."""
+
+    quantity: str
+    step: int
+    element: int
+    ratio: float
+    candidate: float
+    exact: float
+    budget: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.quantity} at step {self.step}, element {self.element}: candidate {self.candidate!r}, "
+            f"exact {self.exact!r}, |diff| {abs(self.candidate - self.exact):.3g}, budget {self.budget:.3g}, "
+            f"ratio {self.ratio:.3g}"
+        )
+
+    def to_json(self) -> dict:
+        return {"quantity": self.quantity, "step": self.step, "element": self.element,
+                "candidate": _number(self.candidate), "exact": _number(self.exact), "budget": _number(self.budget),
+                "ratio": _number(self.ratio)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Finding:
+        return cls(data["quantity"], data["step"], data["element"], float(data["ratio"]), float(data["candidate"]),
+                   float(data["exact"]), float(data["budget"]))
+
+
+def _number(x: float) -> float | str:
+    """JSON has no infinities or NaN: those travel as the strings ``"inf"``, ``"-inf"``, ``"nan"``."""
+    return x if np.isfinite(x) else str(float(x))
+
+
+class JudgeError(ValueError):
+    """The candidate's states cannot be judged as reported: what it reported against what was expected."""
+
+
+class RunError(RuntimeError):
+    """The candidate raised, hung or died while running a request: a failed check, with what is known."""
+
+    def __init__(self, message: str, traceback: str = "", call: str = "") -> None:
+        super().__init__(message)
+        self.traceback = traceback
+        self.call = call  # the call into the candidate in progress ("apply", "api/resume", ...)
+
+
+class CandidateLost(RunError):
+    """The candidate hung, killed its worker or broke the protocol: the worker is gone and restarts."""
+
+
+# -- cases and outcomes ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One trajectory a check runs: a spec, or why it cannot run (a damaged fixture: an error row)."""
+
+    check: str
+    algorithm: str
+    dtype: str
+    spec: dict | None
+    label: str
+    fixture: Any = None  # the loaded fixture the states are judged against (the fixtures check)
+    problem: str | None = None
+
+
+@dataclass
+class Outcome:
+    """The verdict of one check (per algorithm, and per dtype for the numeric checks; ``dtype`` None: API)."""
+
+    algorithm: str
+    check: str
+    dtype: str | None
+    cases: int = 0
+    worst: Finding | None = None
+    worst_case: str = ""
+    error: str | None = None
+    diagnosis: str | None = None  # the id of the known deviation the failure matches (checks.deviations)
+    example: dict | None = None  # the shrunk failing example: summary, spec, others, fixture
+    problems: list[str] = field(default_factory=list)  # what an API check found to differ from Keras
+    not_applicable: str | None = None
+
+    @property
+    def judged(self) -> bool:
+        """Whether anything was compared: a numeric check needs a finding, an API check a case."""
+        return self.worst is not None or (self.dtype is None and self.cases > 0)
+
+    @property
+    def passed(self) -> bool:
+        """Earned only: applicable, judged, no error or problem, every ratio within budget."""
+        return (self.not_applicable is None and self.error is None and not self.problems and self.judged
+                and (self.worst is None or self.worst.ratio <= 1.0))
+
+    @property
+    def failed(self) -> bool:
+        return self.not_applicable is None and not self.passed
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passed else ("fail" if self.failed else "not applicable")
+
+    def close(self) -> Outcome:
+        """A check that ran and judged nothing is an error, never a silent pass."""
+        if self.not_applicable is None and self.error is None and not self.problems and not self.judged:
+            self.error = "nothing was judged: the candidate's states held nothing to compare"
+        return self
+
+    def absorb(self, finding: Finding | None, case: str) -> None:
+        """One more case judged, and its worst finding kept if it is the worst so far."""
+        self.cases += 1
+        if finding is not None:
+            self.keep_worst(finding, case)
+
+    def keep_worst(self, finding: Finding, case: str) -> None:
+        if self.worst is None or finding.ratio > self.worst.ratio:
+            self.worst, self.worst_case = finding, case
+
+    def fail(self, case: str, message: str) -> None:
+        """A case that could not be judged: the first such message is the outcome's error."""
+        self.cases += 1
+        self.error = self.error or f"{case}: {message}"
+
+    def to_json(self) -> dict:
+        return {"algorithm": self.algorithm, "check": self.check, "dtype": self.dtype, "verdict": self.verdict,
+                "cases": self.cases, "worst": None if self.worst is None else self.worst.to_json(),
+                "worst_case": self.worst_case, "error": self.error, "diagnosis": self.diagnosis,
+                "problems": list(self.problems), "not_applicable": self.not_applicable,
+                "example": self.example}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Outcome:
+        worst = data.get("worst")
+        return cls(data["algorithm"], data["check"], data["dtype"], data["cases"],
+                   None if worst is None else Finding.from_json(worst), data.get("worst_case", ""), data.get("error"),
+                   data.get("diagnosis"), data.get("example"), list(data.get("problems") or []),
+                   data.get("not_applicable"))
