@@ -1,4 +1,4 @@
-"""Adapters that let the project's harness certify this implementation (see ``conformance/adapter.py``).
+"""Adapters that let the project's harness certify this implementation (see ``conformance/candidates/protocol.py``).
 
     optconf check optimizer_conformance.fast_optimizers.conformance:NumpyAdapter
     optconf check optimizer_conformance.fast_optimizers.conformance:TorchAdapter

@@ -14,6 +14,8 @@ import re
 import warnings
 from typing import Any
 
+from optimizer_conformance.fast_optimizers.schedules import validate as validate_schedule
+
 _NAME_COUNTS: collections.Counter = collections.Counter()
 
 
@@ -97,8 +99,6 @@ def legacy_config(config: dict[str, Any]) -> dict[str, Any]:
                          + ", ".join(f"{k}={full[k]!r}" for k in clips))
     lr = full["learning_rate"]
     if isinstance(lr, dict):
-        from optimizer_conformance.fast_optimizers.schedules import validate as validate_schedule
-
         validate_schedule(lr)
     elif isinstance(lr, bool) or not (isinstance(lr, float) or callable(lr) or is_schedule(lr)):
         raise ValueError(f"`learning_rate` must be a float, a schedule (or its serialization) or a callable; "

@@ -151,9 +151,9 @@ def test_the_command_line_prints_the_shrunk_example_and_writes_it_as_a_fixture(t
     [
         (["check", "no.such.module:Thing", "--backend", "tensorflow"], "cannot load"),
         (["check", "keras", "--backend", "theano"], "--backend must be one of"),
-        (["check", "keras", "--algorithm", "sgd"], "--algorithm accepts"),
-        (["check", "keras", "--profile", "forever"], "--profile must be one of"),
-        (["check", "keras", "--dtype", "float8"], "--dtype accepts"),
+        (["check", "keras", "--algorithm", "sgd"], "--algorithm: 'sgd' is not accepted"),
+        (["check", "keras", "--profile", "forever"], "--profile: 'forever' is not accepted"),
+        (["check", "keras", "--dtype", "float8"], "--dtype: 'float8' is not accepted"),
     ],
 )
 def test_bad_arguments_and_unloadable_candidates_exit_2_with_one_line(args, message):

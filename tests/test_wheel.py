@@ -115,3 +115,16 @@ def test_a_port_with_a_planted_bug_fails_in_the_right_check(environment, tmp_pat
     assert out.returncode == 1, out.stdout[-4000:]
     assert "FAILED ::optconf::adam::float32::pipeline/basic" in out.stdout
     assert "velocity/" in out.stdout or "variables/" in out.stdout
+
+
+def test_the_wheel_carries_every_module_of_the_tree(environment):
+    """Every subpackage is listed in pyproject (a forgotten one would be missing from the wheel only)."""
+    out = subprocess.run([str(environment), "-c", "import optimizer_conformance, pathlib; "
+                          "root = pathlib.Path(list(optimizer_conformance.__path__)[0]); "
+                          "print('\\n'.join(sorted(str(p.relative_to(root)) for p in root.rglob('*.py'))))"],
+                         capture_output=True, text=True, timeout=60)
+    installed = set(out.stdout.split())
+    here = Path(__file__).resolve().parent.parent
+    tree = {str(Path(folder) / p.relative_to(here / folder)) for folder in
+            ("reference", "conformance", "fixtures", "fast_optimizers") for p in (here / folder).rglob("*.py")}
+    assert tree - installed == set(), out.stderr
