@@ -145,6 +145,10 @@ class CandidateLost(RunError):
     """The candidate hung, killed its worker or broke the protocol: the worker is gone and restarts."""
 
 
+class NotApplicable(Exception):
+    """The case needs what the reference itself lacks (an argument the Keras release under test rejects)."""
+
+
 # -- cases and outcomes ------------------------------------------------------------------------------------
 
 
@@ -176,6 +180,7 @@ class Outcome:
     example: dict | None = None  # the shrunk failing example: summary, spec, others, fixture
     problems: list[str] = field(default_factory=list)  # what an API check found to differ from Keras
     not_applicable: str | None = None
+    skipped: list[str] = field(default_factory=list)  # cases left out, each with why (not applicable)
 
     @property
     def judged(self) -> bool:
@@ -197,10 +202,18 @@ class Outcome:
         return "pass" if self.passed else ("fail" if self.failed else "not applicable")
 
     def close(self) -> Outcome:
-        """A check that ran and judged nothing is an error, never a silent pass."""
+        """A check that ran and judged nothing is an error, never a silent pass (or, when every case it had was
+        not applicable, not applicable)."""
         if self.not_applicable is None and self.error is None and not self.problems and not self.judged:
-            self.error = "nothing was judged: the candidate's states held nothing to compare"
+            if self.skipped:
+                self.not_applicable = self.skipped[0]
+            else:
+                self.error = "nothing was judged: the candidate's states held nothing to compare"
         return self
+
+    def skip(self, case: str, reason: str) -> None:
+        """A case that does not apply (the reference rejects it): left out, with why."""
+        self.skipped.append(f"{case}: {reason}")
 
     def absorb(self, finding: Finding | None, case: str) -> None:
         """One more case judged, and its worst finding kept if it is the worst so far."""
@@ -222,7 +235,7 @@ class Outcome:
                 "cases": self.cases, "worst": None if self.worst is None else self.worst.to_json(),
                 "worst_case": self.worst_case, "error": self.error, "diagnosis": self.diagnosis,
                 "problems": list(self.problems), "not_applicable": self.not_applicable,
-                "example": self.example}
+                "skipped": list(self.skipped), "example": self.example}
 
     @classmethod
     def from_json(cls, data: dict) -> Outcome:
@@ -230,4 +243,4 @@ class Outcome:
         return cls(data["algorithm"], data["check"], data["dtype"], data["cases"],
                    None if worst is None else Finding.from_json(worst), data.get("worst_case", ""), data.get("error"),
                    data.get("diagnosis"), data.get("example"), list(data.get("problems") or []),
-                   data.get("not_applicable"))
+                   data.get("not_applicable"), list(data.get("skipped") or []))

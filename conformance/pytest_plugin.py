@@ -181,15 +181,20 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         description = _worker(config, settings).description
     except (CandidateError, ValueError) as error:
         raise pytest.UsageError(f"optconf: {error}") from None
-    seen = set()
+    seen, added = set(), []
     for planned in plan_items(_plan(settings, description)):
         seen.add(planned.key)
         name = (f"optconf::{planned.algorithm}::{planned.check.replace('/', '::')}" if planned.dtype is None
                 else f"optconf::{planned.algorithm}::{planned.dtype}::{planned.check}")
-        item = ConformanceItem.from_parent(session, name=name, planned=planned)
+        # The node id is the name itself: under the session it would otherwise start with an empty path.
+        item = ConformanceItem.from_parent(session, name=name, nodeid=name, planned=planned)
         if planned.key in settings.xfail:
             item.add_marker(pytest.mark.xfail(reason=settings.xfail[planned.key], strict=True))
-        items.append(item)
+        added.append(item)
+    items.extend(added)
+    # Counted as collected (by the terminal's "collected N items", --collect-only included), as a collector's
+    # items are.
+    config.hook.pytest_collectreport(report=pytest.CollectReport("optconf", "passed", None, added))
     for key in sorted(set(settings.xfail) - seen):
         warnings.warn(pytest.PytestWarning(f"optconf_xfail: stale entry {key!r} matches no check"), stacklevel=1)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import platform
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,20 @@ FORMAT = "optimizer-conformance-report"
 FORMAT_VERSION = 1
 
 
+def ratio_text(ratio: float) -> str:
+    """Two significant digits, more where two would round onto 1: a passing ratio never reads as 1, nor a failing
+    one (0.99999999998 is not printed as 1 next to "pass at <= 1")."""
+    if not math.isfinite(ratio):
+        return str(ratio)
+    if ratio == 1.0:
+        return "1.0"
+    for digits in range(2, 18):
+        text = f"{ratio:.{digits}g}"
+        if float(text) != 1.0:
+            return text
+    return repr(ratio)
+
+
 def _cell(o: Outcome | None) -> str:
     if o is None:
         return "-"
@@ -32,11 +47,9 @@ def _cell(o: Outcome | None) -> str:
         return "ERROR"
     if o.not_applicable:
         return "n/a"
-    if o.problems:
-        return "FAIL"
     if o.worst is None:
         return "ok" if o.passed else "FAIL"
-    cell = f"{o.worst.ratio:.2g}" if o.passed else f"FAIL {o.worst.ratio:.2g}"
+    cell = ratio_text(o.worst.ratio) if o.passed else f"FAIL {ratio_text(o.worst.ratio)}"
     return f"{cell} ({o.cases})" if o.check == "fixtures" else cell
 
 
@@ -71,18 +84,21 @@ def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
         out.write(f" on {o.worst_case}\n" if o.worst_case else "\n")
         if o.error:
             out.write(f"  {o.error}\n")
-        for problem in o.problems[:12]:
-            out.write(f"  - {problem}\n")
-        if len(o.problems) > 12:
-            out.write(f"  ... and {len(o.problems) - 12} more (see --json)\n")
-        if o.worst is not None and o.worst.ratio > 1:
+        diverged = o.worst is not None and o.worst.ratio > 1
+        if diverged:
             w = o.worst
             out.write(f"  quantity   {w.quantity}\n  step       {w.step}\n  element    {w.element}\n"
                       f"  candidate  {w.candidate!r}\n  exact      {w.exact!r}\n"
                       f"  difference {abs(w.candidate - w.exact):.6g}\n  budget     {w.budget:.6g}\n"
-                      f"  ratio      {w.ratio:.6g}\n")
+                      f"  ratio      {ratio_text(w.ratio)}\n")
+        for problem in o.problems[:12]:
+            out.write(f"  - {problem}\n")
+        if len(o.problems) > 12:
+            out.write(f"  ... and {len(o.problems) - 12} more (see --json)\n")
         if o.diagnosis:
             out.write(f"  matches a known porting bug: {describe(o.diagnosis)}\n")
+        elif diverged and o.dtype is not None and not o.check.startswith("one-step"):
+            out.write("  matches no known porting bug of the catalogue (every reported quantity compared)\n")
         if o.example:
             out.write(f"  smallest failing example: {o.example['summary']}\n")
             for other in o.example.get("others", [])[:5]:

@@ -29,9 +29,17 @@ from optimizer_conformance.conformance.cases.catalogue import pipeline_cases
 from optimizer_conformance.conformance.checks.api import CHECKS as API_CHECKS
 from optimizer_conformance.conformance.checks.diagnosis import diagnose
 from optimizer_conformance.conformance.checks.explore import explore
-from optimizer_conformance.conformance.checks.numeric import judge_one_step, judge_trajectory
+from optimizer_conformance.conformance.checks.numeric import counter_problem, judge_one_step, judge_trajectory
 from optimizer_conformance.conformance.golden.replay import FIXTURES, expected_fixtures, fixture_cases
-from optimizer_conformance.conformance.model import CandidateLost, Case, JudgeError, Outcome, Profile, RunError
+from optimizer_conformance.conformance.model import (
+    CandidateLost,
+    Case,
+    JudgeError,
+    NotApplicable,
+    Outcome,
+    Profile,
+    RunError,
+)
 from optimizer_conformance.conformance.settings import CHECK_FAMILIES
 
 # After this many requests in a row whose candidate hung or died, the rest are reported without running them:
@@ -97,12 +105,13 @@ def given_up(worker: Worker) -> str | None:
 def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outcome | None = None) -> None:
     """Judge one case's states into its outcome (and the one-step outcome); unjudgeable states are errors."""
     try:
-        finding = judge_trajectory(case, states)
+        judgement = judge_trajectory(case, states)
     except JudgeError as error:
         outcome.fail(case.label, str(error))
     else:
-        outcome.absorb(finding, case.label)
-        if finding.ratio > 1.0 and outcome.diagnosis is None:
+        outcome.absorb(judgement.worst, case.label)
+        outcome.problems += [counter_problem(case.label, c) for c in judgement.counters[:3]]
+        if not judgement.passed and outcome.diagnosis is None:
             outcome.diagnosis = diagnose(case.spec, states)
     if one_step is not None:
         try:
@@ -119,6 +128,11 @@ def run_case(worker: Worker, outcome: Outcome, case: Case, one_step: Outcome | N
     if failure is None:
         try:
             states = worker.run(case.spec)
+        except NotApplicable as reason:
+            for o in (outcome, one_step):
+                if o is not None:
+                    o.skip(case.label, str(reason))
+            return
         except RunError as error:
             failure = str(error) if isinstance(error, CandidateLost) else f"the candidate raised {error}"
     if failure is not None:
@@ -158,7 +172,13 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
     lost = given_up(worker)
     if lost:
         return Outcome(algorithm, "explore", dtype, cases=1, error=lost)
-    return explore(worker.run, algorithm, dtype, plan.profile, write_failure=plan.write_failure).close()
+    outcome = explore(worker.run, algorithm, dtype, plan.profile, write_failure=plan.write_failure)
+    if outcome.worst is not None and outcome.worst.ratio > 1.0 and outcome.example:
+        try:  # the shrunk example, run once more, for the diagnosis
+            outcome.diagnosis = diagnose(outcome.example["spec"], worker.run(outcome.example["spec"]))
+        except (RunError, NotApplicable):
+            pass
+    return outcome.close()
 
 
 # -- a whole plan (the command line) -------------------------------------------------------------------

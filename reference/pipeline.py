@@ -196,6 +196,11 @@ class ReferenceOptimizer:
         """The rule's ``t``: the 1-based count of real updates, ``⌊k / S⌋ + 1``."""
         return self.iterations + 1
 
+    def accumulated_gradient(self, g: list[Tracked], accumulator: list[Tracked]) -> list[Tracked]:
+        """Step 4 on an update step: the mean ``(g + acc) / S`` of the accumulated micro-gradients."""
+        steps = self.accumulation_steps
+        return [(x + a) / steps for x, a in zip(g, accumulator)]
+
     def ema_blend_weight(self) -> Tracked | None:
         """``1 − μ`` of this step's EMA blend; ``None`` while ``iterations`` is 0 (the average copies θ)."""
         return ema.blend_weight(self.config["ema_momentum"], self.iterations, self.fmt)
@@ -248,9 +253,9 @@ class ReferenceOptimizer:
             if (self.raw_iterations + 1) % steps != 0:
                 for i in active:
                     acc[i] = [a + x for a, x in zip(acc[i], g[i])]
-                self._moving_average()
+                self.update_moving_average()
                 return
-            g = {i: [(x + a) / steps for x, a in zip(g[i], acc[i])] for i in active}
+            g = {i: self.accumulated_gradient(g[i], acc[i]) for i in active}
         clipped = clipping.clip([g[i] for i in active], config, fmt)
         g = dict(zip(active, clipped))
         lr_floatx, lr = self.learning_rate()
@@ -264,7 +269,7 @@ class ReferenceOptimizer:
             acc = self.slots["gradient_accumulator"]
             for i in range(len(acc)):
                 acc[i] = [Tracked.exact(0, fmt) for _ in acc[i]]
-        self._moving_average()
+        self.update_moving_average()
 
     def _update(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
         rule = self.rule
@@ -281,7 +286,8 @@ class ReferenceOptimizer:
                 for n, s in zip(names, slot_lists):
                     s[j] = new[n]
 
-    def _moving_average(self) -> None:
+    def update_moving_average(self) -> None:
+        """Step 8: the EMA of every variable, and its overwrite every ``ema_overwrite_frequency`` updates."""
         if not self.config.get("use_ema"):
             return
         weight = self.ema_blend_weight()

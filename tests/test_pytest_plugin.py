@@ -89,7 +89,7 @@ def test_a_correct_port_passes_with_the_conformance_tests_in_its_own_suite(tmp_p
     out = _pytest(_repository(tmp_path, CORRECT), "-rA")
     assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-2000:]
     assert "optconf: candidate myport:Adapter, profile quick" in out.stdout  # the header
-    assert "PASSED ::optconf::adam::float32::pipeline/basic" in out.stdout
+    assert "PASSED optconf::adam::float32::pipeline/basic" in out.stdout
     assert "optconf conformance" in out.stdout and "adam: " in out.stdout  # the terminal summary
 
 

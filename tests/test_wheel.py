@@ -105,7 +105,7 @@ def test_a_correct_port_passes_with_every_fixture_item_in_a_repository_with_coll
     out = _pytest(environment, repo)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
     fixture_items = [line for line in out.stdout.splitlines()
-                     if line.startswith("PASSED ::optconf::adam::float32::fixtures/")]
+                     if line.startswith("PASSED optconf::adam::float32::fixtures/")]
     assert len(fixture_items) >= 20, out.stdout[-4000:]  # the corpus came with the wheel
     assert "PASSED tests/test_own_module.py::test_the_repository_imports_its_own_conformance_module" in out.stdout
 
@@ -113,7 +113,7 @@ def test_a_correct_port_passes_with_every_fixture_item_in_a_repository_with_coll
 def test_a_port_with_a_planted_bug_fails_in_the_right_check(environment, tmp_path):
     out = _pytest(environment, _repository(tmp_path, bug=True))
     assert out.returncode == 1, out.stdout[-4000:]
-    assert "FAILED ::optconf::adam::float32::pipeline/basic" in out.stdout
+    assert "FAILED optconf::adam::float32::pipeline/basic" in out.stdout
     assert "velocity/" in out.stdout or "variables/" in out.stdout
 
 

@@ -21,7 +21,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
-from optimizer_conformance.conformance.model import CandidateLost, RunError
+from optimizer_conformance.conformance.model import CandidateLost, NotApplicable, RunError
 
 BACKENDS = ("tensorflow", "jax", "torch")
 COMPILE_MODES = ("eager", "function", "jit")
@@ -216,11 +216,14 @@ class Worker:
         return self.description
 
     def run(self, spec: dict) -> list[dict]:
-        """The candidate's states along ``spec``; :class:`RunError` if it raised, hung or died."""
+        """The candidate's states along ``spec``; :class:`RunError` if it raised, hung or died;
+        :class:`NotApplicable` if the worker's Keras itself rejects the spec's configuration."""
         reply = self._request({"spec": spec}, "the candidate")
         if "error" in reply:
             raise RunError(f"{reply['error']} (in {_describe_call(self._last)})" if self.call else reply["error"],
                            reply.get("traceback", ""), self.call)
+        if "not_applicable" in reply:
+            raise NotApplicable(reply["not_applicable"])
         states = reply.get("states")
         if not isinstance(states, list) or not all(isinstance(s, dict) for s in states):
             raise RunError(f"the worker's reply holds no list of states: {str(reply)[:120]}")

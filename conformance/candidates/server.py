@@ -13,6 +13,8 @@ stdout:
                                              restarts, and a hang or crash is reported at that call)
     ← {"states": [{quantity: [hex, ...]}, ...]}   or   {"api": [outcome, ...]}
                                             or   {"error": "...", "traceback": "..."}
+                                            or   {"not_applicable": "Keras 3.0.0 rejects it (...)"}
+                                                 (the Keras release in the worker refuses the spec's config)
 
 Floats travel as ``float.hex`` strings.  Candidates: real Keras 3 (``keras.optimizers``), any
 class or factory named by import path that follows the Keras optimizer API (Keras 3 subclasses,
@@ -37,6 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from optimizer_conformance.conformance.candidates.channel import announce, open_channel, send  # noqa: E402
 from optimizer_conformance.conformance.candidates.engines import Engine, make_engine  # noqa: E402
 from optimizer_conformance.conformance.checks.api import CHECKS, run_api_checks  # noqa: E402
+from optimizer_conformance.conformance.checks.api.bridge import keras_rejects  # noqa: E402
 
 
 def _api(engine: Engine, request: dict) -> list[dict]:
@@ -87,6 +90,8 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
                 warnings.simplefilter("ignore")
                 if "api" in request:
                     reply = {"api": _api(engine, request["api"])}
+                elif reason := keras_rejects(request["spec"]["algorithm"], request["spec"]["config"]):
+                    reply = {"not_applicable": reason}
                 else:
                     reply = {"states": engine.run(request["spec"])}
         except BaseException as error:  # noqa: BLE001 - a candidate's exception is a result, not a crash

@@ -3,16 +3,16 @@
 Diagnosis (:mod:`conformance.checks.diagnosis`), the project's mutants (``tests/mutants``) and the NumPy
 test port (``tests/numpy_port.py``) all name a deviation by its id.  Where the deviation can be computed,
 it is the oracle with one change, made here and nowhere in the oracle itself: a configuration that
-computes what the bug computes (summing accumulated gradients is averaging them with a loss scale of
-``1/S``), or a subclass of the oracle that overrides one of its counters (:class:`StepCountOffset`,
-:class:`ScheduleSeesUpdates`, :class:`EmaMomentumOnFirstStep`).  ``deviate(spec)`` gives the deviated
-spec and oracle, or ``None`` where the spec does not exercise the deviation.
+computes what the bug computes (decay not scaled by the learning rate is decay ``λ/η``), or a subclass of the
+oracle that overrides one of its steps (:class:`StepCountOffset`, :class:`AccumulationSums`,
+:class:`ScheduleSeesUpdates`, :class:`EmaMomentumOnFirstStep`, :class:`EmaNotMaintained`).
+``deviate(spec)`` gives the deviated spec and oracle, or ``None`` where the spec does not exercise it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -38,6 +38,20 @@ class StepCountMinusOne(StepCountOffset):
     offset = -1
 
 
+class AccumulationSums(ReferenceOptimizer):
+    """The accumulated micro-gradients summed on an update step instead of averaged."""
+
+    def accumulated_gradient(self, g: list[Tracked], accumulator: list[Tracked]) -> list[Tracked]:
+        return [x + a for x, a in zip(g, accumulator)]
+
+
+class EmaNotMaintained(ReferenceOptimizer):
+    """``apply`` never updates the moving average (nor overwrites with it): it stays at its zero init."""
+
+    def update_moving_average(self) -> None:
+        pass
+
+
 class ScheduleSeesUpdates(ReferenceOptimizer):
     """The learning-rate schedule evaluated at the real-update count instead of the raw counter."""
 
@@ -57,9 +71,15 @@ Deviated = tuple[dict, Callable[..., ReferenceOptimizer]]
 
 @dataclass(frozen=True)
 class Deviation:
+    """A known deviation; a diagnosis must match every quantity the candidate reports, under ``renames``
+    (the candidate's name of a quantity, the deviated oracle's name), except the slots in ``unmodelled``
+    (which the deviation leaves meaningless: an ignored AMSGrad's ``velocity_hat``)."""
+
     id: str
     description: str
     deviate: Callable[[dict], Deviated | None] | None = None  # None: not computed, so never diagnosed
+    renames: dict[str, str] = field(default_factory=dict)
+    unmodelled: tuple[str, ...] = ()
 
 
 # -- how each computable deviation changes a spec ------------------------------------------------------
@@ -72,14 +92,6 @@ def _patched(spec: dict, **changes: Any) -> dict:
 def _constant_lr(spec: dict) -> float | None:
     lr = spec["config"].get("learning_rate", 0.001)
     return lr if isinstance(lr, float) else None
-
-
-def _sum_not_mean(spec: dict) -> Deviated | None:
-    steps = spec["config"].get("gradient_accumulation_steps")
-    if not steps:
-        return None
-    scale = spec["config"].get("loss_scale_factor") or 1.0
-    return _patched(spec, loss_scale_factor=scale / steps), ReferenceOptimizer
 
 
 def _decay_without_lr(spec: dict) -> Deviated | None:
@@ -132,14 +144,16 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("missing-bias-correction", "no bias correction (α = η)"),
     Deviation("velocity-weight-is-beta", "the velocity blended with β₂ instead of 1 − β₂"),
     Deviation("amsgrad-ignored", "amsgrad ignored (velocity used instead of its running max)",
-              _when("amsgrad", lambda s: _patched(s, amsgrad=False))),
+              _when("amsgrad", lambda s: _patched(s, amsgrad=False)), unmodelled=("velocity_hat",)),
     Deviation("amsgrad-max-of-corrected-velocity", "optax's AMSGrad: the max of the bias-corrected velocity"),
-    Deviation("legacy-schedule-in-nadam", "the legacy TF schedule 0.96^(0.004 t) in Keras 3 Nadam", _legacy_schedule),
-    Deviation("keras3-schedule-in-legacy-nadam", "the Keras 3 schedule 0.96^t in the legacy Nadam", _keras3_schedule),
+    Deviation("legacy-schedule-in-nadam", "the legacy TF schedule 0.96^(0.004 t) in Keras 3 Nadam", _legacy_schedule,
+              renames={"u_product": "momentum_cache"}),
+    Deviation("keras3-schedule-in-legacy-nadam", "the Keras 3 schedule 0.96^t in the legacy Nadam", _keras3_schedule,
+              renames={"momentum_cache": "u_product"}),
     Deviation("stale-momentum-product", "Nadam's momentum product advanced after the variables were updated"),
     # -- the pipeline ------------------------------------------------------------------------------------
     Deviation("accumulation-sums", "gradient accumulation sums the micro-gradients instead of averaging them",
-              _sum_not_mean),
+              _when("gradient_accumulation_steps", lambda s: s, AccumulationSums)),
     Deviation("clipping-before-averaging", "each accumulated micro-gradient clipped, the mean left unclipped"),
     Deviation("weight-decay-not-scaled-by-learning-rate", "weight decay not scaled by the learning rate (θ −= λθ)",
               _decay_without_lr),
@@ -154,6 +168,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("ema-momentum-on-first-step", "EMA momentum applied on the first step (the average should start as a "
               "copy)", _when("use_ema", lambda s: s, EmaMomentumOnFirstStep)),
     Deviation("ema-never-overwrites", "ema_overwrite_frequency and finalize_variable_values do nothing"),
+    Deviation("ema-not-maintained", "use_ema accepted but apply() never updates the moving average (as Keras 3.0.0 "
+              "and 3.0.1 on the JAX and torch backends)", _when("use_ema", lambda s: s, EmaNotMaintained)),
     Deviation("schedule-fed-real-updates", "the learning-rate schedule fed real updates instead of the raw iteration "
               "counter", _when("gradient_accumulation_steps", lambda s: s, ScheduleSeesUpdates)),
 )

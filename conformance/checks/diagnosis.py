@@ -1,22 +1,22 @@
-"""Name the known deviation a failure matches, when one does.
+"""Name the known deviation a failure matches, when one does, and only when it matches everything reported.
 
 A failing trajectory is replayed through each computable deviation of the catalogue
-(:mod:`conformance.checks.deviations`); when the candidate's weights lie inside the budgets of a deviated
-oracle at every step, the report names that deviation.
+(:mod:`conformance.checks.deviations`); a deviation is named only when the deviated oracle holds every
+quantity the candidate reports (weights, moments, averages, accumulators, the Nadam product, the step
+counter) within its budget at every step: a deviation that explains the weights but not the averages is
+not the deviation that happened.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from optimizer_conformance.conformance.checks.compare import compare, oracle_states
-from optimizer_conformance.conformance.checks.deviations import DEVIATIONS
+from optimizer_conformance.conformance.checks.deviations import DEVIATIONS, Deviation
+from optimizer_conformance.conformance.model import decode
 
 
 def diagnose(spec: dict, states: list[dict]) -> str | None:
-    """The id of the known deviation whose deviated oracle the candidate matches on this trajectory, if any."""
-    # The weights are what a bug changes observably; a deviated oracle need not keep the same slots
-    # (summing is averaging a scaled gradient, but the accumulator then holds scaled values).
-    weights = [{q: v for q, v in s.items() if q.startswith("variables/")} for s in states]
+    """The id of the known deviation whose deviated oracle matches every reported quantity, if any."""
     unbounded = None
     for deviation in DEVIATIONS:
         if deviation.deviate is None:
@@ -31,12 +31,25 @@ def diagnose(spec: dict, states: list[dict]) -> str | None:
                 unbounded = _unbounded(oracle_states(spec))
             if _unbounded(expected) > unbounded:
                 continue  # a deviation that leaves weights unconstrained (t = 0, say) would match anything
-            findings = compare(expected, weights)
+            reported = [_as_deviation_names(state, deviation) for state in states]
+            findings = compare(expected, reported)
         except (ValueError, ZeroDivisionError, ArithmeticError):
-            continue
-        if findings and max(f.ratio for f in findings) <= 1.0:
+            continue  # includes a reported quantity the deviated oracle does not have: no match
+        if findings and max(f.ratio for f in findings) <= 1.0 and _same_counters(expected, reported):
             return deviation.id
     return None
+
+
+def _as_deviation_names(state: dict, deviation: Deviation) -> dict:
+    return {deviation.renames.get(q, q): v for q, v in state.items()
+            if q.split("/", 1)[0] not in deviation.unmodelled}
+
+
+def _same_counters(expected: list[dict], reported: list[dict]) -> bool:
+    for exact, state in zip(expected, reported):
+        if "iterations" in state and decode(state["iterations"], (-1,))[0] != float(exact["iterations"].exact[0]):
+            return False
+    return True
 
 
 def _unbounded(states) -> int:

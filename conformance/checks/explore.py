@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, event, given, settings, target
+from hypothesis import HealthCheck, Phase, event, given, reject, settings, target
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from optimizer_conformance.conformance.cases.catalogue import schedule
 from optimizer_conformance.conformance.cases.inputs import MAGNITUDES, centered, held, spread
 from optimizer_conformance.conformance.checks.numeric import judge_trajectory
@@ -27,6 +28,7 @@ from optimizer_conformance.conformance.model import (
     Case,
     Finding,
     JudgeError,
+    NotApplicable,
     Outcome,
     Profile,
     RunError,
@@ -166,24 +168,31 @@ def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profi
         outcome.cases += 1
         try:
             states = run(spec)
+        except NotApplicable as reason:
+            if len(outcome.skipped) < 3:
+                outcome.skip("hypothesis example", str(reason))
+            reject()  # the reference itself cannot run this draw
         except CandidateLost as error:
             raise _Lost(_Failure(spec, str(error))) from None
         except RunError as error:
             raise _Failure(spec, f"the candidate raised {error}") from None
         try:
-            finding = judge_trajectory(Case("explore", algorithm, dtype, spec, "hypothesis example"), states)
+            judgement = judge_trajectory(Case("explore", algorithm, dtype, spec, "hypothesis example"), states)
         except JudgeError as error:
             raise _Failure(spec, str(error)) from None
-        target(min(finding.ratio, 1e30), label="worst budget ratio")
-        outcome.absorb(finding, "hypothesis example")
-        if finding.ratio > 1.0:
-            raise _Failure(spec, finding)
+        target(min(judgement.worst.ratio, 1e30), label="worst budget ratio")
+        outcome.absorb(judgement.worst, "hypothesis example")
+        if not judgement.passed:
+            raise _Failure(spec, judgement.headline)
 
     failures: list[_Failure] = []
     try:
         property_()
     except _Lost as lost:
         failures = [lost.failure]
+    except Unsatisfiable:
+        if not outcome.skipped:
+            outcome.error = "exploration could not run: hypothesis found no example to draw"
     except Exception as error:  # noqa: BLE001 - whatever hypothesis raises ends as this check's verdict
         failures = _failures(error)
         if not failures:

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from optimizer_conformance.conformance.checks.compare import (
     check_coverage,
@@ -20,14 +22,43 @@ from optimizer_conformance.conformance.golden.format import Fixture
 from optimizer_conformance.conformance.model import Case, Finding, JudgeError, decode, spec_inputs
 from optimizer_conformance.reference import ReferenceOptimizer
 
+# Integer counters: exact or not (budget 0). A counter difference is listed beside the state's worst finding,
+# never in its place: a step counter off by one says little until the weights and moments it moved are shown.
+COUNTERS = ("iterations",)
 
-def judge_trajectory(case: Case, states: list[dict]) -> Finding:
-    """The worst finding over every quantity at every step; :class:`JudgeError` when the states are unjudgeable."""
+
+@dataclass(frozen=True)
+class Judgement:
+    """The worst finding over the rule's state (weights, moments, averages, accumulators), and every step at
+    which a counter differs."""
+
+    worst: Finding
+    counters: list[Finding]
+
+    @property
+    def passed(self) -> bool:
+        return self.worst.ratio <= 1.0 and not self.counters
+
+    @property
+    def headline(self) -> Finding:
+        """What a failure leads with: the state's worst finding, or the first counter when the state is right."""
+        return self.worst if self.worst.ratio > 1.0 or not self.counters else self.counters[0]
+
+
+def judge_trajectory(case: Case, states: list[dict]) -> Judgement:
+    """Every quantity at every step; :class:`JudgeError` when the states are unjudgeable."""
     if case.fixture is not None:
         findings = judge_fixture(case.fixture, case.dtype, states)
     else:
         findings = compare(oracle_states(case.spec), states) + _iterations(case.spec, states)
-    return max(findings, key=lambda f: f.ratio)
+    state = [f for f in findings if f.quantity not in COUNTERS]
+    counters = [f for f in findings if f.quantity in COUNTERS and f.ratio > 1.0]
+    return Judgement(max(state or findings, key=lambda f: f.ratio), counters)
+
+
+def counter_problem(case: str, finding: Finding) -> str:
+    return (f"{case}: {finding.quantity} after step {finding.step} is {finding.candidate:g}, "
+            f"expected {finding.exact:g}")
 
 
 def _iterations(spec: dict, states: list[dict]) -> list[Finding]:

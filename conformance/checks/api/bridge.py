@@ -10,6 +10,7 @@ Imports: the data model, the catalogue and the comparison with the oracle; Keras
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,34 @@ from optimizer_conformance.conformance.model import Outcome, encode, spec_inputs
 from optimizer_conformance.reference.formats import FORMATS, numpy_dtype
 
 KERAS_CLASSES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam"}
+
+
+_REJECTED: dict[str, str | None] = {}
+
+
+def keras_rejects(algorithm: str, config: dict) -> str | None:
+    """Why the Keras installed here refuses ``config`` for ``algorithm`` (its constructor raises), or None.
+
+    A release that predates an argument (``gradient_accumulation_steps`` before Keras 3.4) makes the cases
+    that need it not applicable: the reference cannot do them either.
+    """
+    if algorithm not in KERAS_CLASSES:
+        return None
+    key = f"{algorithm}:{json.dumps(config, sort_keys=True, default=repr)}"
+    if key not in _REJECTED:
+        try:
+            import keras
+        except ImportError:
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                getattr(keras.optimizers, KERAS_CLASSES[algorithm])(**spec_kwargs({"config": config}))
+            _REJECTED[key] = None
+        except Exception as error:  # noqa: BLE001 - whatever Keras raises says it cannot do this
+            message = str(error).splitlines()[0][:200] if str(error) else ""
+            _REJECTED[key] = f"Keras {keras.__version__} rejects it ({type(error).__name__}: {message})"
+    return _REJECTED[key]
 
 
 def api_outcome(name: str, algorithm: str) -> Outcome:
@@ -156,10 +185,31 @@ def materialize(kwargs: dict) -> dict:
 STATE_SETS = ("basic", "amsgrad", "ema", "accumulation", "schedule-exponential")
 
 
-def state_specs(algorithm: str, features=STATE_SETS, steps: int = 6) -> list[tuple[str, dict]]:
-    """Float32 specs of the catalogue's features named in ``features`` that apply to ``algorithm``."""
-    return [(f.name, f.for_algorithm(algorithm, steps).spec("float32")) for f in features_for(algorithm)
-            if f.name in features]
+def state_specs(algorithm: str, result: Outcome, features=STATE_SETS, steps: int = 6) -> list[tuple[str, dict]]:
+    """Float32 specs of the catalogue's features named in ``features`` that apply to ``algorithm``; those the
+    Keras release here rejects are left out of ``result``, with why."""
+    specs = []
+    for f in features_for(algorithm):
+        if f.name in features:
+            spec = f.for_algorithm(algorithm, steps).spec("float32")
+            reason = keras_rejects(algorithm, spec["config"])
+            if reason:
+                result.skip(f.name, reason)
+            else:
+                specs.append((f.name, spec))
+    return specs
+
+
+def accepted_argument_sets(algorithm: str, result: Outcome) -> list[tuple[str, dict]]:
+    """The argument sets the Keras release here accepts; the others are left out of ``result``, with why."""
+    out = []
+    for label, kwargs in argument_sets(algorithm):
+        rejected = attempt(lambda kwargs=kwargs: keras_subject(algorithm).make(materialize(kwargs)))
+        if isinstance(rejected, Raised):
+            result.skip(label, f"Keras rejects it ({rejected!r})")
+        else:
+            out.append((label, kwargs))
+    return out
 
 
 def spec_kwargs(spec: dict) -> dict:

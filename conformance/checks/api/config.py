@@ -13,6 +13,7 @@ from optimizer_conformance.conformance.checks.api.bridge import (
     KERAS_CLASSES,
     Raised,
     Subject,
+    accepted_argument_sets,
     api_outcome,
     argument_sets,
     attempt,
@@ -127,7 +128,7 @@ def check_get_config(keras_: Subject, cand: Subject, algorithm: str) -> Outcome:
 
 def check_from_config(keras_: Subject, cand: Subject, algorithm: str) -> Outcome:
     result = api_outcome("from-config", algorithm)
-    for label, kwargs in argument_sets(algorithm):
+    for label, kwargs in accepted_argument_sets(algorithm, result):
         result.cases += 1
         original = attempt(lambda: cand.make(materialize(kwargs)))
         if isinstance(original, Raised):
@@ -147,7 +148,7 @@ def check_config_exchange(keras_: Subject, cand: Subject, algorithm: str) -> Out
 
     result = api_outcome("config-exchange", algorithm)
     from_config = (cand.cls or type(cand.make({}))).from_config
-    for label, kwargs in argument_sets(algorithm):
+    for label, kwargs in accepted_argument_sets(algorithm, result):
         result.cases += 1
         keras_config = keras_.make(materialize(kwargs)).get_config()
         loaded = attempt(lambda: from_config(copy.deepcopy(keras_config)).get_config())

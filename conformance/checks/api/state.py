@@ -21,7 +21,7 @@ from optimizer_conformance.conformance.model import Outcome, encode
 
 def keras_layout(optimizer, names: list[str]) -> list[str | None]:
     """What each of a real Keras optimizer's ``variables`` holds, found by identity in its attributes."""
-    known: dict[int, str] = {id(optimizer._iterations): "iterations"}
+    known: dict[int, str] = {id(optimizer.iterations): "iterations"}
     lr = getattr(optimizer, "_learning_rate", None)
     if lr is not None and hasattr(lr, "assign"):
         known[id(lr)] = "learning_rate"
@@ -38,7 +38,7 @@ def keras_layout(optimizer, names: list[str]) -> list[str | None]:
 
 def check_state_layout(keras_: Subject, cand: Subject, algorithm: str) -> Outcome:
     result = api_outcome("state-layout", algorithm)
-    for label, spec in state_specs(algorithm, steps=3):
+    for label, spec in state_specs(algorithm, result, steps=3):
         result.cases += 1
         reference = Run(keras_, spec)
         reference.steps(range(3))
@@ -106,7 +106,7 @@ def _what_it_holds(values: np.ndarray, exact: dict) -> str | None:
 
 def check_resume(keras_: Subject, cand: Subject, algorithm: str) -> Outcome:
     result = api_outcome("resume", algorithm)
-    for label, spec in state_specs(algorithm):
+    for label, spec in state_specs(algorithm, result):
         for first, second, direction in ((keras_, cand, "Keras → candidate"), (cand, keras_, "candidate → Keras")):
             result.cases += 1
             half = len(spec["gradients"]) // 2
@@ -146,7 +146,7 @@ def _stateless_states(run: Run, problems: list[str], label: str) -> list[dict]:
 
 def check_stateless_apply(keras_: Subject, cand: Subject, algorithm: str) -> Outcome:
     result = api_outcome("stateless-apply", algorithm)
-    for label, spec in state_specs(algorithm, ("basic", "ema", "accumulation")):
+    for label, spec in state_specs(algorithm, result, ("basic", "ema", "accumulation")):
         run = Run(cand, spec)
         if not hasattr(run.optimizer, "stateless_apply"):
             result.not_applicable = "the candidate offers no stateless_apply"
@@ -165,7 +165,7 @@ def check_stateless_apply(keras_: Subject, cand: Subject, algorithm: str) -> Out
 
 def check_finalize_variable_values(keras_: Subject, cand: Subject, algorithm: str) -> Outcome:
     result = api_outcome("finalize-variable-values", algorithm)
-    for label, spec in state_specs(algorithm, ("basic", "ema"), steps=3):
+    for label, spec in state_specs(algorithm, result, ("basic", "ema"), steps=3):
         result.cases += 1
         spec = dict(spec, finalize=True)
 
