@@ -14,7 +14,8 @@ stdout:
     ← {"states": [{quantity: [hex, ...]}, ...]}   or   {"api": [outcome, ...]}
                                             or   {"error": "...", "traceback": "..."}
                                             or   {"not_applicable": "Keras 3.0.0 rejects it (...)"}
-                                                 (the Keras release in the worker refuses the spec's config)
+                                                 (a Keras-based candidate: the Keras release in the worker,
+                                                 the reference, refuses the spec's configuration)
 
 Floats travel as ``float.hex`` strings.  Candidates: real Keras 3 (``keras.optimizers``), any
 class or factory named by import path that follows the Keras optimizer API (Keras 3 subclasses,
@@ -39,7 +40,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from optimizer_conformance.conformance.candidates.channel import announce, open_channel, send  # noqa: E402
 from optimizer_conformance.conformance.candidates.engines import Engine, make_engine  # noqa: E402
 from optimizer_conformance.conformance.checks.api import CHECKS, run_api_checks  # noqa: E402
-from optimizer_conformance.conformance.checks.api.bridge import keras_rejects  # noqa: E402
 
 
 def _api(engine: Engine, request: dict) -> list[dict]:
@@ -90,7 +90,7 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
                 warnings.simplefilter("ignore")
                 if "api" in request:
                     reply = {"api": _api(engine, request["api"])}
-                elif reason := keras_rejects(request["spec"]["algorithm"], request["spec"]["config"]):
+                elif reason := engine.reference_rejects(request["spec"]):
                     reply = {"not_applicable": reason}
                 else:
                     reply = {"states": engine.run(request["spec"])}

@@ -35,6 +35,10 @@ class AdapterEngine:
         return Subject(self.target, cls, lambda kwargs: cls(**kwargs), lambda a, name, dtype: inst.to_array(a, dtype),
                        lambda x: np.asarray(inst.to_numpy(x)), inst.to_array), None
 
+    def reference_rejects(self, spec: dict) -> str | None:
+        """Not Keras-based: every configuration applies (the candidate answers for what it cannot do)."""
+        return None
+
     def run(self, spec) -> list[dict]:
         dtype = spec["dtype"]
         inst = self._instance()

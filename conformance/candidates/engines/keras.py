@@ -14,6 +14,7 @@ from optimizer_conformance.conformance.checks.api.bridge import (
     KERAS_CLASSES,
     Subject,
     keras_read,
+    keras_rejects,
     keras_subject,
     keras_tensor,
     keras_variable,
@@ -57,6 +58,10 @@ class KerasEngine:
                            keras_tensor), None
         return Subject(self.target, None, lambda kwargs: self.obj(algorithm, kwargs), keras_variable,
                        keras_read, keras_tensor), None
+
+    def reference_rejects(self, spec: dict) -> str | None:
+        """Why the Keras release here, the reference, refuses the spec's configuration (then it does not apply)."""
+        return keras_rejects(spec["algorithm"], spec["config"])
 
     def run(self, spec) -> list[dict]:
         keras, dtype = self.keras, spec["dtype"]

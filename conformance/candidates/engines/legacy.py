@@ -25,6 +25,10 @@ class LegacyEngine:
     def api_subject(self, algorithm):
         return None, "the API checks compare with Keras 3; tf_keras legacy optimizers have another API"
 
+    def reference_rejects(self, spec: dict) -> str | None:
+        """Not Keras-based: every configuration applies (the candidate answers for what it cannot do)."""
+        return None
+
     def run(self, spec) -> list[dict]:
         tf, dtype = self.tf, spec["dtype"]
         config = dict(spec["config"])

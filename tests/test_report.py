@@ -1,0 +1,65 @@
+"""The one report: the table's numbers read right, the JSON follows its schema, and a diagnosis is exact."""
+
+import io
+
+import jsonschema
+import numpy as np
+import pytest
+from optimizer_conformance.conformance import report
+from optimizer_conformance.conformance.cases.catalogue import FEATURES
+from optimizer_conformance.conformance.checks.compare import oracle_states
+from optimizer_conformance.conformance.checks.diagnosis import diagnose
+from optimizer_conformance.conformance.model import Finding, Outcome, encode
+
+
+@pytest.mark.parametrize("ratio", [0.99999999998, 0.9999, 0.996, 1.0000000001, 1.004, 0.5, 1.0])
+def test_a_ratio_never_reads_as_a_bare_one(ratio):
+    text = report.ratio_text(ratio)
+    assert text != "1" and (float(text) <= 1.0) == (ratio <= 1.0), text
+
+
+def test_the_table_shows_a_ratio_just_under_one_as_under_one():
+    o = Outcome("nadam", "pipeline/basic", "float64", cases=1,
+                worst=Finding("velocity/kernel", 3, 0, 0.99999999998, 1.0, 1.0, 1.0))
+    out = io.StringIO()
+    report.print_table([o], out)
+    assert "0.99999999998" in out.getvalue() and " 1\n" not in out.getvalue()
+
+
+def test_every_outcome_kind_fits_the_report_schema_and_travels_as_json():
+    worst = Finding("variables/kernel", 2, 3, float("inf"), float("nan"), 1.5, 0.0)
+    outcomes = [
+        Outcome("adam", "pipeline/basic", "float32", cases=1, worst=worst, worst_case="basic",
+                diagnosis="step-count-plus-one", problems=["basic: iterations after step 2 is 3, expected 2"]),
+        Outcome("adam", "api/signature", None, cases=12),
+        Outcome("adam", "fixtures", "float16", not_applicable="adam-accumulation-3: Keras 3.0.0 rejects it",
+                skipped=["adam-accumulation-3: Keras 3.0.0 rejects it"]),
+        Outcome("adam", "explore", "float32", cases=1, error="no answer from apply() at step 2 within 4 s",
+                example={"summary": "adam in float32", "spec": {}, "others": ["x"]}),
+    ]
+    document = report.to_json(outcomes, {"name": "keras [torch]"}, {"profile": "quick"})
+    jsonschema.validate(document, report.schema())
+    again = [Outcome.from_json(c) for c in document["checks"]]
+    assert [o.verdict for o in again] == [o.verdict for o in outcomes] == ["fail", "pass", "not applicable", "fail"]
+    assert again[0].worst.ratio == float("inf") and np.isnan(again[0].worst.candidate)
+
+
+def _states(spec: dict, average) -> list[dict]:
+    """The oracle's own states as a candidate would report them, each average replaced by ``average(state)``."""
+    out = []
+    for state in oracle_states(spec):
+        reported = {q: encode(v.as_float64()) for q, v in state.items()}
+        for q in [q for q in reported if q.startswith("average/")]:
+            reported[q] = average(state, q)
+        out.append(reported)
+    return out
+
+
+def test_a_diagnosis_names_a_deviation_only_when_every_reported_quantity_matches():
+    ema = next(f for f in FEATURES if f.name == "ema").for_algorithm("adam", 4).spec("float64")
+    # The weights do not depend on the average: only the averages tell the deviations apart.
+    never_moves = _states(ema, lambda state, q: encode(np.zeros(state[q].shape)))
+    assert diagnose(ema, never_moves) == "ema-not-maintained"
+    equals_the_weights = _states(ema, lambda state, q: encode(state["variables/" + q.split("/", 1)[1]].as_float64()))
+    assert diagnose(ema, equals_the_weights) is None
+    assert diagnose(ema, _states(ema, lambda state, q: encode(state[q].as_float64()))) is None  # honest: no bug
