@@ -1,10 +1,21 @@
-"""Files the harness writes (fixtures, reports), written atomically: a failed write leaves the old file whole."""
+"""The harness's own files: the JSON Schemas it ships (read as package data), and the files it writes (fixtures,
+reports), written atomically so that a failed write leaves the old file whole."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from functools import cache
+from importlib import resources
 from pathlib import Path
+
+
+@cache
+def schema(name: str) -> dict:
+    """A JSON Schema shipped in ``conformance/schemas/`` (``fixture-1``, ``report-1``)."""
+    text = resources.files("optimizer_conformance.conformance").joinpath(f"schemas/{name}.schema.json").read_text()
+    return json.loads(text)
 
 
 def write_atomically(path: Path, text: str) -> None:

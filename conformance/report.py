@@ -13,13 +13,11 @@ import math
 import platform
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
+from optimizer_conformance.conformance import files
 from optimizer_conformance.conformance.checks.deviations import describe
-from optimizer_conformance.conformance.files import write_atomically
 from optimizer_conformance.conformance.model import Outcome
 
 FORMAT = "optimizer-conformance-report"
@@ -146,14 +144,12 @@ def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
     }
 
 
-@cache
 def schema() -> dict:
-    text = resources.files("optimizer_conformance.conformance").joinpath("schemas/report-1.schema.json").read_text()
-    return json.loads(text)
+    return files.schema("report-1")
 
 
 def write_json(path: str | Path, document: dict) -> None:
-    write_atomically(Path(path), json.dumps(document, indent=2) + "\n")
+    files.write_atomically(Path(path), json.dumps(document, indent=2) + "\n")
 
 
 @dataclass

@@ -184,8 +184,7 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
 # -- a whole plan (the command line) -------------------------------------------------------------------
 
 
-def _missing_fixtures(algorithm: str, dtype: str, plan: Plan) -> Outcome:
-    expected = expected_fixtures(algorithm, dtype, plan.profile)
+def _missing_fixtures(algorithm: str, dtype: str, plan: Plan, expected: int) -> Outcome:
     return Outcome(algorithm, "fixtures", dtype, cases=1,
                    error=f"no fixture found in {plan.fixture_directory}; the corpus has {expected} for {algorithm} "
                          f"with {dtype} budgets (is the package installed with its fixtures?)")
@@ -204,8 +203,9 @@ def iter_outcomes(worker: Worker, plan: Plan) -> Iterator[Outcome]:
             by_check: dict[str, Outcome] = {}
             if "fixtures" in plan.checks:
                 found = fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)
-                if not found and expected_fixtures(algorithm, dtype, plan.profile):
-                    by_check["fixtures"] = _missing_fixtures(algorithm, dtype, plan)
+                expected = expected_fixtures(algorithm, dtype, plan.profile)
+                if not found and expected:
+                    by_check["fixtures"] = _missing_fixtures(algorithm, dtype, plan, expected)
                 cases += found
             one_step = Outcome(algorithm, "one-step", dtype) if "one-step" in plan.checks else None
             for case in cases:

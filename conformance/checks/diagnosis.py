@@ -10,9 +10,8 @@ not the deviation that happened.
 from __future__ import annotations
 
 import numpy as np
-from optimizer_conformance.conformance.checks.compare import compare, oracle_states
+from optimizer_conformance.conformance.checks.compare import compare, iterations_finding, oracle_states
 from optimizer_conformance.conformance.checks.deviations import DEVIATIONS, Deviation
-from optimizer_conformance.conformance.model import decode
 
 
 def diagnose(spec: dict, states: list[dict]) -> str | None:
@@ -46,10 +45,8 @@ def _as_deviation_names(state: dict, deviation: Deviation) -> dict:
 
 
 def _same_counters(expected: list[dict], reported: list[dict]) -> bool:
-    for exact, state in zip(expected, reported):
-        if "iterations" in state and decode(state["iterations"], (-1,))[0] != float(exact["iterations"].exact[0]):
-            return False
-    return True
+    return all(iterations_finding(k, state["iterations"], int(exact["iterations"].exact[0])).ratio == 0
+               for k, (exact, state) in enumerate(zip(expected, reported), start=1) if "iterations" in state)
 
 
 def _unbounded(states) -> int:

@@ -16,13 +16,12 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gmpy2 import mpfr
+from optimizer_conformance.conformance import files
 from optimizer_conformance.reference.pipeline import budget_ratios
 
 FORMAT = "optimizer-conformance-fixture"
@@ -39,10 +38,8 @@ class FixtureError(ValueError):
         super().__init__(f"{path}: {field}: {problem}")
 
 
-@cache
 def schema() -> dict:
-    text = resources.files("optimizer_conformance.conformance").joinpath("schemas/fixture-1.schema.json").read_text()
-    return json.loads(text)
+    return files.schema("fixture-1")
 
 
 def canonical_bytes(document: dict) -> bytes:
