@@ -9,7 +9,12 @@ A spec is JSON-ready::
 
     {"algorithm": "adam", "config": {...}, "dtype": "float32",
      "variables": [[name, shape, [hex, ...]], ...], "gradients": [[[hex, ...] or None, ...], ...],
-     "exclude": {"var_names": [...], "var_list": [...]}, "compile": "eager", "finalize": false}
+     "exclude": {"var_names": [...], "var_list": [...]}, "compile": "eager", "finalize": false,
+     "overwrite_with_gradient": [index, ...], "constraints": {"index": serialized constraint},
+     "loss_scale_optimizer": {"initial_scale": s, "dynamic_growth_steps": G}}
+
+The last three are present only when used; the last wraps the optimizer in Keras's ``LossScaleOptimizer``
+(the gradients are then the scaled ones, and may be non-finite: ``"inf"``, ``"-inf"``, ``"nan"``).
 
 Floats travel as ``float.hex`` strings, exactly.
 """
@@ -55,9 +60,16 @@ def decode(values: list[str], shape: Any) -> np.ndarray:
 
 def make_spec(algorithm: str, config: dict, dtype: str, variables: list[tuple[str, Any]],
               gradients: list[list[Any | None]], *, exclude: dict | None = None, compile: str = "eager",
-              finalize: bool = False) -> dict:
+              finalize: bool = False, overwrite_with_gradient: Any = (), constraints: dict | None = None,
+              loss_scale_optimizer: dict | None = None, sparse_gradients: Any = ()) -> dict:
     """A JSON-ready spec from ``variables = [(name, array)]`` and ``gradients = [[array or None]]``."""
-    return {
+    options = variable_options({"overwrite_with_gradient": list(overwrite_with_gradient),
+                                "constraints": {str(i): c for i, c in (constraints or {}).items()}})
+    if loss_scale_optimizer:
+        options["loss_scale_optimizer"] = dict(loss_scale_optimizer)
+    if sparse_gradients:
+        options["sparse_gradients"] = [int(i) for i in sparse_gradients]
+    return {**options,
         "algorithm": algorithm,
         "config": config,
         "dtype": dtype,
@@ -67,6 +79,11 @@ def make_spec(algorithm: str, config: dict, dtype: str, variables: list[tuple[st
         "compile": compile,
         "finalize": finalize,
     }
+
+
+def variable_options(spec: dict) -> dict:
+    """A spec's options of its variables as ``ReferenceOptimizer.build`` takes them (only those used)."""
+    return {key: spec[key] for key in ("overwrite_with_gradient", "constraints") if spec.get(key)}
 
 
 def spec_inputs(spec: dict) -> tuple[list[tuple[str, np.ndarray]], list[list[np.ndarray | None]]]:
@@ -86,8 +103,10 @@ def describe_spec(spec: dict) -> str:
     nones = f", None gradients at (step, variable) {missing}" if missing else ""
     exclude = f", exclude {spec['exclude']}" if spec.get("exclude") else ""
     finalize = ", then finalize" if spec.get("finalize") else ""
+    wrapped = {key: spec[key] for key in ("loss_scale_optimizer", "sparse_gradients") if spec.get(key)}
+    options = "".join(f", {key} {value}" for key, value in {**variable_options(spec), **wrapped}.items())
     return (f"{spec['algorithm']} in {spec['dtype']}, config {config}, variables {shapes}, "
-            f"{len(spec['gradients'])} steps{nones}{exclude}{finalize} [#{crc:04x}]")
+            f"{len(spec['gradients'])} steps{nones}{exclude}{options}{finalize} [#{crc:04x}]")
 
 
 # -- findings and errors -----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
-DIALECTS = {"keras3": ("adam", "adamw", "nadam"), "tf-legacy": ("nadam-legacy",)}
+DIALECTS = {"keras3": ("adam", "adamw", "nadam", "adamax", "lamb", "schedule-free-adamw"),
+            "tf-legacy": ("nadam-legacy",)}
 
 
 def choices(value: str | None, accepted: Iterable[str], name: str) -> list[str] | None:

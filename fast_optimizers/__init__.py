@@ -1,4 +1,5 @@
-"""Fast Keras-compatible Adam, AdamW, Nadam and legacy Nadam for NumPy, torch and CuPy arrays.
+"""Fast Keras-compatible Adam, AdamW, Nadam, Adamax, Lamb, schedule-free AdamW and legacy Nadam for NumPy, torch
+and CuPy arrays.
 
     >>> import numpy as np
     >>> from optimizer_conformance.fast_optimizers import Adam
@@ -10,6 +11,17 @@ Certified by the project's harness: ``optconf check optimizer_conformance.fast_o
 """
 
 from optimizer_conformance.fast_optimizers.functional import State, init, update
-from optimizer_conformance.fast_optimizers.optimizer import OPTIMIZERS, Adam, AdamW, LegacyNadam, Nadam
+from optimizer_conformance.fast_optimizers.loss_scale import LossScaleOptimizer
+from optimizer_conformance.fast_optimizers.optimizer import (
+                                                          OPTIMIZERS,
+                                                          Adam,
+                                                          Adamax,
+                                                          AdamW,
+                                                          Lamb,
+                                                          LegacyNadam,
+                                                          Nadam,
+                                                          ScheduleFreeAdamW,
+)
 
-__all__ = ["OPTIMIZERS", "Adam", "AdamW", "LegacyNadam", "Nadam", "State", "init", "update"]
+__all__ = ["OPTIMIZERS", "Adam", "Adamax", "AdamW", "Lamb", "LegacyNadam", "LossScaleOptimizer", "Nadam",
+           "ScheduleFreeAdamW", "State", "init", "update"]

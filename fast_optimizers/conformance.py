@@ -9,16 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from optimizer_conformance.fast_optimizers.constraints import from_config
+from optimizer_conformance.fast_optimizers.loss_scale import LossScaleOptimizer
 from optimizer_conformance.fast_optimizers.optimizer import OPTIMIZERS
 
 
 class NumpyAdapter:
-    algorithms = ("adam", "adamw", "nadam", "nadam-legacy")
+    algorithms = ("adam", "adamw", "nadam", "nadam-legacy", "adamax", "lamb", "schedule-free-adamw")
     dtypes = ("float32", "float64")
 
     def optimizer_class(self, algorithm: str):
         """The Keras-API class the API checks compare with Keras (``optconf check ... --checks api``)."""
         return OPTIMIZERS[algorithm]
+
+    def loss_scale_optimizer_class(self):
+        """The Keras-API ``LossScaleOptimizer`` the API checks compare with Keras's."""
+        return LossScaleOptimizer
 
     def to_array(self, x: np.ndarray, dtype: str):
         return np.array(x, dtype=dtype)
@@ -35,12 +41,30 @@ class NumpyAdapter:
         self.dtype = dtype
         self.params = [self.to_array(v, dtype) for _, v in variables]
         self.optimizer.build(self.params, names=self.names)
+        self.exclude = exclude
+        self._exclude(exclude)
+        self.loss_scale: LossScaleOptimizer | None = None
+
+    def _exclude(self, exclude: dict) -> None:
         if exclude:
             self.optimizer.exclude_from_weight_decay(var_list=exclude.get("var_list"),
                                                      var_names=exclude.get("var_names"))
 
+    def set_variable_options(self, overwrite_with_gradient: list[int], constraints: dict[int, dict]) -> None:
+        """Rebuilds the optimizer with Keras's per-variable options (called after ``start``)."""
+        self.optimizer = OPTIMIZERS[self.optimizer.algorithm].from_config(self.optimizer.get_config())
+        self.optimizer.set_variable_options(overwrite_with_gradient,
+                                            {i: from_config(c) for i, c in constraints.items()})
+        self.optimizer.build(self.params, names=self.names)
+        self._exclude(self.exclude)
+
+    def set_loss_scale_optimizer(self, initial_scale: float, dynamic_growth_steps: int) -> None:
+        """Wraps the optimizer in a dynamic loss scale (called after ``start``)."""
+        self.loss_scale = LossScaleOptimizer(self.optimizer, initial_scale, dynamic_growth_steps)
+
     def apply(self, grads) -> None:
-        self.optimizer.apply([None if g is None else self.to_array(g, self.dtype) for g in grads], self.params)
+        target = self.loss_scale or self.optimizer
+        target.apply([None if g is None else self.to_array(g, self.dtype) for g in grads], self.params)
 
     def finalize(self) -> None:
         self.optimizer.finalize_variable_values()
@@ -50,11 +74,15 @@ class NumpyAdapter:
         out: dict[str, Any] = {f"variables/{label}": self.to_numpy(p) for label, p in zip(labels, self.params)}
         for slot, values in self.optimizer.slots.items():
             for label, value in zip(labels, values):
-                out[f"{slot}/{label}"] = self.to_numpy(value)
+                if value is not None:
+                    out[f"{slot}/{label}"] = self.to_numpy(value)
         if self.optimizer.algorithm == "nadam":
             out["u_product"] = np.array(self.optimizer._product)
         elif self.optimizer.algorithm == "nadam-legacy":
             out["momentum_cache"] = np.array(self.optimizer._product)
+        if self.loss_scale is not None:
+            out["dynamic_scale"] = np.array(self.loss_scale.dynamic_scale)
+            out["step_counter"] = np.array(self.loss_scale.step_counter)
         out["iterations"] = self.optimizer.iterations
         return out
 

@@ -26,6 +26,11 @@ try:
     import numpy as np
 
     @numba.njit(inline="always", cache=True)
+    def _maximum(a, b):
+        """max that propagates NaN, as ``ops.maximum`` on every Keras backend (Python's max does not)."""
+        return a if a != a or a >= b else b
+
+    @numba.njit(inline="always", cache=True)
     def _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip):
         """clip((g·gscale + acc)·inv_steps): unscaling, the accumulation mean, clipping by value."""
         gi = float(g[i]) * gscale
@@ -60,7 +65,7 @@ try:
             gi = _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip)
             th = _decay_and_moments(theta, m, v, i, gi, wd_lr, c1, c2)
             if amsgrad:
-                vi = max(float(vhat[i]), float(v[i]))
+                vi = _maximum(float(vhat[i]), float(v[i]))
                 vhat[i] = vi
             else:
                 vi = float(v[i])
@@ -75,6 +80,58 @@ try:
             m_hat = wm * float(m[i]) + wg * gi
             v_hat = float(v[i]) * inv_b2
             theta[i] = th - (m_hat * lr) / (math.sqrt(v_hat) + eps)
+
+    @numba.njit(parallel=True, cache=True, fastmath=False)
+    def _adamax_numba(theta, g, m, u, acc, gscale, inv_steps, use_acc, clip, wd_lr, c1, beta_2, step_size, eps):
+        for i in numba.prange(theta.size):
+            gi = _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip)
+            th = float(theta[i])
+            th -= th * wd_lr
+            mi = float(m[i])
+            mi += (gi - mi) * c1
+            m[i] = mi
+            ui = _maximum(beta_2 * float(u[i]), abs(gi))
+            u[i] = ui
+            theta[i] = th - (mi * step_size) / (ui + eps)
+
+    @numba.njit(parallel=True, cache=True, fastmath=False)
+    def _lamb_moments_numba(theta, g, m, v, acc, gscale, inv_steps, use_acc, clip, wd_lr, c1, c2, ib1, ib2, eps):
+        """Lamb's first pass: decay θ, update the moments; returns Σθ² and Σr² (r the direction)."""
+        weights = 0.0
+        directions = 0.0
+        for i in numba.prange(theta.size):
+            gi = _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip)
+            th = _decay_and_moments(theta, m, v, i, gi, wd_lr, c1, c2)
+            theta[i] = th
+            th = float(theta[i])
+            r = (float(m[i]) * ib1) / (math.sqrt(float(v[i]) * ib2) + eps)
+            weights += th * th
+            directions += r * r
+        return weights, directions
+
+    @numba.njit(parallel=True, cache=True, fastmath=False)
+    def _lamb_apply_numba(theta, m, v, step, ib1, ib2, eps):
+        for i in numba.prange(theta.size):
+            r = (float(m[i]) * ib1) / (math.sqrt(float(v[i]) * ib2) + eps)
+            theta[i] = float(theta[i]) - step * r
+
+    @numba.njit(parallel=True, cache=True, fastmath=False)
+    def _schedule_free_numba(theta, g, z, v, acc, gscale, inv_steps, use_acc, clip, wd_lr, beta_1, c1, c2, ib2,
+                             lr, eps, weight):
+        for i in numba.prange(theta.size):
+            gi = _transformed_gradient(g, acc, i, gscale, inv_steps, use_acc, clip)
+            y = float(theta[i])
+            y = float(theta.dtype.type(y - y * wd_lr))
+            vi = float(v[i])
+            vi += (gi * gi - vi) * c2
+            v[i] = vi
+            z_old = float(z[i])
+            zi = z_old - (lr * gi) / (math.sqrt(float(v[i]) * ib2) + eps)
+            z[i] = zi
+            zi = float(z[i])
+            x = (y - c1 * z_old) / beta_1
+            x = (1 - weight) * x + weight * zi
+            theta[i] = c1 * zi + beta_1 * x
 
     @numba.njit(parallel=True, cache=True, fastmath=False)
     def _sum_of_squares_numba(g, acc, gscale, inv_steps, use_acc):
@@ -153,6 +210,29 @@ def nadam_numba(theta, g, m, v, acc, *, gscale, inv_steps, clip, wd_lr, s):
                  s.inverse_bias_2, s.lr, s.epsilon)
 
 
+def adamax_numba(theta, g, m, u, acc, *, gscale, inv_steps, clip, wd_lr, s):
+    use_acc = acc is not None
+    _adamax_numba(theta.reshape(-1), g.reshape(-1), m.reshape(-1), u.reshape(-1), (acc if use_acc else g).reshape(-1),
+                  gscale, inv_steps, use_acc, clip, wd_lr, s.c1, s.beta_2, s.step_size, s.epsilon)
+
+
+def lamb_numba(theta, g, m, v, acc, *, gscale, inv_steps, clip, wd_lr, s, trust_ratio):
+    use_acc = acc is not None
+    flat = theta.reshape(-1), m.reshape(-1), v.reshape(-1)
+    weights, directions = _lamb_moments_numba(flat[0], g.reshape(-1), flat[1], flat[2],
+                                              (acc if use_acc else g).reshape(-1), gscale, inv_steps, use_acc,
+                                              clip, wd_lr, s.c1, s.c2, s.inverse_bias_1, s.inverse_bias_2, s.epsilon)
+    step = trust_ratio(weights, directions) * s.lr
+    _lamb_apply_numba(*flat, step, s.inverse_bias_1, s.inverse_bias_2, s.epsilon)
+
+
+def schedule_free_numba(theta, g, z, v, acc, *, gscale, inv_steps, clip, wd_lr, s):
+    use_acc = acc is not None
+    _schedule_free_numba(theta.reshape(-1), g.reshape(-1), z.reshape(-1), v.reshape(-1),
+                         (acc if use_acc else g).reshape(-1), gscale, inv_steps, use_acc, clip, wd_lr, s.beta_1, s.c1,
+                         s.c2, s.inverse_bias_2, s.lr, s.epsilon, s.weight)
+
+
 def sum_of_squares(xp, g, acc, *, gscale, inv_steps) -> float:
     """Σ ((g·gscale + acc)·inv_steps)² in float64."""
     if numba_suits(g, acc):
@@ -217,6 +297,51 @@ def nadam_xp(xp, theta, g, m, v, acc, *, gscale, inv_steps, clip, wd_lr, s):
         vf[sl] += (gc * gc - vf[sl]) * s.c2
         m_hat = mf[sl] * s.momentum_weight + gc * s.gradient_weight
         th[sl] -= (m_hat * s.lr) / (xp.sqrt(vf[sl] * s.inverse_bias_2) + s.epsilon)
+
+
+def adamax_xp(xp, theta, g, m, u, acc, *, gscale, inv_steps, clip, wd_lr, s):
+    th, mf, uf = _flat(theta), _flat(m), _flat(u)
+    for sl in _chunks(_size(theta)):
+        gc = _gradient_chunk(xp, g, acc, sl, gscale, inv_steps, clip)
+        if wd_lr:
+            th[sl] -= th[sl] * wd_lr
+        mf[sl] += (gc - mf[sl]) * s.c1
+        uf[sl] = xp.maximum(uf[sl] * s.beta_2, xp.abs(gc))
+        th[sl] -= (mf[sl] * s.step_size) / (uf[sl] + s.epsilon)
+
+
+def lamb_xp(xp, theta, g, m, v, acc, *, gscale, inv_steps, clip, wd_lr, s, trust_ratio):
+    th, mf, vf = _flat(theta), _flat(m), _flat(v)
+
+    def direction(sl):
+        return (mf[sl] * s.inverse_bias_1) / (xp.sqrt(vf[sl] * s.inverse_bias_2) + s.epsilon)
+
+    weights = directions = 0.0
+    for sl in _chunks(_size(theta)):
+        gc = _gradient_chunk(xp, g, acc, sl, gscale, inv_steps, clip)
+        if wd_lr:
+            th[sl] -= th[sl] * wd_lr
+        mf[sl] += (gc - mf[sl]) * s.c1
+        vf[sl] += (gc * gc - vf[sl]) * s.c2
+        weights += float(xp.sum(xp.astype(th[sl], xp.float64) ** 2))
+        directions += float(xp.sum(xp.astype(direction(sl), xp.float64) ** 2))
+    step = trust_ratio(weights, directions) * s.lr
+    for sl in _chunks(_size(theta)):
+        th[sl] -= direction(sl) * step
+
+
+def schedule_free_xp(xp, theta, g, z, v, acc, *, gscale, inv_steps, clip, wd_lr, s):
+    th, zf, vf = _flat(theta), _flat(z), _flat(v)
+    for sl in _chunks(_size(theta)):
+        gc = _gradient_chunk(xp, g, acc, sl, gscale, inv_steps, clip)
+        if wd_lr:
+            th[sl] -= th[sl] * wd_lr
+        vf[sl] += (gc * gc - vf[sl]) * s.c2
+        z_old = zf[sl] * 1  # a copy: the slice is a view
+        zf[sl] -= (gc * s.lr) / (xp.sqrt(vf[sl] * s.inverse_bias_2) + s.epsilon)
+        x = (th[sl] - z_old * s.c1) / s.beta_1
+        x = x * (1 - s.weight) + zf[sl] * s.weight
+        th[sl] = zf[sl] * s.c1 + x * s.beta_1
 
 
 def accumulate(xp, acc, g, gscale):

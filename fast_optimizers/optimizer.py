@@ -1,11 +1,13 @@
-"""Keras-compatible Adam, AdamW, Nadam and the legacy TF Nadam on NumPy, torch and CuPy arrays.
+"""Keras-compatible Adam, AdamW, Nadam, Adamax, Lamb, schedule-free AdamW and the legacy TF Nadam on NumPy, torch
+and CuPy arrays.
 
 The pipeline is Keras 3's ``apply`` (``reference/pipeline.py`` states the exact
 semantics this mirrors; nothing here imports the oracle, so the harness can catch
 a bug in either): loss-scale unscaling, gradient accumulation (mean over
 S calls, public ``iterations`` floor-divided, schedules on the raw counter),
 clipping, decoupled weight decay, the update, EMA with its first-step rule and
-overwrite, then the counter.  The elementwise work runs in one fused pass
+overwrite, the variables' constraints, then the counter (variables marked ``overwrite_with_gradient`` are
+assigned their gradient first and take no further part).  The elementwise work runs in one fused pass
 (:mod:`fast_optimizers.kernels`) on NumPy float32/float64 arrays when numba is
 installed, and chunk by chunk through the array API otherwise.
 """
@@ -17,6 +19,7 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from optimizer_conformance.fast_optimizers import keras_rules, kernels, rules
@@ -73,6 +76,8 @@ class _Optimizer:
         self._exclude_ids: set[int] = set()
         self._exclude_pattern: str | None = None
         self._product = 1.0
+        self._overwrite: set[int] = set()
+        self._constraints: dict[int, Callable[[Any], Any]] = {}
 
     @staticmethod
     def _stored_learning_rate(lr: Any) -> Any:
@@ -137,10 +142,34 @@ class _Optimizer:
         return float(lr)
 
     @property
+    def loss_scale_factor(self) -> float | None:
+        return self._config.get("loss_scale_factor")
+
+    @loss_scale_factor.setter
+    def loss_scale_factor(self, value: float | None) -> None:
+        """Keras's ``LossScaleOptimizer`` clears it on the optimizer it wraps."""
+        self._config["loss_scale_factor"] = value
+
+    @property
     def iterations(self) -> int:
         return self._raw_iterations // (self._config.get("gradient_accumulation_steps") or 1)
 
+    @property
+    def overwritten(self) -> frozenset[int]:
+        """The indices of the variables assigned their gradient (``overwrite_with_gradient``)."""
+        return frozenset(self._overwrite)
+
     # -- state ------------------------------------------------------------------------------------------
+    def set_variable_options(self, overwrite_with_gradient: Iterable[int] = (),
+                             constraints: dict[int, Callable[[Any], Any]] | None = None) -> None:
+        """What Keras reads from its variables, given by index (before ``build``): the variables assigned
+        their gradient (``overwrite_with_gradient``: no slots, no update), and a constraint per variable
+        (a callable on the array, applied after each update: :mod:`fast_optimizers.constraints`)."""
+        if self.built:
+            raise ValueError("set_variable_options: call it before build() (the slots depend on it)")
+        self._overwrite = set(overwrite_with_gradient)
+        self._constraints = dict(constraints or {})
+
     def build(self, variables: Sequence[Any], names: Sequence[str] | None = None) -> None:
         self._variables = list(variables)
         # torch tensors have a ``name`` attribute that is None.
@@ -150,11 +179,14 @@ class _Optimizer:
             raise ValueError(f"build: {len(self._names)} names for {len(self._variables)} variables")
         for v, name in zip(self._variables, self._names):
             check_variable(v, name)
-        zeros = [self._zeros_like(v) for v in self._variables]
-        self.slots: dict[str, list] = {name: [self._zeros_like(v) for v in self._variables]
+        for i in set(self._overwrite) | set(self._constraints):
+            if not 0 <= i < len(self._variables):
+                raise ValueError(f"set_variable_options: {i} is not a variable index (0 to {len(self._variables) - 1})")
+        kept = [None if i in self._overwrite else v for i, v in enumerate(self._variables)]
+        self.slots: dict[str, list] = {name: [None if v is None else self._zeros_like(v) for v in kept]
                                        for name in self._slot_names()}
         if self._config.get("use_ema"):
-            self.slots["average"] = zeros
+            self.slots["average"] = [None if v is None else self._zeros_like(v) for v in kept]
         if self._config.get("gradient_accumulation_steps"):
             self.slots["gradient_accumulator"] = [self._zeros_like(v) for v in self._variables]
         self.built = True
@@ -169,18 +201,19 @@ class _Optimizer:
 
     def _layout(self) -> list[tuple[str, int | None]]:
         """Keras 3's order of ``optimizer.variables``: the counter, a float learning rate, EMA averages,
-        accumulators, then momentum and velocity variable by variable, velocity_hat, Nadam's product."""
+        accumulators, then the rule's slots (momentum and velocity, or norm) variable by variable, velocity_hat,
+        Nadam's product."""
         n = len(self._variables)
         layout: list[tuple[str, int | None]] = [("iterations", None)]
         if isinstance(self._config["learning_rate"], float):
             layout.append(("learning_rate", None))
         for name in ("average", "gradient_accumulator"):
             if name in self.slots:
-                layout += [(name, i) for i in range(n)]
+                layout += [(name, i) for i in range(n) if self.slots[name][i] is not None]
         for i in range(n):
-            layout += [("momentum", i), ("velocity", i)]
+            layout += [(name, i) for name in self.slot_names if i not in self._overwrite]
         if "velocity_hat" in self.slots:
-            layout += [("velocity_hat", i) for i in range(n)]
+            layout += [("velocity_hat", i) for i in range(n) if i not in self._overwrite]
         if self.algorithm in ("nadam", "nadam-legacy"):
             layout.append(("u_product", None))
         return layout
@@ -253,14 +286,35 @@ class _Optimizer:
             raise ValueError("No gradients provided for any variable.")
         c = self._config
         steps = c.get("gradient_accumulation_steps") or 1
-        gscale = 1.0 / c["loss_scale_factor"] if c.get("loss_scale_factor") else 1.0
-        if steps > 1 and (self._raw_iterations + 1) % steps != 0:
+        for i in [i for i in active if i in self._overwrite]:
+            self._overwrite_with_gradient(i, grads[i], steps)
+        active = [i for i in active if i not in self._overwrite]
+        if active:
+            gscale = 1.0 / c["loss_scale_factor"] if c.get("loss_scale_factor") else 1.0
+            if steps > 1 and (self._raw_iterations + 1) % steps != 0:
+                for i in active:
+                    kernels.accumulate(_namespace(grads[i]), self.slots["gradient_accumulator"][i], grads[i], gscale)
+            else:
+                self._update(active, grads, gscale, steps)
+            self._moving_average()
             for i in active:
-                kernels.accumulate(_namespace(grads[i]), self.slots["gradient_accumulator"][i], grads[i], gscale)
-        else:
-            self._update(active, grads, gscale, steps)
-        self._moving_average()
+                if i in self._constraints:
+                    theta = self._variables[i]
+                    theta[...] = self._constraints[i](theta)
         self._raw_iterations += 1
+
+    def _overwrite_with_gradient(self, i: int, g, steps: int) -> None:
+        """θ ← g; under accumulation the running maximum of the micro-gradients, assigned on update steps."""
+        theta = self._variables[i]
+        if steps == 1:
+            theta[...] = g
+            return
+        xp = _namespace(theta)
+        acc = self.slots["gradient_accumulator"][i]
+        acc[...] = xp.maximum(acc, xp.asarray(g, dtype=acc.dtype))
+        if (self._raw_iterations + 1) % steps == 0:
+            theta[...] = acc
+            acc[...] = 0
 
     def _update(self, active: list[int], grads, gscale: float, steps: int) -> None:
         c = self._config
@@ -282,6 +336,8 @@ class _Optimizer:
                                                         inv_steps=inv_steps) for i in active))
             cn = c["global_clipnorm"]
             scale = cn * min(1 / norm, 1 / cn) if norm > 0 else cn * (1 / cn)
+            if not math.isfinite(norm):  # Keras adds N − N: every gradient NaN
+                scale = math.nan
             factors = {i: scale for i in active}
         elif c.get("clipvalue") and c["clipvalue"] > 0:
             clip = c["clipvalue"]
@@ -303,7 +359,8 @@ class _Optimizer:
             return
         weight = None if self.iterations == 0 else 1 - c["ema_momentum"]
         for theta, average in zip(self._variables, self.slots["average"]):
-            kernels.moving_average(_namespace(theta), average, theta, weight)
+            if average is not None:  # a variable assigned its gradient has no average
+                kernels.moving_average(_namespace(theta), average, theta, weight)
         frequency = c.get("ema_overwrite_frequency")
         if frequency and (self.iterations + 1) % frequency == 0:
             self.finalize_variable_values()
@@ -311,7 +368,8 @@ class _Optimizer:
     def finalize_variable_values(self, var_list: Sequence[Any] | None = None) -> None:
         if self._config.get("use_ema"):
             for theta, average in zip(var_list or self._variables, self.slots["average"]):
-                theta[...] = average
+                if average is not None:
+                    theta[...] = average
 
     # -- per rule -----------------------------------------------------------------------------------------
     def _scalars(self, lr: float, t: int):
@@ -392,6 +450,82 @@ class Nadam(_Optimizer):
                              wd_lr=wd_lr, s=s)
 
 
+class Adamax(_Optimizer):
+    """``keras.optimizers.Adamax``: u ← max(β₂·u, |g|), θ ← θ − η/(1 − β₁ᵗ)·m/(u + ε)."""
+
+    algorithm = "adamax"
+    slot_names = ("momentum", "norm")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, loss_scale_factor=None, gradient_accumulation_steps=None,
+                 name=None, **kwargs):
+        super().__init__(kwargs, **{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")})
+
+    def _scalars(self, lr, t):
+        c = self._config
+        return rules.adamax(lr, c["beta_1"], c["beta_2"], c["epsilon"], t)
+
+    def _kernel(self, i, g, acc, gscale, inv_steps, clip, wd_lr, s):
+        theta, m, u = self._variables[i], self.slots["momentum"][i], self.slots["norm"][i]
+        kernel = kernels.adamax_numba if kernels.numba_suits(theta, g, m, u, acc) else \
+            partial(kernels.adamax_xp, _namespace(theta))
+        kernel(theta, g, m, u, acc, gscale=gscale, inv_steps=inv_steps, clip=clip, wd_lr=wd_lr, s=s)
+
+
+class Lamb(_Optimizer):
+    """``keras.optimizers.Lamb``: r = m̂/(√v̂ + ε), θ ← θ − (ρ·η)·r, ρ = ‖θ‖/‖r‖ per variable (1 if either is 0)."""
+
+    algorithm = "lamb"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, loss_scale_factor=None, gradient_accumulation_steps=None,
+                 name=None, **kwargs):
+        super().__init__(kwargs, **{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")})
+
+    def _scalars(self, lr, t):
+        c = self._config
+        return rules.lamb(lr, c["beta_1"], c["beta_2"], c["epsilon"], t)
+
+    def _kernel(self, i, g, acc, gscale, inv_steps, clip, wd_lr, s):
+        theta, m, v = self._variables[i], self.slots["momentum"][i], self.slots["velocity"][i]
+        kernel = kernels.lamb_numba if kernels.numba_suits(theta, g, m, v, acc) else \
+            partial(kernels.lamb_xp, _namespace(theta))
+        kernel(theta, g, m, v, acc, gscale=gscale, inv_steps=inv_steps, clip=clip, wd_lr=wd_lr, s=s,
+               trust_ratio=rules.trust_ratio)
+
+
+class ScheduleFreeAdamW(_Optimizer):
+    """``keras.optimizers.ScheduleFreeAdamW``: an Adam step on z (which starts as a copy of the variable), the
+    variable y = (1 − β₁)z + β₁x with x the running average of z (weight 1/t), recovered from y and the old z."""
+
+    algorithm = "schedule-free-adamw"
+    rule_keys = ("beta_1", "beta_2", "epsilon", "warmup_steps")
+
+    def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
+                 ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
+                 gradient_accumulation_steps=None, name=None, **kwargs):
+        super().__init__(kwargs, **{k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")})
+
+    def build(self, variables: Sequence[Any], names: Sequence[str] | None = None) -> None:
+        super().build(variables, names)
+        for z, theta in zip(self.slots["momentum"], self._variables):
+            if z is not None:
+                z[...] = theta
+
+    def _scalars(self, lr, t):
+        c = self._config
+        return rules.schedule_free(lr, c["beta_1"], c["beta_2"], c["epsilon"], c["warmup_steps"], t)
+
+    def _kernel(self, i, g, acc, gscale, inv_steps, clip, wd_lr, s):
+        theta, z, v = self._variables[i], self.slots["momentum"][i], self.slots["velocity"][i]
+        kernel = kernels.schedule_free_numba if kernels.numba_suits(theta, g, z, v, acc) else \
+            partial(kernels.schedule_free_xp, _namespace(theta))
+        kernel(theta, g, z, v, acc, gscale=gscale, inv_steps=inv_steps, clip=clip, wd_lr=wd_lr, s=s)
+
+
 class LegacyNadam(Nadam):
     """``tf_keras.optimizers.legacy.Nadam`` (TF 2.0): μ_t = β₁(1 − ½·0.96^(0.004 t))."""
 
@@ -413,5 +547,6 @@ class LegacyNadam(Nadam):
 
 
 OPTIMIZERS: dict[str, Callable[..., _Optimizer]] = {
-    "adam": Adam, "adamw": AdamW, "nadam": Nadam, "nadam-legacy": LegacyNadam,
+    "adam": Adam, "adamw": AdamW, "nadam": Nadam, "nadam-legacy": LegacyNadam, "adamax": Adamax,
+    "lamb": Lamb, "schedule-free-adamw": ScheduleFreeAdamW,
 }

@@ -27,6 +27,60 @@ def adam(lr: float, beta_1: float, beta_2: float, epsilon: float, t: int) -> Ada
 
 
 @dataclass(frozen=True)
+class AdamaxScalars:
+    c1: float         # 1 − β₁
+    beta_2: float
+    step_size: float  # η/(1 − β₁ᵗ)
+    epsilon: float
+
+
+def adamax(lr: float, beta_1: float, beta_2: float, epsilon: float, t: int) -> AdamaxScalars:
+    """u ← max(β₂·u, |g|); θ ← θ − η/(1 − β₁ᵗ)·m/(u + ε)."""
+    return AdamaxScalars(1 - beta_1, beta_2, lr / (1 - beta_1**t), epsilon)
+
+
+@dataclass(frozen=True)
+class LambScalars:
+    c1: float              # 1 − β₁
+    c2: float              # 1 − β₂
+    inverse_bias_1: float  # 1 / (1 − β₁ᵗ)
+    inverse_bias_2: float  # 1 / (1 − β₂ᵗ)
+    lr: float
+    epsilon: float
+
+
+def lamb(lr: float, beta_1: float, beta_2: float, epsilon: float, t: int) -> LambScalars:
+    """r = m̂/(√v̂ + ε); θ ← θ − (ρ·η)·r with ρ = ‖θ‖/‖r‖ (1 if either is 0), per variable."""
+    return LambScalars(1 - beta_1, 1 - beta_2, 1 / (1 - beta_1**t), 1 / (1 - beta_2**t), lr, epsilon)
+
+
+def trust_ratio(sum_sq_weights: float, sum_sq_direction: float) -> float:
+    """‖θ‖/‖r‖ from the sums of squares, 1 when either is zero (Keras guards the division)."""
+    if sum_sq_weights > 0 and sum_sq_direction > 0:
+        return math.sqrt(sum_sq_weights) / math.sqrt(sum_sq_direction)
+    return 1.0
+
+
+@dataclass(frozen=True)
+class ScheduleFreeScalars:
+    beta_1: float
+    c1: float              # 1 − β₁
+    c2: float              # 1 − β₂
+    inverse_bias_2: float  # 1 / (1 − β₂ᵗ)
+    lr: float              # η·min(t / warmup_steps, 1)
+    epsilon: float
+    weight: float          # 1/t
+
+
+def schedule_free(lr: float, beta_1: float, beta_2: float, epsilon: float, warmup_steps: float,
+                  t: int) -> ScheduleFreeScalars:
+    """z ← z − η_t·g/(√v̂ + ε); x = (y − (1 − β₁)z_old)/β₁; x ← (1 − 1/t)x + z/t; y = (1 − β₁)z + β₁x."""
+    if warmup_steps > 0:
+        lr = lr * min(t / warmup_steps, 1.0)
+    return ScheduleFreeScalars(beta_1, 1 - beta_1, 1 - beta_2, 1 / (1 - beta_2**t), lr, epsilon, 1 / t)
+
+
+@dataclass(frozen=True)
 class NadamScalars:
     c1: float              # 1 − β₁
     c2: float              # 1 − β₂

@@ -1,65 +1,57 @@
 """Gradient clipping as Keras 3 applies it (at most one of the three).
 
     clipnorm c          g ← (g·c) / max(‖g‖₂, c)            per tensor, no epsilon
-    global_clipnorm c   g ← g · (c · min(1/N, 1/c))          N = √(Σ_tensors Σ g²)
+    global_clipnorm c   g ← g · (c · min(1/N, 1/c) + (N − N))    N = √(Σ_tensors Σ g²)
     clipvalue c         g ← min(max(g, −c), c)
+
+Non-finite gradients: an Inf element makes ‖g‖ Inf, so ``clipnorm`` sends the tensor's finite elements to 0
+and the Inf one to NaN, and a NaN makes the whole tensor NaN (``max`` propagates NaN); ``global_clipnorm``
+makes every gradient of the call NaN (Keras adds ``N − N`` for that); ``clipvalue`` clips ±Inf to ±c and keeps
+NaN.
 
 Keras's global clip multiplies by ``c·(1/c)`` even when it does not clip,
 which in floating point may be one ulp away from 1: the budget of that
-product covers it.  A sum of ``n`` squares is budgeted as any summation
-order (``(n − 1)·u·Σ g²``).  Keras's torch backend returns ``max(‖g‖, c)`` and
+product covers it.  A sum of squares is budgeted for any summation order
+(:func:`reference.tracked.sum_of_squares`).  Keras's torch backend returns ``max(‖g‖, c)`` and
 ``min(1/N, 1/c)`` in ``floatx`` (the Python float turns the result float32),
-which a float64 budget allows for.
+and then multiplies that by ``c`` in ``floatx`` too: a float64 budget allows
+for both roundings.
 """
 
 from __future__ import annotations
 
 from gmpy2 import mpfr
 from optimizer_conformance.reference.formats import FloatFormat
-from optimizer_conformance.reference.tracked import Tracked, maximum, minimum, sqrt
-
-
-def sum_of_squares(values: list[Tracked]) -> Tracked:
-    fmt = values[0].fmt
-    total = mpfr(0)
-    propagated = 0.0
-    for x in values:
-        total += x.value * x.value
-        propagated += 2 * x.size * x.error + x.error * x.error
-    out = Tracked(total, 0.0, fmt)
-    n = len(values)
-    out.error = propagated + n * fmt.unit_roundoff * out.size + n * fmt.underflow
-    return out
-
-
-def _norm(squares: Tracked) -> Tracked:
-    return sqrt(squares) if squares.value > 0 else squares
+from optimizer_conformance.reference.tracked import (
+    Tracked,
+    is_special,
+    maximum,
+    minimum,
+    norm,
+    root_of,
+    sum_of_squares,
+    through_floatx,
+)
 
 
 def clip_by_norm(values: list[Tracked], clipnorm: float) -> list[Tracked]:
     fmt = values[0].fmt
     c = Tracked.rounded(clipnorm, fmt)
-    denominator = _through_floatx(maximum(_norm(sum_of_squares(values)), c))
+    denominator = through_floatx(maximum(norm(values), c))
     return [(g * c) / denominator for g in values]
-
-
-def _through_floatx(x: Tracked) -> Tracked:
-    """Keras's torch backend returns max/min of a tensor and a Python float in floatx."""
-    via = x.fmt.hyperparameters_via
-    if via is None:
-        return x
-    return Tracked(x.value, x.error + via.unit_roundoff * x.size + via.underflow, x.fmt)
 
 
 def clip_by_global_norm(tensors: list[list[Tracked]], clipnorm: float, fmt: FloatFormat) -> list[list[Tracked]]:
     partial = [sum_of_squares(t) for t in tensors]
     total = Tracked(sum(p.value for p in partial), 0.0, fmt)
     total.error = sum(p.error for p in partial) + len(partial) * fmt.unit_roundoff * total.size
-    norm = _norm(total)
+    total_norm = root_of(total)
     c = Tracked.rounded(clipnorm, fmt)
     inverse_c = Tracked.rounded(1 / mpfr(clipnorm), fmt)
-    limit = inverse_c if norm.value == 0 else _through_floatx(minimum(1 / norm, inverse_c))
-    scale = c * limit
+    limit = inverse_c if total_norm.value == 0 else through_floatx(minimum(1 / total_norm, inverse_c))
+    scale = through_floatx(c * limit)
+    if is_special(total_norm.value):  # Keras adds N − N to the scale: NaN for an Inf or NaN norm
+        scale = Tracked(mpfr("nan"), 0.0, fmt)
     return [[g * scale for g in t] for t in tensors]
 
 

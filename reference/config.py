@@ -45,6 +45,10 @@ ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
         "epsilon": 1e-7,
         "decay": 0.004,
     },
+    "adamax": {"name": "adamax", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    "lamb": {"name": "lamb", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    "schedule-free-adamw": {"name": "schedule_free_adam_w", "learning_rate": 0.0025, "beta_1": 0.9, "beta_2": 0.999,
+                            "epsilon": 1e-8, "warmup_steps": 0},
 }
 
 # The legacy optimizer has none of Keras 3's pipeline extras.
@@ -116,6 +120,8 @@ def _validate(algorithm: str, c: dict[str, Any]) -> None:
         )
     if algorithm == "nadam-legacy":
         return
+    if "warmup_steps" in c:
+        _number(c, "warmup_steps")
     if algorithm == "adamw" and c["weight_decay"] is None:
         raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
     _number(c, "weight_decay", allow_none=True)

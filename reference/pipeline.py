@@ -5,6 +5,10 @@ does in Keras 3 (``BaseOptimizer.apply`` and ``_backend_apply_gradients``):
 
 1. an empty gradient list returns at once (the counter does not move);
 2. ``None`` gradients drop their variable from this call (all ``None``: error);
+2b. a variable built with ``overwrite_with_gradient`` is assigned its raw gradient (under accumulation: the
+   running maximum of the micro-gradients, assigned on update steps) and drops out of this call: no slots,
+   no unscaling, clipping, decay, average or constraint; when no variable is left,
+   steps 3–8 do not happen;
 3. ``g ← g / loss_scale_factor``;
 4. with ``gradient_accumulation_steps = S``: unless ``(k + 1) mod S == 0``
    (``k`` the raw counter) the gradient is added to the accumulator and
@@ -14,7 +18,11 @@ does in Keras 3 (``BaseOptimizer.apply`` and ``_backend_apply_gradients``):
 6. decoupled weight decay (:mod:`reference.weight_decay`) with ``η = lr(k)``;
 7. the rule's update (:mod:`reference.rules`) with ``t = ⌊k / S⌋ + 1``;
 8. EMA of all trainable variables, and the optional overwrite (:mod:`reference.ema`);
+8b. each variable's constraint (:mod:`reference.constraints`), on the variables of step 3;
 9. ``k ← k + 1``; the public ``iterations`` is ``⌊k / S⌋``.
+
+Wrapped in a ``LossScaleOptimizer`` (:mod:`reference.loss_scale`), a call with a non-finite gradient is
+skipped whole (the scale halved), and the others see their gradients divided by the dynamic scale first.
 
 Learning-rate schedules see the raw counter ``k``; Keras keeps a float
 learning rate in a ``floatx`` variable, so it is rounded to ``floatx`` before
@@ -23,6 +31,7 @@ it reaches the variable's dtype.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,12 +39,13 @@ from typing import Any
 import gmpy2
 import numpy as np
 from gmpy2 import mpfr
-from optimizer_conformance.reference import clipping, ema
+from optimizer_conformance.reference import clipping, ema, loss_scale
 from optimizer_conformance.reference.config import normalize
+from optimizer_conformance.reference.constraints import deserialize as deserialize_constraint
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat, get_format, numpy_dtype
 from optimizer_conformance.reference.rules import RULES
 from optimizer_conformance.reference.schedules import LearningRateSchedule
-from optimizer_conformance.reference.tracked import Tracked
+from optimizer_conformance.reference.tracked import Tracked, maximum, through_floatx
 from optimizer_conformance.reference.weight_decay import Exclusions, apply_weight_decay
 
 DEFAULT_PRECISION = 113
@@ -46,12 +56,16 @@ def budget_ratios(candidate: Any, exact: Sequence[mpfr], budget: Sequence[float]
 
     ``inf`` where the budget is 0 and they differ, or the candidate is NaN; 0 where the budget is
     infinite: the dtype cannot carry that computation (β₂ = 0.999 is 1.0 in bfloat16, so
-    1 − β₂ᵗ = 0), and no honest result, NaN included, is excluded.
+    1 − β₂ᵗ = 0), and no honest result, NaN included, is excluded.  Where the exact value is NaN or ±Inf
+    (a non-finite input carried by IEEE arithmetic) the candidate agrees (0) when it is non-finite too, and
+    not at all (``inf``) when it is finite: a port that sanitizes NaN has changed the result.
     """
     flat = np.asarray(candidate, dtype=np.float64).reshape(-1)
     out = np.empty(flat.size)
     for i, (c, x, b) in enumerate(zip(flat.tolist(), exact, np.asarray(budget).reshape(-1).tolist())):
-        if b == np.inf:
+        if not gmpy2.is_finite(x):
+            out[i] = 0.0 if not math.isfinite(c) else np.inf
+        elif b == np.inf:
             out[i] = 0.0
         elif np.isnan(c):
             out[i] = np.inf
@@ -98,8 +112,11 @@ class ReferenceOptimizer:
     ``variables`` is a sequence of ``(name, array)`` pairs (or a dict); every
     element becomes exact.  ``dtype`` is the format the candidate computes in
     (its variables' dtype); ``floatx`` is Keras's ``keras.config.floatx()``,
-    the dtype of its learning-rate variable and schedules.
+    the dtype of its learning-rate variable and schedules.  ``loss_scale_optimizer``: the arguments of a
+    ``LossScaleOptimizer`` wrapped around it (:mod:`reference.loss_scale`).
     """
+
+    loss_scale_class = loss_scale.DynamicLossScale
 
     def __init__(
         self,
@@ -109,6 +126,7 @@ class ReferenceOptimizer:
         dtype: str | FloatFormat = "float32",
         floatx: str | FloatFormat = FLOAT32,
         precision: int = DEFAULT_PRECISION,
+        loss_scale_optimizer: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(precision, int) or precision < 64:
             raise ValueError(f"precision must be an integer number of bits >= 64; got {precision!r}")
@@ -117,6 +135,11 @@ class ReferenceOptimizer:
         if algorithm == "nadam-legacy" and not isinstance(self.config["learning_rate"], float):
             raise ValueError("learning_rate: the legacy Nadam takes a float only")
         self.rule = RULES[algorithm]
+        # Wrapped in Keras's LossScaleOptimizer, which clears the inner optimizer's loss_scale_factor.
+        self.loss_scale = None
+        if loss_scale_optimizer is not None:
+            self.loss_scale = self.loss_scale_class(**loss_scale.normalize(loss_scale_optimizer))
+            self.config["loss_scale_factor"] = None
         self.floatx = get_format(floatx)
         self.fmt = get_format(dtype).hyperparameters_through(self.floatx)
         self.precision = precision
@@ -128,26 +151,49 @@ class ReferenceOptimizer:
         self.shapes: list[tuple[int, ...]] = []
 
     # -- setup -----------------------------------------------------------------------
-    def build(self, variables: Sequence[tuple[str, Any]] | dict[str, Any]) -> None:
+    def build(self, variables: Sequence[tuple[str, Any]] | dict[str, Any], *,
+              overwrite_with_gradient: Iterable[int] = (),
+              constraints: dict[int | str, dict[str, Any]] | None = None) -> None:
+        """Slots for ``variables`` (``(name, array)`` pairs).  ``overwrite_with_gradient``: the indices of
+        variables Keras assigns their gradient (they get no slots); ``constraints``: a serialized Keras
+        constraint per variable index."""
         pairs = list(variables.items()) if isinstance(variables, dict) else list(variables)
         if not pairs:
             raise ValueError("variables: at least one (name, array) pair is needed")
         fmt = self.fmt
+        self.overwrite = self._indices(overwrite_with_gradient, len(pairs), "overwrite_with_gradient")
+        self.constraints = {
+            i: deserialize_constraint(c)
+            for i, c in zip(self._indices((constraints or {}).keys(), len(pairs), "constraints"),
+                            (constraints or {}).values())
+        }
         with gmpy2.context(self._context):
             self.names = [str(name) for name, _ in pairs]
             self.shapes = [np.shape(array) for _, array in pairs]
             self.theta = [self._elements(array, f"variables[{name!r}]") for name, array in pairs]
             zeros = [[Tracked.exact(0, fmt) for _ in t] for t in self.theta]
+            initial = getattr(self.rule, "initial_slot", None)
             self.slots = {
-                slot: [[Tracked.exact(0, fmt) for _ in t] for t in self.theta]
+                slot: [None if i in self.overwrite else initial(slot, t) if initial
+                       else [Tracked.exact(0, fmt) for _ in t] for i, t in enumerate(self.theta)]
                 for slot in self.rule.slot_names(self.config)
             }
             self.scalars = self.rule.initial_scalars(fmt)
             if self.config.get("use_ema"):
-                self.slots["average"] = zeros
+                self.slots["average"] = [None if i in self.overwrite else z for i, z in enumerate(zeros)]
             if self.config.get("gradient_accumulation_steps"):
                 self.slots["gradient_accumulator"] = [list(z) for z in zeros]
         self.built = True
+
+    @staticmethod
+    def _indices(items: Iterable[Any], n: int, what: str) -> list[int]:
+        out = []
+        for item in items:
+            index = int(item) if isinstance(item, str) and item.isdigit() else item
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+                raise ValueError(f"{what}: {item!r} is not a variable index (0 to {n - 1})")
+            out.append(index)
+        return out
 
     def exclude_from_weight_decay(
         self, var_list: Iterable[str | int] | None = None, var_names: Iterable[str] | None = None
@@ -169,12 +215,12 @@ class ReferenceOptimizer:
                 or arr.dtype.name == "bfloat16"):
             raise ValueError(f"{what}: expected an array of real numbers; got dtype {arr.dtype}")
         flat = arr.reshape(-1).astype(np.float64)
-        if not np.all(np.isfinite(flat)):
-            raise ValueError(f"{what}: non-finite element {flat[~np.isfinite(flat)][0]!r}")
         fmt = self.fmt
         native = numpy_dtype(fmt)
         # A candidate is given fmt-valued inputs: those are exact, and numpy says which they are at once.
-        exact = flat.astype(native).astype(np.float64) == flat
+        # NaN and ±Inf are held as they are (IEEE arithmetic carries them: see tracked.is_special).
+        with np.errstate(over="ignore", invalid="ignore"):
+            exact = (flat.astype(native).astype(np.float64) == flat) | ~np.isfinite(flat)
         return [Tracked(mpfr(x), 0.0, fmt) if ok else Tracked.element(x, fmt)
                 for x, ok in zip(flat.tolist(), exact.tolist())]
 
@@ -221,11 +267,16 @@ class ReferenceOptimizer:
     def apply(self, grads: Sequence[Any | None]) -> None:
         """One ``optimizer.apply(grads)``: one gradient (or ``None``) per variable."""
         if len(grads) == 0:
+            if self.loss_scale is not None:  # Keras's wrapper finds no non-finite gradient and counts a step
+                self.loss_scale.after_finite_step()
             return
         if not self.built:
             raise ValueError("build(variables) must be called before apply(grads)")
         if len(grads) != len(self.theta):
             raise ValueError(f"grads: expected {len(self.theta)} gradients (one per variable), got {len(grads)}")
+        if self.loss_scale is not None and not loss_scale.all_finite(grads):
+            self.loss_scale.after_non_finite_step()
+            return
         active = [i for i, g in enumerate(grads) if g is not None]
         if not active:
             raise ValueError("No gradients provided for any variable.")
@@ -238,10 +289,42 @@ class ReferenceOptimizer:
                         f"{self.names[i]!r} of shape {self.shapes[i]}"
                     )
                 g[i] = self._elements(grads[i], f"grads[{i}]")
-            self._apply(active, g)
+                if self.loss_scale is not None and i not in self.overwrite:
+                    g[i] = self.loss_scale.unscale(g[i], self.fmt)
+            for i in active:
+                if i in self.overwrite:
+                    self.overwrite_with_gradient(i, g[i])
+            active = [i for i in active if i not in self.overwrite]
+            if active:
+                self.update_variables(active, g)
+                self.apply_constraints(active)
         self.raw_iterations += 1
+        if self.loss_scale is not None:
+            self.loss_scale.after_finite_step()
 
-    def _apply(self, active: list[int], g: dict[int, list[Tracked]]) -> None:
+    def apply_constraints(self, active: list[int]) -> None:
+        """Step 8b: each constrained variable of this call projected by its constraint."""
+        for i in active:
+            if i in self.constraints:
+                self.theta[i] = self.constraints[i](self.theta[i], self.shapes[i])
+
+    def overwrite_with_gradient(self, i: int, g: list[Tracked]) -> None:
+        """Step 2b: ``θ ← g``; under accumulation ``acc ← max(g, acc)``, and on update steps
+        ``θ ← max(g, acc)``, ``acc ← 0`` (Keras keeps the running maximum: float8 scaling's ``amax``)."""
+        if self.accumulation_steps == 1:
+            self.theta[i] = list(g)
+            return
+        acc = self.slots["gradient_accumulator"]
+        # Keras's torch backend returns this maximum of two float64 tensors in floatx (measured, Keras 3.15).
+        running = [through_floatx(maximum(x, a)) for x, a in zip(g, acc[i])]
+        if (self.raw_iterations + 1) % self.accumulation_steps == 0:
+            self.theta[i] = running
+            acc[i] = [Tracked.exact(0, self.fmt) for _ in g]
+        else:
+            acc[i] = running
+
+    def update_variables(self, active: list[int], g: dict[int, list[Tracked]]) -> None:
+        """Steps 3 to 8 on the variables of this call (``g``: their gradients)."""
         fmt, config = self.fmt, self.config
         scale = config.get("loss_scale_factor")
         if scale is not None:
@@ -256,14 +339,14 @@ class ReferenceOptimizer:
                 self.update_moving_average()
                 return
             g = {i: self.accumulated_gradient(g[i], acc[i]) for i in active}
-        clipped = clipping.clip([g[i] for i in active], config, fmt)
+        clipped = self.clip_gradients([g[i] for i in active])
         g = dict(zip(active, clipped))
         lr_floatx, lr = self.learning_rate()
         if config.get("weight_decay") is not None:
             for i in active:
                 if not self.exclusions.excludes(i, self.names[i]):
                     self.theta[i] = apply_weight_decay(self.theta[i], config["weight_decay"], lr_floatx, self.floatx)
-        self._update(active, g, lr)
+        self.update_rule(active, g, lr)
         if steps > 1:
             # Keras resets every accumulator, also those of variables whose gradient was None in this call.
             acc = self.slots["gradient_accumulator"]
@@ -271,11 +354,23 @@ class ReferenceOptimizer:
                 acc[i] = [Tracked.exact(0, fmt) for _ in acc[i]]
         self.update_moving_average()
 
-    def _update(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
+    def clip_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
+        """Step 5 on this call's gradients (:mod:`reference.clipping`)."""
+        return clipping.clip(tensors, self.config, self.fmt)
+
+    def update_rule(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
+        """Step 7: the rule's update of the variables of this call and their slots."""
         rule = self.rule
         step = self.update_count()
         coefficients, self.scalars = rule.coefficients(self.config, lr, step, self.fmt, self.scalars)
         names = rule.slot_names(self.config)
+        if hasattr(rule, "update_variable"):
+            for i in active:
+                self.theta[i], new_slots = rule.update_variable(coefficients, g[i], self.theta[i],
+                                                                {n: self.slots[n][i] for n in names})
+                for n in names:
+                    self.slots[n][i] = new_slots[n]
+            return
         update = rule.update
         for i in active:
             theta, grads = self.theta[i], g[i]
@@ -293,7 +388,8 @@ class ReferenceOptimizer:
         weight = self.ema_blend_weight()
         averages = self.slots["average"]
         for i, theta in enumerate(self.theta):
-            averages[i] = [ema.update_average(a, x, weight) for a, x in zip(averages[i], theta)]
+            if averages[i] is not None:  # a variable assigned its gradient has no average
+                averages[i] = [ema.update_average(a, x, weight) for a, x in zip(averages[i], theta)]
         if ema.overwrites(self.config["ema_overwrite_frequency"], self.iterations):
             self.finalize_variable_values()
 
@@ -316,14 +412,26 @@ class ReferenceOptimizer:
                 return self._elements(values[name], name)
 
             theta = [elements(f"variables/{label}") for label in labels]
-            slots = {slot: [elements(f"{slot}/{label}") for label in labels] for slot in self.slots}
+            slots = {slot: [None if per_var[i] is None else elements(f"{slot}/{label}")
+                            for i, label in enumerate(labels)] for slot, per_var in self.slots.items()}
             scalars = {name: elements(name) for name in self.scalars}
+            wrapper = {name: elements(name) for name in self._loss_scale_state()}
             if missing:
                 raise ValueError(f"restore: the state lacks {missing}")
             self.theta = theta
             self.slots = slots
             self.scalars = {name: v[0] for name, v in scalars.items()}
+            if self.loss_scale is not None:
+                self.loss_scale.restore(float(wrapper["dynamic_scale"][0].value),
+                                        int(wrapper["step_counter"][0].value))
         self.raw_iterations = raw_iterations
+
+    def _loss_scale_state(self) -> dict[str, Tracked]:
+        """The wrapper's own variables, exact: ``dynamic_scale`` (float32) and ``step_counter``."""
+        if self.loss_scale is None:
+            return {}
+        return {"dynamic_scale": self.loss_scale.scale,
+                "step_counter": Tracked.exact(self.loss_scale.step_counter, self.fmt)}
 
     def _labels(self) -> list[str]:
         return [n if self.names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(self.names)]
@@ -331,11 +439,13 @@ class ReferenceOptimizer:
     def finalize_variable_values(self) -> None:
         """``θ ← avg`` for every variable when EMA is on (what ``fit()`` does at the end)."""
         if self.config.get("use_ema"):
-            self.theta = [[Tracked(a.value, a.error, a.fmt) for a in avg] for avg in self.slots["average"]]
+            self.theta = [theta if avg is None else [Tracked(a.value, a.error, a.fmt) for a in avg]
+                          for theta, avg in zip(self.theta, self.slots["average"])]
 
     # -- results ---------------------------------------------------------------------
     def state(self) -> dict[str, Quantity]:
-        """Every output: ``variables/<name>``, ``<slot>/<name>``, the rule's scalars and ``iterations``.
+        """Every output: ``variables/<name>``, ``<slot>/<name>``, the rule's scalars, a loss-scale wrapper's
+        ``dynamic_scale`` and ``step_counter``, and ``iterations``.
 
         Duplicate variable names are told apart by their index (``name#i``).
         """
@@ -349,8 +459,9 @@ class ReferenceOptimizer:
             put(f"variables/{label}", self.shapes[i], self.theta[i])
         for slot, per_var in self.slots.items():
             for i, label in enumerate(labels):
-                put(f"{slot}/{label}", self.shapes[i], per_var[i])
-        for name, value in self.scalars.items():
+                if per_var[i] is not None:  # no slots for a variable assigned its gradient
+                    put(f"{slot}/{label}", self.shapes[i], per_var[i])
+        for name, value in {**self.scalars, **self._loss_scale_state()}.items():
             put(name, (), [value])
         put("iterations", (), [Tracked.exact(self.iterations, self.fmt)])
         return out

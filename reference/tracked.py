@@ -147,8 +147,8 @@ class Tracked:
         if ea == 0 and eb == 0 and (out.size >= fmt.underflow or z == 0) and fmt.round(z) == z:
             return out  # exact operands, representable result: IEEE arithmetic returns it exactly
         out.error = e = ea + eb + fmt.unit_roundoff * out.size + fmt.underflow
-        if not out.size + e <= fmt.largest:  # overflow possible, or an unbounded operand (inf, 0·inf)
-            out.error = _INF
+        if not out.size + e <= fmt.largest:  # overflow possible, or a non-finite result
+            out.error = _unbounded(out)
         return out
 
     def __rsub__(self, other) -> Tracked:
@@ -170,8 +170,8 @@ class Tracked:
         if ea == 0 and eb == 0 and (out.size >= fmt.underflow or z == 0) and fmt.round(z) == z:
             return out  # exact operands, representable result: IEEE arithmetic returns it exactly
         out.error = e = other.size * ea + self.size * eb + ea * eb + fmt.unit_roundoff * out.size + fmt.underflow
-        if not out.size + e <= fmt.largest:  # overflow possible, or an unbounded operand (inf, 0·inf)
-            out.error = _INF
+        if not out.size + e <= fmt.largest:  # overflow possible, or a non-finite result
+            out.error = _unbounded(out)
         return out
 
     __rmul__ = __mul__
@@ -186,8 +186,8 @@ class Tracked:
         margin = other.size - other.error
         if z == 0 and self.error == 0 and other.error == 0:
             return out  # 0 / y and 0 · (1/y) are exactly 0
-        if margin <= 0:
-            out.error = _INF
+        if not margin > 0:
+            out.error = _unbounded(out)
         else:
             out.error = (self.error + out.size * other.error) / margin + self._rounding(
                 2 * out.size
@@ -228,15 +228,64 @@ def sqrt(x: Tracked) -> Tracked:
     return _guard(out)
 
 
+def absolute(x: Tracked) -> Tracked:
+    """``|x|``: 1-Lipschitz, exact in floating point."""
+    return Tracked(abs(x.value), x.error, x.fmt)
+
+
 def maximum(a: Tracked, b: Tracked) -> Tracked:
-    """``max(a, b)``: 1-Lipschitz, exact in floating point."""
+    """``max(a, b)``: 1-Lipschitz, exact in floating point; NaN if either is (as ``ops.maximum``)."""
+    if gmpy2.is_nan(a.value) or gmpy2.is_nan(b.value):
+        return Tracked(mpfr("nan"), 0.0, a.fmt)
     chosen = a if a.value >= b.value else b
     return Tracked(chosen.value, max(a.error, b.error), chosen.fmt)
 
 
 def minimum(a: Tracked, b: Tracked) -> Tracked:
+    """``min(a, b)``: as :func:`maximum`."""
+    if gmpy2.is_nan(a.value) or gmpy2.is_nan(b.value):
+        return Tracked(mpfr("nan"), 0.0, a.fmt)
     chosen = a if a.value <= b.value else b
     return Tracked(chosen.value, max(a.error, b.error), chosen.fmt)
+
+
+def through_floatx(x: Tracked) -> Tracked:
+    """``x`` as Keras's torch backend may return it: in ``floatx``, when a Python float met a wider tensor
+    (``ops.minimum(t, 1.0)`` on float64 is float32 there).  Adds the format's ``hyperparameters_via``
+    rounding, if it has one."""
+    via = x.fmt.hyperparameters_via
+    if via is None:
+        return x
+    return Tracked(x.value, x.error + via.unit_roundoff * x.size + via.underflow, x.fmt)
+
+
+def sum_of_squares(values: list[Tracked]) -> Tracked:
+    """``Σ x²`` over ``n`` elements, in any summation order.
+
+    Exact derivatives: ``∂/∂x = 2x``, plus the second-order ``e²``.  Rounding: each square and each
+    of the ``n − 1`` additions rounds once, ``n·u·Σ x²`` in all for a recursive, pairwise or
+    blocked sum.
+    """
+    fmt = values[0].fmt
+    total = mpfr(0)
+    propagated = 0.0
+    for x in values:
+        total += x.value * x.value
+        propagated += 2 * x.size * x.error + x.error * x.error
+    out = Tracked(total, 0.0, fmt)
+    n = len(values)
+    out.error = propagated + n * fmt.unit_roundoff * out.size + n * fmt.underflow
+    return _guard(out)
+
+
+def root_of(squares: Tracked) -> Tracked:
+    """``√s`` of a sum of squares, exactly zero when the sum is (every implementation gets that 0)."""
+    return sqrt(squares) if squares.value > 0 else squares
+
+
+def norm(values: list[Tracked]) -> Tracked:
+    """``‖x‖₂ = √Σ x²``, zero exactly when every element is."""
+    return root_of(sum_of_squares(values))
 
 
 def lerp(a: Tracked, b: Tracked, weight: Tracked) -> Tracked:
@@ -267,8 +316,8 @@ def lerp(a: Tracked, b: Tracked, weight: Tracked) -> Tracked:
         + u * ((difference_form if difference_form > weighted_form else weighted_form) + out.size)
         + 3 * fmt.underflow
     )
-    if not out.size + e <= fmt.largest:  # overflow possible, or an unbounded operand (inf, 0·inf)
-        out.error = _INF
+    if not out.size + e <= fmt.largest:  # overflow possible, or a non-finite result
+        out.error = _unbounded(out)
     return out
 
 
@@ -322,9 +371,24 @@ def decay(theta: Tracked, rate: Tracked, learning_rate: Tracked, factor_fmt: Flo
 
 def _guard(out: Tracked) -> Tracked:
     """A result the format may not be able to hold (overflow to ±inf) constrains nothing."""
-    if not out.size + out.error <= out.fmt.largest:  # overflow possible, or an unbounded operand
-        out.error = _INF
+    if not out.size + out.error <= out.fmt.largest:  # overflow possible, or a non-finite result
+        out.error = _unbounded(out)
     return out
+
+
+def _unbounded(out: Tracked) -> float:
+    """The budget of a result past the format's range: none (``inf``) for a finite exact value that may
+    overflow; ``0`` for an exact NaN or ±Inf, which IEEE arithmetic produces from a non-finite input in
+    every evaluation order (a candidate must be non-finite there too; see :func:`is_special`)."""
+    return 0.0 if is_special(out.value) else _INF
+
+
+def is_special(x: mpfr) -> bool:
+    """NaN or ±Inf.  The oracle follows IEEE 754 through them (MPFR does), and ``max``/``min`` propagate NaN
+    as ``ops.maximum`` does on every Keras backend.  Where the exact value is special, evaluation orders may
+    differ in which special they give (``m + (g − m)·w`` is NaN where ``m·(1 − w) + w·g`` is Inf), so a
+    candidate agrees there when it is non-finite too."""
+    return not gmpy2.is_finite(x)
 
 
 def _float_up(x: mpfr) -> float:

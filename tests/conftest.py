@@ -6,6 +6,12 @@ import pytest
 # The command line as a user runs it (`optconf`), from this interpreter.
 OPTCONF = [sys.executable, "-m", "optimizer_conformance.conformance.cli"]
 
+# Where real Keras departs from the oracle, and the known deviation the report must name: Keras 3.15's
+# ScheduleFreeAdamW recovers x from the updated z on TensorFlow and torch (``momentum.value`` is the live
+# variable there, read after ``assign_sub``); on JAX it reads the old z, as the algorithm intends.
+KERAS_DEPARTURES = {("tensorflow", "schedule-free-adamw"): "schedule-free-x-from-updated-z",
+                    ("torch", "schedule-free-adamw"): "schedule-free-x-from-updated-z"}
+
 
 def _missing(*modules: str) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
@@ -23,3 +29,12 @@ def high_precision_expectations():
 
     with gmpy2.context(gmpy2.get_context(), precision=256):
         yield
+
+
+# The longest tests (real Keras over every check, minutes each) start first, so that the two workers of
+# `pytest -n 2` finish together instead of one of them running the last of them alone.
+LONGEST_FIRST = ("test_real_keras_is_conformant_with_the_ci_profile", "test_real_keras_replays_every_keras3_fixture")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: not item.name.startswith(LONGEST_FIRST))

@@ -73,7 +73,8 @@ class IntegerInputs:
 
     def held(self, values, dtype):
         values = np.asarray(values, dtype=np.float64)
-        return self._floats([v if v == 0 else round_to_format(Fraction(float(v)), dtype)  # a zero keeps its sign
+        # A zero keeps its sign; Inf and NaN (what a LossScaleOptimizer skips) are held as they are.
+        return self._floats([v if v == 0 or not np.isfinite(v) else round_to_format(Fraction(float(v)), dtype)
                              for v in values.reshape(-1)], values.shape)
 
 

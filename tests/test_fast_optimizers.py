@@ -25,7 +25,7 @@ def test_optconf_check_passes_every_check_for_every_algorithm(adapter):
     out = _optconf("check", f"optimizer_conformance.fast_optimizers.conformance:{adapter}", "--backend", "torch",
                    "--profile", "ci")
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
-    for algorithm in ("adam", "adamw", "nadam", "nadam-legacy"):
+    for algorithm in ("adam", "adamw", "nadam", "nadam-legacy", "adamax", "lamb", "schedule-free-adamw"):
         assert f"\n{algorithm}: " in out.stdout
     assert "float32" in out.stdout and "float64" in out.stdout
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from optimizer_conformance.conformance.cases.catalogue import CORPUS
+from optimizer_conformance.conformance.checks.compare import oracle_states
 from optimizer_conformance.conformance.checks.numeric import judge_fixture
 from optimizer_conformance.conformance.golden.format import FixtureError, content_hash, dumps, load, verify
 from optimizer_conformance.conformance.golden.generate import build_document, check
 from optimizer_conformance.conformance.golden.replay import spec_for
 from optimizer_conformance.conformance.model import encode
-from optimizer_conformance.reference import ReferenceOptimizer
 
-from tests.conftest import OPTCONF, requires
+from tests.conftest import KERAS_DEPARTURES, OPTCONF, requires
 from tests.keras_runs import run_keras
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -24,27 +24,14 @@ PATHS = sorted(FIXTURES.glob("*.json"))
 def test_the_corpus_is_on_disk_and_complete():
     assert {p.stem for p in PATHS} == {e.name for e in CORPUS}
     algorithms = {load(p).algorithm for p in PATHS}
-    assert algorithms == {"adam", "adamw", "nadam", "nadam-legacy"}
+    assert algorithms == {"adam", "adamw", "nadam", "nadam-legacy", "adamax", "lamb", "schedule-free-adamw"}
     dtypes = {load(p).document["input_dtype"] for p in PATHS}
     assert dtypes == {"float64", "float32", "float16", "bfloat16"}
     assert max(len(load(p).document["gradients"]) for p in PATHS) >= 1000
 
 
 def _oracle_states(fixture, dtype):
-    doc = fixture.document
-    opt = ReferenceOptimizer(fixture.algorithm, fixture.config, dtype=dtype,
-                             precision=doc["provenance"]["precision_bits"])
-    opt.build(fixture.variables())
-    if doc["exclude_from_weight_decay"]:
-        opt.exclude_from_weight_decay(**doc["exclude_from_weight_decay"])
-    states = []
-    for grads in fixture.gradients():
-        opt.apply(grads)
-        states.append(opt.state())
-    if doc["finalize"]:
-        opt.finalize_variable_values()
-        states.append(opt.state())
-    return states
+    return oracle_states(spec_for(fixture, dtype), precision=fixture.document["provenance"]["precision_bits"])
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
@@ -57,9 +44,13 @@ def test_the_oracle_replayed_from_the_file_alone_reproduces_it(path):
                     assert int(q.exact[0]) == fixture.document["states"][k]["iterations"]
                     continue
                 stored = fixture.exact(k, quantity)
-                assert all(abs(a - b) <= abs(b) * 1e-33 for a, b in zip(q.exact, stored)), (quantity, k)
+                assert all(abs(a - b) <= abs(b) * 1e-33 if b.is_finite() else str(a) == str(b)
+                           for a, b in zip(q.exact, stored)), (quantity, k)
                 exact = np.abs(q.as_float64().reshape(-1))
-                assert np.allclose(q.budget + exact * 1e-33, fixture.budget(k, quantity, dtype), rtol=1e-15, atol=0)
+                finite = np.isfinite(exact)  # a NaN or Inf is matched by kind: its stored budget is 0
+                budget = fixture.budget(k, quantity, dtype)
+                assert np.all(budget[~finite] == 0)
+                assert np.allclose((q.budget + exact * 1e-33)[finite], budget[finite], rtol=1e-15, atol=0)
                 assert np.max(fixture.ratios(k, quantity, dtype, q.as_float64())) <= 1.0
 
 
@@ -74,12 +65,24 @@ def test_real_keras_replays_every_keras3_fixture_inside_budget(backend):
     fixtures = [f for f in map(load, PATHS) if f.document["dialect"] == "keras3"]
     runs = [(f, d) for f in fixtures for d in f.budget_dtypes if d in KERAS_DTYPES[backend]]
     results = run_keras([spec_for(f, d) for f, d in runs], backend)
-    failures = []
+    failures, departed = [], set()
     for (fixture, dtype), result in zip(runs, results):
-        failures += [f"{fixture.name} [{dtype}]: {f}" for f in judge_fixture(fixture, dtype, result["states"])
-                     if not f.ratio <= 1.0]
+        if result.get("not_applicable"):
+            # Keras's LossScaleOptimizer on JAX and sparse gradients on torch: the harness says why (README).
+            expected = ("loss_scale_optimizer" if backend == "jax" else "sparse_gradients" if backend == "torch"
+                        else None)
+            assert expected and fixture.document.get(expected), (fixture.name, result["not_applicable"])
+            continue
+        over = [f"{fixture.name} [{dtype}]: {f}" for f in judge_fixture(fixture, dtype, result["states"])
+                if not f.ratio <= 1.0]
+        if (backend, fixture.algorithm) in KERAS_DEPARTURES:
+            departed |= {fixture.algorithm} if over else set()
+        else:
+            failures += over
     assert len(runs) > 50
     assert not failures, "\n".join(failures[:20])
+    # A departure that stops showing means Keras was fixed: the catalogue of departures must follow.
+    assert departed == {a for b, a in KERAS_DEPARTURES if b == backend}
 
 
 @requires("torch")

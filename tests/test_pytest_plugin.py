@@ -58,7 +58,9 @@ EPSILON_INSIDE_SQRT = "np.sqrt(v + p.dtype.type(self.eps))"
 UNSUPPORTED = ["loss-scale", "accumulation", "accumulation-clipnorm", "accumulation-schedule", "accumulation-ema",
                "clipnorm", "global-clipnorm", "clipvalue", "weight-decay", "weight-decay-exclusion",
                "ema-overwrite-finalize", "schedule-exponential", "schedule-piecewise", "schedule-polynomial",
-               "schedule-inverse-time", "schedule-cosine-warmup", "schedule-cosine-restarts", "amsgrad", "ema"]
+               "schedule-inverse-time", "schedule-cosine-warmup", "schedule-cosine-restarts", "amsgrad", "ema",
+               "non-finite-gradients-clipnorm", "non-finite-gradients-global-clipnorm",
+               "non-finite-gradients-clipvalue"]
 
 
 def _repository(tmp_path: Path, denominator: str, extra_xfail: str = "") -> Path:
@@ -121,7 +123,7 @@ def test_the_plugin_spreads_over_cores_with_xdist(tmp_path):
     ("profile", "forever", "quick, ci, deep"),
     ("checks", "pipelines", "pipeline, one-step, fixtures, explore, api"),
     ("dtypes", "float8", "float64, float32, float16, bfloat16"),
-    ("algorithms", "adamax", "adam, adamw, nadam, nadam-legacy"),
+    ("algorithms", "sgd", "adam, adamw, nadam, nadam-legacy, adamax, lamb, schedule-free-adamw"),
     ("backend", "mxnet", "tensorflow, jax, torch"),
     ("compile", "aot", "eager, function, jit"),
     ("dialect", "keras2", "keras3, tf-legacy"),

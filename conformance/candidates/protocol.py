@@ -32,13 +32,38 @@ Keras checkpoint, ...), which need the port's Keras-API class::
             return my_port.asarray(array, dtype)
         def to_numpy(self, x):                  # and back
             return np.asarray(x)
+        def loss_scale_optimizer_class(self):   # optional: the port's Keras-API LossScaleOptimizer
+            return my_port.keras_api.LossScaleOptimizer
 
-Without them the API checks are reported as n/a, with the reason.
+Without them the API checks are reported as n/a, with the reason (``api/loss-scale-optimizer`` without the
+last).  A Keras-style class names its wrapper in a class attribute, ``conformance_loss_scale_optimizer``.
 
-Quantity names: ``variables/<name>``, ``momentum/<name>``, ``velocity/<name>``,
+Optional, for the trajectories whose variables carry options (``pipeline/constraints``,
+``pipeline/overwrite-with-gradient``, ...); called after ``start``::
+
+        def set_variable_options(self, overwrite_with_gradient, constraints):
+            # overwrite_with_gradient: [indices] of variables assigned their gradient (Keras's
+            # `variable.overwrite_with_gradient = True`); constraints: {index: serialized
+            # keras.constraints object ({"class_name": "MaxNorm", "config": {...}})}
+            ...
+
+Without it those trajectories are reported as n/a, with the reason.
+
+Optional, for the trajectories wrapped in Keras's ``LossScaleOptimizer`` (``pipeline/dynamic-loss-scale``, ...);
+called after ``start`` (and ``set_variable_options``)::
+
+        def set_loss_scale_optimizer(self, initial_scale, dynamic_growth_steps):
+            # from now on apply() gets scaled gradients (some non-finite): skip a step with a non-finite
+            # gradient and halve the scale, else unscale, apply and count towards doubling it.
+            # Report "dynamic_scale" and "step_counter" in state().
+            ...
+
+Without it those trajectories are reported as n/a, with the reason.
+
+Quantity names: ``variables/<name>``, ``momentum/<name>``, ``velocity/<name>``, ``norm/<name>`` (Adamax),
 ``velocity_hat/<name>``, ``average/<name>``, ``gradient_accumulator/<name>``, ``u_product``,
-``momentum_cache``, ``iterations``.  Report what the port has; the harness checks what it gets,
-and the one-step check (from the port's own state) runs when every slot the rule needs is reported.
+``momentum_cache``, ``dynamic_scale``, ``step_counter``, ``iterations``.  Report what the port has; the harness
+checks what it gets, and the one-step check (from the port's own state) runs when every slot the rule needs is reported.
 
 :class:`PortAdapter` states the required members as a type; :func:`is_adapter` is how the worker tells an
 adapter from a Keras-style optimizer.

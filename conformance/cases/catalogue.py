@@ -39,6 +39,17 @@ ONE_SMALL: Shapes = (("w", (3,)),)
 MANY_SHAPES: Shapes = (("scale", ()), ("kernel", (2, 3, 2)), ("bias", (7,)), ("embedding", (1, 5)))
 
 
+def constraint(class_name: str, **config: Any) -> dict[str, Any]:
+    """A weight constraint as ``keras.constraints.serialize`` writes it."""
+    return {"module": "keras.constraints", "class_name": class_name, "config": config, "registered_name": None}
+
+
+THREE_VARIABLES: Shapes = (("kernel", (3, 4)), ("bias", (4,)), ("scale", (3,)))
+EMBEDDING: Shapes = (("embedding", (6, 3)), ("bias", (3,)))
+DYNAMIC = {"initial_scale": 256.0, "dynamic_growth_steps": 2}
+CONSTRAINED = {0: constraint("MaxNorm", max_value=1.0, axis=0), 1: constraint("NonNeg")}
+
+
 def schedule(class_name: str, **config: Any) -> dict[str, Any]:
     """A learning-rate schedule as ``keras.optimizers.schedules.serialize`` writes it."""
     return {"module": "keras.optimizers.schedules", "class_name": class_name, "config": config,
@@ -58,6 +69,10 @@ class Trajectory:
     exclude: dict[str, Any] = field(default_factory=dict)
     finalize: bool = False
     none_every: int = 0  # the last variable's gradient is None at steps 2, 2 + n, 2 + 2n, ...
+    overwrite_with_gradient: tuple[int, ...] = ()  # variables Keras assigns their gradient
+    constraints: dict[int, dict[str, Any]] = field(default_factory=dict)  # serialized keras.constraints
+    loss_scale_optimizer: dict[str, Any] = field(default_factory=dict)  # wrapped in Keras's LossScaleOptimizer
+    sparse_gradients: tuple[int, ...] = ()  # variables whose gradients are delivered as row slices
 
     @property
     def dialect(self) -> str:
@@ -81,7 +96,9 @@ class Trajectory:
         dtype = dtype or self.input_dtype
         variables, gradients = self.inputs(dtype)
         return make_spec(self.algorithm, self.config, dtype, variables, gradients, exclude=self.exclude,
-                         compile=compile, finalize=self.finalize)
+                         compile=compile, finalize=self.finalize, overwrite_with_gradient=self.overwrite_with_gradient,
+                         constraints=self.constraints, loss_scale_optimizer=self.loss_scale_optimizer,
+                         sparse_gradients=self.sparse_gradients)
 
     def for_algorithm(self, algorithm: str, steps: int) -> Trajectory:
         """A feature made concrete: ``algorithm`` at learning rate 0.01 (AdamW's decay 0.05) over ``steps``."""
@@ -133,6 +150,55 @@ def _crossing(rng, shapes, steps, dtype):
     return theta, grads
 
 
+def _zero_variable(rng, shapes, steps, dtype):
+    """The last variable starts at zero, as a bias does."""
+    theta, grads = _normal(rng, shapes, steps, dtype)
+    return theta[:-1] + [np.zeros_like(theta[-1])], grads
+
+
+def _scaled_non_finite(rng, shapes, steps, dtype):
+    """Gradients as a loss scale of 2**8 leaves them (exact), with +Inf at the third step, NaN at the sixth and
+    -Inf at the ninth, each in one element of one variable: what LossScaleOptimizer skips."""
+    theta, grads = _normal(rng, shapes, steps, dtype)
+    grads = [[np.ldexp(g, LOSS_SCALE_BITS) for g in step] for step in grads]
+    return theta, _with_non_finite(grads, NON_FINITE_STEPS, len(shapes))
+
+
+def _non_finite(rng, shapes, steps, dtype):
+    """Normal gradients with +Inf at the second step, NaN at the third and -Inf at the fifth, each in one
+    element of one variable: what IEEE arithmetic carries through an unwrapped optimizer."""
+    theta, grads = _normal(rng, shapes, steps, dtype)
+    return theta, _with_non_finite(grads, NON_FINITE_PLAIN_STEPS, len(shapes))
+
+
+def _with_non_finite(grads, at: dict[int, float], n_variables: int):
+    for k, value in at.items():
+        if k < len(grads):
+            i = k % n_variables
+            flat = grads[k][i].reshape(-1).copy()
+            flat[k % flat.size] = value
+            grads[k][i] = flat.reshape(grads[k][i].shape)
+    return grads
+
+
+def _sparse_rows(rng, shapes, steps, dtype):
+    """The first variable's gradient nonzero on two or three of its rows per step (an embedding's lookups), its
+    last row never touched."""
+    theta, grads = _normal(rng, shapes, steps, dtype)
+    rows = shapes[0][1][0]
+    for k, step in enumerate(grads):
+        touched = [r for r in range(rows - 1) if (r + k) % 3 != 0]
+        mask = np.zeros((rows,) + (1,) * (step[0].ndim - 1))
+        mask[touched] = 1
+        step[0] = step[0] * mask
+    return theta, grads
+
+
+LOSS_SCALE_BITS = 8
+NON_FINITE_STEPS = {2: np.inf, 5: np.nan, 8: -np.inf}
+NON_FINITE_PLAIN_STEPS = {1: np.inf, 2: np.nan, 4: -np.inf}
+
+
 DATA: dict[str, Callable] = {
     "normal": _normal,
     "shrinking": _shrinking,
@@ -140,6 +206,10 @@ DATA: dict[str, Callable] = {
     "magnitudes": _magnitudes,
     "subnormal": _subnormal,
     "crossing": _crossing,
+    "zero-variable": _zero_variable,
+    "scaled-non-finite": _scaled_non_finite,
+    "non-finite": _non_finite,
+    "sparse-rows": _sparse_rows,
 }
 
 # -- the pipeline check's features -------------------------------------------------------------------------
@@ -177,6 +247,39 @@ FEATURES: tuple[Trajectory, ...] = (
     _feature("ema-overwrite-finalize", "EMA overwriting every 2 steps, then finalize_variable_values",
              {"use_ema": True, "ema_momentum": 0.5, "ema_overwrite_frequency": 2}, finalize=True),
     _feature("none-gradients", "a None gradient every other step", {}, none_every=2),
+    _feature("constraints", "MaxNorm on the kernel, NonNeg on the bias, applied after the update",
+             {"learning_rate": 0.1}, constraints=CONSTRAINED),
+    _feature("constraints-weight-decay-ema", "constraints after decay, the update and the EMA (which averages the "
+             "unconstrained weights)", {"learning_rate": 0.1, "weight_decay": 0.2, "use_ema": True,
+                                        "ema_momentum": 0.5}, constraints=CONSTRAINED),
+    _feature("overwrite-with-gradient", "a variable assigned its gradient: no slots, no loss-scale unscaling, out of"
+             "the global clipping, no decay", {"global_clipnorm": 0.05, "loss_scale_factor": 4.0, "weight_decay": 0.1},
+             shapes=THREE_VARIABLES,
+             overwrite_with_gradient=(2,)),
+    _feature("overwrite-with-gradient-accumulation", "a variable assigned the running maximum of its micro-gradients "
+             "on update steps", {"gradient_accumulation_steps": 2, "use_ema": True, "ema_momentum": 0.5},
+             shapes=THREE_VARIABLES, overwrite_with_gradient=(2,), min_steps=5),
+    _feature("dynamic-loss-scale", "LossScaleOptimizer: gradients unscaled by the dynamic scale, the steps with "
+             "Inf or NaN skipped and the scale halved, doubled after 2 finite steps", {}, data="scaled-non-finite",
+             loss_scale_optimizer=DYNAMIC, min_steps=9),
+    _feature("dynamic-loss-scale-accumulation", "a skipped step leaves the accumulation where it was",
+             {"gradient_accumulation_steps": 2}, data="scaled-non-finite", loss_scale_optimizer=DYNAMIC, min_steps=9),
+    _feature("dynamic-loss-scale-clipping", "global clipping of the unscaled gradients",
+             {"global_clipnorm": 0.05}, data="scaled-non-finite", loss_scale_optimizer=DYNAMIC,
+             min_steps=9),
+    _feature("non-finite-gradients", "Inf and NaN gradient elements carried by IEEE arithmetic: that element of "
+             "the variable turns NaN, the others go on", {}, data="non-finite"),
+    _feature("non-finite-gradients-clipnorm", "an Inf element sends the rest of its clipped tensor to 0, a NaN "
+             "makes it all NaN", {"clipnorm": 1.0}, data="non-finite"),
+    _feature("non-finite-gradients-global-clipnorm", "a non-finite global norm makes every gradient NaN (Keras "
+             "adds N − N to the scale)", {"global_clipnorm": 1.0}, data="non-finite"),
+    _feature("non-finite-gradients-clipvalue", "±Inf clipped to ±c (a finite step), NaN kept",
+             {"clipvalue": 0.5}, data="non-finite"),
+    _feature("sparse-gradients", "an embedding's gradient delivered as row slices (tf.IndexedSlices, JAX BCOO): "
+             "the dense result, untouched rows' moments decaying too", {"weight_decay": 0.01}, data="sparse-rows",
+             shapes=EMBEDDING, sparse_gradients=(0,)),
+    _feature("zero-variable", "a variable that starts at zero (a bias): Lamb's trust ratio is 1 there", {},
+             data="zero-variable"),
     _feature("schedule-exponential", "ExponentialDecay", {"learning_rate": schedule(
         "ExponentialDecay", initial_learning_rate=0.05, decay_steps=2, decay_rate=0.5)}),
     _feature("schedule-piecewise", "PiecewiseConstantDecay", {"learning_rate": schedule(
@@ -191,16 +294,23 @@ FEATURES: tuple[Trajectory, ...] = (
         "CosineDecayRestarts", initial_learning_rate=0.05, first_decay_steps=2, m_mul=0.5)}),
 )
 
-# The legacy Nadam has no pipeline beyond clipping; amsgrad exists in Adam and AdamW only.
+# The legacy Nadam has no pipeline beyond clipping; some features matter to some rules only.
 LEGACY_FEATURES = ("basic", "large-hyperparameters", "clipnorm", "global-clipnorm", "clipvalue")
-ADAM_ONLY = ("amsgrad",)
+# (tf_keras's legacy optimizers have their own loss-scale wrapper, which the oracle does not model.)
+# Clipping is the pipeline's, the same under every rule: its non-finite cases run for Adam and for Adamax (whose
+# max meets the NaN); each rule meets Inf and NaN in non-finite-gradients.
+NON_FINITE_CLIPPING = ("adam", "adamax")
+ONLY_FOR = {"amsgrad": ("adam", "adamw"), "zero-variable": ("lamb",),
+            "non-finite-gradients-clipnorm": NON_FINITE_CLIPPING,
+            "non-finite-gradients-global-clipnorm": NON_FINITE_CLIPPING,
+            "non-finite-gradients-clipvalue": NON_FINITE_CLIPPING}
 
 
 def features_for(algorithm: str) -> list[Trajectory]:
     """The features that apply to ``algorithm``."""
     if algorithm == "nadam-legacy":
         return [f for f in FEATURES if f.name in LEGACY_FEATURES]
-    return [f for f in FEATURES if algorithm in ("adam", "adamw") or f.name not in ADAM_ONLY]
+    return [f for f in FEATURES if algorithm in ONLY_FOR.get(f.name, (algorithm,))]
 
 
 def pipeline_cases(algorithm: str, dtype: str, profile: Profile) -> list[Case]:
@@ -231,6 +341,22 @@ CORPUS: tuple[Trajectory, ...] = (
           {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.67, "epsilon": 1e-5}),
     Trajectory("nadam-legacy-basic", "TF 2.0 / tf_keras legacy Nadam: schedule 0.96^(0.004 t)", "nadam-legacy",
           {"learning_rate": LR}),
+    Trajectory("adamax-basic", "Keras 3 Adamax: the infinity norm u = max(beta_2 u, |g|)", "adamax",
+          {"learning_rate": LR}),
+    Trajectory("adamax-shrinking-gradients", "Adamax after a gradient spike: the norm decays by beta_2 0.9 a step",
+          "adamax", {"learning_rate": LR, "beta_2": 0.9}, data="shrinking"),
+    Trajectory("lamb-basic", "Keras 3 Lamb: Adam's direction scaled per variable by the trust ratio |theta| / |r|",
+          "lamb", {"learning_rate": LR}),
+    Trajectory("lamb-zero-bias", "Lamb with a bias that starts at zero: its trust ratio is 1 on the first step",
+          "lamb", {"learning_rate": LR}, data="zero-variable"),
+    Trajectory("lamb-large-epsilon", "epsilon 0.1 makes its placement (after the bias correction) visible", "lamb",
+          {"learning_rate": 0.1, "epsilon": 0.1}),
+    Trajectory("schedule-free-adamw-basic", "Keras 3 ScheduleFreeAdamW: z starts as the weights, x averages z with "
+          "weight 1/t, the weights hold y", "schedule-free-adamw", {"learning_rate": LR}),
+    Trajectory("schedule-free-adamw-warmup", "ScheduleFreeAdamW with warmup_steps 4 and large betas' complements",
+          "schedule-free-adamw", {"learning_rate": 0.05, "beta_1": 0.5, "beta_2": 0.75, "warmup_steps": 4}),
+    Trajectory("adamax-large-epsilon", "epsilon 0.1 makes its placement (added to the norm, outside the max) visible",
+          "adamax", {"learning_rate": 0.1, "epsilon": 0.1}),
     # -- each dtype ----------------------------------------------------------------------------------
     Trajectory("adam-float64", "Adam on float64 inputs", "adam", {"learning_rate": LR}, input_dtype="float64"),
     Trajectory("adam-float16", "Adam on float16 inputs (epsilon 1e-7 is subnormal in float16)", "adam",
@@ -241,6 +367,11 @@ CORPUS: tuple[Trajectory, ...] = (
           "adam", {"learning_rate": 0.015625, "beta_1": 0.875, "beta_2": 0.984375, "epsilon": 0.001},
           input_dtype="bfloat16"),
     Trajectory("nadam-float16", "Nadam on float16 inputs", "nadam", {"learning_rate": LR}, input_dtype="float16"),
+    Trajectory("adamax-float16", "Adamax on float16 inputs", "adamax", {"learning_rate": LR}, input_dtype="float16"),
+    Trajectory("adamax-float64", "Adamax on float64 inputs", "adamax", {"learning_rate": LR}, input_dtype="float64"),
+    Trajectory("lamb-float16", "Lamb on float16 inputs", "lamb", {"learning_rate": LR}, input_dtype="float16"),
+    Trajectory("schedule-free-adamw-float16", "ScheduleFreeAdamW on float16 inputs", "schedule-free-adamw",
+          {"learning_rate": LR}, input_dtype="float16"),
     Trajectory("adamw-float16", "AdamW on float16 inputs", "adamw", {"learning_rate": LR, "weight_decay": 0.1},
           input_dtype="float16"),
     Trajectory("nadam-legacy-float64", "legacy Nadam on float64 inputs (hyperparameters held in float32)",
@@ -296,6 +427,46 @@ CORPUS: tuple[Trajectory, ...] = (
     Trajectory("nadam-accumulation-global-clipnorm", "Nadam: global clipping of the averaged gradient, u_product once "
           "per real update", "nadam", {"learning_rate": LR, "gradient_accumulation_steps": 2,
                                        "global_clipnorm": 0.3}, steps=14),
+    Trajectory("adamax-accumulation-clipnorm-weight-decay", "Adamax: clipnorm of the averaged gradient, weight decay",
+          "adamax", {"learning_rate": LR, "gradient_accumulation_steps": 2, "clipnorm": 0.5, "weight_decay": 0.1},
+          steps=12),
+    Trajectory("lamb-weight-decay-global-clipnorm-ema", "Lamb: the trust ratio of the decayed weights, global "
+          "clipping, EMA", "lamb", {"learning_rate": LR, "weight_decay": 0.1, "global_clipnorm": 0.5, "use_ema": True},
+          steps=10),
+    Trajectory("schedule-free-adamw-weight-decay-accumulation-ema", "ScheduleFreeAdamW: decay of y, the mean of 2 "
+          "micro-gradients, EMA", "schedule-free-adamw", {"learning_rate": LR, "weight_decay": 0.1,
+                                                          "gradient_accumulation_steps": 2, "use_ema": True},
+          steps=12),
+    Trajectory("adam-constraints", "MaxNorm(1.0) on the kernel's columns and NonNeg on the bias, after each update",
+          "adam", {"learning_rate": 0.1}, constraints=CONSTRAINED),
+    Trajectory("adamw-constraints-ema", "AdamW with constraints after decay, update and EMA (the average is of the "
+          "unconstrained weights)", "adamw", {"learning_rate": 0.1, "weight_decay": 0.2, "use_ema": True,
+                                              "ema_momentum": 0.5}, constraints=CONSTRAINED),
+    Trajectory("adam-overwrite-with-gradient", "a third variable assigned its gradient: no slots, out of the "
+          "clipping and the loss-scale unscaling", "adam", {"learning_rate": LR, "global_clipnorm": 0.5,
+                                                            "loss_scale_factor": 4.0}, shapes=THREE_VARIABLES,
+          overwrite_with_gradient=(2,)),
+    Trajectory("adam-overwrite-with-gradient-accumulation", "the running maximum of its micro-gradients assigned on "
+          "update steps", "adam", {"learning_rate": LR, "gradient_accumulation_steps": 3},
+          shapes=THREE_VARIABLES, overwrite_with_gradient=(2,)),
+    Trajectory("adam-dynamic-loss-scale", "LossScaleOptimizer (initial scale 256, doubling after 2 finite steps): "
+          "the steps with +Inf, NaN and -Inf skipped, the scale halved", "adam", {"learning_rate": LR},
+          data="scaled-non-finite", loss_scale_optimizer=DYNAMIC),
+    Trajectory("adam-float16-dynamic-loss-scale", "mixed precision as Keras does it: float16 weights and gradients "
+          "under a dynamic loss scale", "adam", {"learning_rate": LR}, input_dtype="float16",
+          data="scaled-non-finite", loss_scale_optimizer=DYNAMIC),
+    Trajectory("adamw-dynamic-loss-scale-accumulation-clipnorm", "a skipped step leaves the accumulation where it "
+          "was; the averaged unscaled gradient clipped", "adamw",
+          {"learning_rate": LR, "gradient_accumulation_steps": 2, "clipnorm": 0.5}, data="scaled-non-finite",
+          loss_scale_optimizer=DYNAMIC),
+    Trajectory("adam-non-finite-gradients", "+Inf, NaN and -Inf gradient elements carried by IEEE arithmetic into "
+          "the moments and weights (no wrapper)", "adam", {"learning_rate": LR, "amsgrad": True}, data="non-finite"),
+    Trajectory("adamax-non-finite-gradients-clipnorm", "per-tensor clipping of a gradient with an Inf (the rest of "
+          "it goes to 0) and a NaN (all of it NaN); Adamax's max propagates NaN", "adamax",
+          {"learning_rate": LR, "clipnorm": 0.5}, data="non-finite"),
+    Trajectory("adam-sparse-gradients", "an embedding's gradient given as row slices (tf.IndexedSlices, JAX BCOO) "
+          "of the rows it touches; the result is the dense one", "adam", {"learning_rate": LR}, data="sparse-rows",
+          shapes=EMBEDDING, sparse_gradients=(0,)),
     Trajectory("adamw-amsgrad-ema-clipvalue", "AdamW with amsgrad, EMA and clipvalue on shrinking gradients", "adamw",
           {"learning_rate": LR, "amsgrad": True, "use_ema": True, "clipvalue": 1.0}, data="shrinking"),
     # -- hard data -------------------------------------------------------------------------------------
@@ -310,6 +481,8 @@ CORPUS: tuple[Trajectory, ...] = (
           data="subnormal"),
     Trajectory("adam-float16-subnormal-gradients", "float16 subnormal gradients", "adam", {"learning_rate": LR},
           input_dtype="float16", data="subnormal"),
+    Trajectory("adamax-zero-gradients", "Adamax with zero gradients on two steps out of three: u decays, m shrinks",
+          "adamax", {"learning_rate": LR}, data="zeros"),
     Trajectory("adam-parameters-crossing-zero", "parameters within 0.02 of zero pushed across it", "adam",
           {"learning_rate": LR}, data="crossing"),
     Trajectory("adamw-parameters-crossing-zero", "AdamW decay while parameters cross zero", "adamw",
@@ -318,6 +491,8 @@ CORPUS: tuple[Trajectory, ...] = (
           {"learning_rate": LR}, shapes=MANY_SHAPES),
     Trajectory("nadam-many-shapes", "Nadam over variables of four shapes", "nadam", {"learning_rate": LR},
           shapes=MANY_SHAPES),
+    Trajectory("lamb-many-shapes", "Lamb over variables of four shapes: one trust ratio each (a scalar's is |r|/|r|)",
+          "lamb", {"learning_rate": LR}, shapes=MANY_SHAPES),
     # -- long runs: step counts past float16 (2048) and bfloat16 (256) integer precision ----------------
     Trajectory("adam-long-run-float16", "2100 steps in float16: t is no longer exact past 2048", "adam",
           {"learning_rate": 0.001}, input_dtype="float16", steps=2100, shapes=ONE_SMALL),

@@ -10,19 +10,28 @@ import difflib
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from optimizer_conformance.conformance.model import Finding, JudgeError, decode, spec_inputs
+from optimizer_conformance.conformance.model import Finding, JudgeError, decode, spec_inputs, variable_options
 from optimizer_conformance.reference import Quantity, ReferenceOptimizer
 from optimizer_conformance.reference.pipeline import budget_ratios
+
+
+def built_oracle(spec: dict, precision: int = 113,
+                 oracle: Callable[..., ReferenceOptimizer] = ReferenceOptimizer) -> ReferenceOptimizer:
+    """The oracle configured and built as ``spec`` says, before its first step."""
+    opt = oracle(spec["algorithm"], spec["config"], dtype=spec["dtype"], precision=precision,
+                 loss_scale_optimizer=spec.get("loss_scale_optimizer"))
+    variables, _ = spec_inputs(spec)
+    opt.build(variables, **variable_options(spec))
+    if spec.get("exclude"):
+        opt.exclude_from_weight_decay(**spec["exclude"])
+    return opt
 
 
 def oracle_states(spec: dict, precision: int = 113,
                   oracle: Callable[..., ReferenceOptimizer] = ReferenceOptimizer) -> list[dict[str, Quantity]]:
     """The oracle's state after every step of ``spec`` (and after ``finalize``, when the spec asks for it)."""
-    opt = oracle(spec["algorithm"], spec["config"], dtype=spec["dtype"], precision=precision)
-    variables, gradients = spec_inputs(spec)
-    opt.build(variables)
-    if spec.get("exclude"):
-        opt.exclude_from_weight_decay(**spec["exclude"])
+    opt = built_oracle(spec, precision, oracle)
+    _, gradients = spec_inputs(spec)
     states = []
     for grads in gradients:
         opt.apply(grads)

@@ -5,18 +5,31 @@ test port (``tests/numpy_port.py``) all name a deviation by its id.  Where the d
 it is the oracle with one change, made here and nowhere in the oracle itself: a configuration that
 computes what the bug computes (decay not scaled by the learning rate is decay ``λ/η``), or a subclass of the
 oracle that overrides one of its steps (:class:`StepCountOffset`, :class:`AccumulationSums`,
-:class:`ScheduleSeesUpdates`, :class:`EmaMomentumOnFirstStep`, :class:`EmaNotMaintained`).
+:class:`ScheduleSeesUpdates`, :class:`EmaMomentumOnFirstStep`, :class:`EmaNotMaintained`,
+:class:`ConstraintBeforeUpdate`, :class:`OverwrittenVariableDecayed`, :class:`LossScaleNotHalved`,
+:class:`GrowthCountsSkippedSteps`, :class:`GlobalClipKeepsNonFiniteNorm`, :class:`LazySparseRows`), or whose
+rule is
+replaced by a variant written here from the rule module's public pieces (Adamax's ε inside the max, or its max
+dropping NaN; Lamb's trust ratios).
 ``deviate(spec)`` gives the deviated spec and oracle, or ``None`` where the spec does not exercise it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import gmpy2
+import numpy as np
+from optimizer_conformance.conformance.model import decode, spec_inputs
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
+from optimizer_conformance.reference.loss_scale import DynamicLossScale, all_finite
+from optimizer_conformance.reference.rules import adamax, lamb, schedule_free_adamw
+from optimizer_conformance.reference.tracked import absolute, lerp, maximum, minimum, norm
+from optimizer_conformance.reference.weight_decay import apply_weight_decay
 
 # -- the oracle, deviated --------------------------------------------------------------------------------
 
@@ -52,6 +65,95 @@ class EmaNotMaintained(ReferenceOptimizer):
         pass
 
 
+class ConstraintBeforeUpdate(ReferenceOptimizer):
+    """Each variable's constraint applied before the update instead of after it (and after the EMA)."""
+
+    def update_variables(self, active: list[int], g: dict[int, list[Tracked]]) -> None:
+        super().apply_constraints(active)
+        super().update_variables(active, g)
+
+    def apply_constraints(self, active: list[int]) -> None:
+        pass
+
+
+class OverwrittenVariableDecayed(ReferenceOptimizer):
+    """A variable assigned its gradient (``overwrite_with_gradient``) then decayed like the others."""
+
+    def overwrite_with_gradient(self, i: int, g: list[Tracked]) -> None:
+        super().overwrite_with_gradient(i, g)
+        lr_floatx, _ = self.learning_rate()
+        self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx, self.floatx)
+
+
+class _ScaleNotHalved(DynamicLossScale):
+    def after_non_finite_step(self) -> None:
+        self.step_counter = 0
+
+
+class LossScaleNotHalved(ReferenceOptimizer):
+    """A step with a non-finite gradient skipped, the counter reset, but the loss scale left as it was."""
+
+    loss_scale_class = _ScaleNotHalved
+
+
+class _GrowthCountsSkippedSteps(DynamicLossScale):
+    def after_non_finite_step(self) -> None:
+        counter = self.step_counter
+        super().after_non_finite_step()
+        self.step_counter = counter
+        self.after_finite_step()
+
+
+class GrowthCountsSkippedSteps(ReferenceOptimizer):
+    """A skipped step halves the scale but counts towards growth, as if it were finite."""
+
+    loss_scale_class = _GrowthCountsSkippedSteps
+
+
+class GlobalClipKeepsNonFiniteNorm(ReferenceOptimizer):
+    """Global clipping by ``c·min(1/N, 1/c)`` alone: without Keras's ``+ (N − N)`` an Inf norm scales every
+    gradient by 0 instead of making it NaN."""
+
+    def clip_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
+        clipnorm = self.config.get("global_clipnorm")
+        if not clipnorm or clipnorm <= 0:
+            return super().clip_gradients(tensors)
+        total = norm([x for t in tensors for x in t])
+        if total.value == 0:
+            return tensors
+        c = Tracked.rounded(clipnorm, self.fmt)
+        scale = c * minimum(1 / total, Tracked.rounded(1 / clipnorm, self.fmt))
+        return [[g * scale for g in t] for t in tensors]
+
+
+class LazySparseRows(ReferenceOptimizer):
+    """The rule applied only to the rows a sparse gradient touches (LazyAdam, torch's SparseAdam): the others'
+    moments do not decay and their weights do not move.  ``sparse``: the variables given row slices."""
+
+    sparse: tuple[int, ...] = ()
+
+    def update_rule(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
+        names = self.rule.slot_names(self.config)
+        before = {i: (list(self.theta[i]), {n: list(self.slots[n][i]) for n in names})
+                  for i in active if i in self.sparse and self.shapes[i]}
+        super().update_rule(active, g, lr)
+        for i, (theta, slots) in before.items():
+            width = int(np.prod(self.shapes[i][1:]))
+            for row in range(self.shapes[i][0]):
+                cells = range(row * width, (row + 1) * width)
+                if all(g[i][j].value == 0 for j in cells):
+                    for j in cells:
+                        self.theta[i][j] = theta[j]
+                        for n in names:
+                            self.slots[n][i][j] = slots[n][j]
+
+
+def _lazy_sparse(spec: dict) -> Deviated | None:
+    if not spec.get("sparse_gradients"):
+        return None
+    return spec, type("LazySparseRows", (LazySparseRows,), {"sparse": tuple(spec["sparse_gradients"])})
+
+
 class ScheduleSeesUpdates(ReferenceOptimizer):
     """The learning-rate schedule evaluated at the real-update count instead of the raw counter."""
 
@@ -66,6 +168,98 @@ class EmaMomentumOnFirstStep(ReferenceOptimizer):
         return 1 - Tracked.rounded(self.config["ema_momentum"], self.fmt)
 
 
+class _AdamaxVariantRule:
+    """Adamax's slots and coefficients; a variant writes its own ``update``."""
+
+    slot_names = staticmethod(adamax.slot_names)
+    initial_scalars = staticmethod(adamax.initial_scalars)
+    coefficients = staticmethod(adamax.coefficients)
+
+
+class _AdamaxEpsilonInsideMaxRule(_AdamaxVariantRule):
+    """torch.optim's Adamax: ``u = max(β₂·u, |g| + ε)``, ``θ −= η·m / ((1 − β₁ᵗ)·u)``."""
+
+    @staticmethod
+    def update(c: adamax.Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
+        m = lerp(slots["momentum"], g, c.one_minus_beta_1)
+        u = maximum(c.beta_2 * slots["norm"], absolute(g) + c.epsilon)
+        return theta - (c.learning_rate * m) / (c.one_minus_beta_1_power * u), {"momentum": m, "norm": u}
+
+
+class _AdamaxMaxDropsNanRule(_AdamaxVariantRule):
+    """Adamax with a ``max`` that returns the other operand when one is NaN (C's ``fmax``, Python's ``max`` with
+    the NaN second): a NaN gradient leaves ``u`` finite, where ``ops.maximum`` makes it NaN."""
+
+    @staticmethod
+    def update(c: adamax.Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
+        m = lerp(slots["momentum"], g, c.one_minus_beta_1)
+        decayed, magnitude = c.beta_2 * slots["norm"], absolute(g)
+        u = decayed if gmpy2.is_nan(magnitude.value) else maximum(decayed, magnitude)
+        return theta - (c.learning_rate * m) / (c.one_minus_beta_1_power * (u + c.epsilon)), {"momentum": m, "norm": u}
+
+
+class _LambRatioRule:
+    """Lamb with another trust ratio (:attr:`ratio`)."""
+
+    slot_names = staticmethod(lamb.slot_names)
+    initial_scalars = staticmethod(lamb.initial_scalars)
+    coefficients = staticmethod(lamb.coefficients)
+    ratio: lamb.TrustRatio = staticmethod(lamb.keras_trust_ratio)
+
+    @classmethod
+    def update_variable(cls, c, g, theta, slots):
+        return lamb.update_variable(c, g, theta, slots, ratio=cls.ratio)
+
+
+class _LambGradientNormRule(_LambRatioRule):
+    """``‖θ‖ / ‖g‖``: the ratio over the gradient's norm (LARS's) instead of the direction's."""
+
+    ratio = staticmethod(lambda theta, g, r: lamb.trust_ratio(norm(theta), norm(g)))
+
+
+class _LambUnguardedRule(_LambRatioRule):
+    """``‖θ‖ / ‖r‖`` even when ``‖θ‖ = 0``: a variable that starts at zero never moves."""
+
+    ratio = staticmethod(lambda theta, g, r: norm(theta) / norm(r))
+
+
+class _ScheduleFreeXFromUpdatedZRule:
+    """Schedule-free AdamW with ``x`` recovered from the *updated* ``z``: what Keras 3.15's TensorFlow and torch
+    backends compute, because ``momentum.value`` there is the live variable, read after ``assign_sub``."""
+
+    slot_names = staticmethod(schedule_free_adamw.slot_names)
+    initial_slot = staticmethod(schedule_free_adamw.initial_slot)
+    initial_scalars = staticmethod(schedule_free_adamw.initial_scalars)
+    coefficients = staticmethod(schedule_free_adamw.coefficients)
+
+    @staticmethod
+    def update(c, g, theta, slots):
+        new = schedule_free_adamw.base_step(c, g, slots)
+        z = new["momentum"]
+        return c.one_minus_beta_1 * z + c.beta_1 * schedule_free_adamw.averaged_point(c, theta, z, z), new
+
+
+class _ScheduleFreeWeightOffByOneRule(_ScheduleFreeXFromUpdatedZRule):
+    """Schedule-free AdamW averaging with ``w = 1/(t + 1)`` instead of ``1/t``."""
+
+    update = staticmethod(schedule_free_adamw.update)
+
+    @staticmethod
+    def coefficients(hp, lr, step, fmt, scalars):
+        c, scalars = schedule_free_adamw.coefficients(hp, lr, step, fmt, scalars)
+        weight = schedule_free_adamw.averaging_weight(step + 1, fmt)
+        return dataclasses.replace(c, weight=weight, one_minus_weight=1 - weight), scalars
+
+
+def _with_rule(rule: Any) -> Callable[..., ReferenceOptimizer]:
+    class Deviated(ReferenceOptimizer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.rule = rule
+    Deviated.__name__ = Deviated.__qualname__ = rule.__name__.strip("_").replace("Rule", "")
+    return Deviated
+
+
 Deviated = tuple[dict, Callable[..., ReferenceOptimizer]]
 
 
@@ -77,7 +271,9 @@ class Deviation:
 
     id: str
     description: str
-    deviate: Callable[[dict], Deviated | None] | None = None  # None: not computed, so never diagnosed
+    deviate: Callable[[dict], Deviated | None] | None = None  # None: not computed (see recognise)
+    # A deviation whose outcome is not numbers the oracle can compute (NaN weights) is told by its signature.
+    recognise: Callable[[dict, list[dict]], bool] | None = None
     renames: dict[str, str] = field(default_factory=dict)
     unmodelled: tuple[str, ...] = ()
 
@@ -126,13 +322,61 @@ def _when(key: str, transform: Callable[[dict], dict], oracle=ReferenceOptimizer
     return deviate
 
 
+def _when_spec(key: str, oracle: Callable[..., ReferenceOptimizer]) -> Callable[[dict], Deviated | None]:
+    def deviate(spec: dict) -> Deviated | None:
+        return (spec, oracle) if spec.get(key) else None
+    return deviate
+
+
+def _when_decayed_overwrite(spec: dict) -> Deviated | None:
+    if not spec.get("overwrite_with_gradient") or not spec["config"].get("weight_decay"):
+        return None
+    return spec, OverwrittenVariableDecayed
+
+
 def _oracle(oracle: Callable[..., ReferenceOptimizer], spec: dict) -> Deviated:
     return spec, oracle
+
+
+def _for(algorithm: str, oracle: Callable[..., ReferenceOptimizer]) -> Callable[[dict], Deviated | None]:
+    def deviate(spec: dict) -> Deviated | None:
+        return (spec, oracle) if spec["algorithm"] == algorithm else None
+    return deviate
 
 
 def _without_exclusions(spec: dict) -> Deviated | None:
     return ({**spec, "exclude": {}}, ReferenceOptimizer) if spec.get("exclude") and \
         spec["config"].get("weight_decay") else None
+
+
+def _non_finite_zeroed(spec: dict) -> Deviated | None:
+    """The spec with every NaN and ±Inf gradient element replaced by 0 (what a sanitizing port computes)."""
+    if spec.get("loss_scale_optimizer"):
+        return None
+    special = {"nan", "inf", "-inf"}
+    if not any(g is not None and special & set(g) for step in spec["gradients"] for g in step):
+        return None
+    zero = (0.0).hex()
+    gradients = [[None if g is None else [zero if x in special else x for x in g] for g in step]
+                 for step in spec["gradients"]]
+    return {**spec, "gradients": gradients}, ReferenceOptimizer
+
+
+def non_finite_step_applied(spec: dict, states: list[dict]) -> bool:
+    """The candidate's variables are finite before the first step with a non-finite gradient and not after it,
+    where the wrapper should have skipped it."""
+    if not spec.get("loss_scale_optimizer"):
+        return False
+    _, gradients = spec_inputs(spec)
+    first = next((k for k, step in enumerate(gradients) if not all_finite(step)), None)
+    if first is None or first >= len(states):
+        return False
+
+    def finite(state: dict) -> bool:
+        return all(np.all(np.isfinite(decode(values, (-1,)))) for q, values in state.items()
+                   if q.startswith("variables/"))
+
+    return all(finite(state) for state in states[:first]) and not finite(states[first])
 
 
 DEVIATIONS: tuple[Deviation, ...] = (
@@ -146,6 +390,20 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("amsgrad-ignored", "amsgrad ignored (velocity used instead of its running max)",
               _when("amsgrad", lambda s: _patched(s, amsgrad=False)), unmodelled=("velocity_hat",)),
     Deviation("amsgrad-max-of-corrected-velocity", "optax's AMSGrad: the max of the bias-corrected velocity"),
+    Deviation("adamax-epsilon-inside-max", "ε inside Adamax's max, as torch.optim.Adamax has it "
+              "(u = max(β₂·u, |g| + ε), θ −= η·m / ((1 − β₁ᵗ)·u))",
+              _for("adamax", _with_rule(_AdamaxEpsilonInsideMaxRule))),
+    Deviation("adamax-max-drops-nan", "Adamax's max(β₂·u, |g|) returning the other operand when one is NaN (fmax): "
+              "a NaN gradient leaves u finite", _for("adamax", _with_rule(_AdamaxMaxDropsNanRule))),
+    Deviation("schedule-free-x-from-updated-z", "schedule-free AdamW's x recovered from the updated z instead of the "
+              "old one (Keras 3.15 on TensorFlow and torch: momentum.value read after the assign)",
+              _for("schedule-free-adamw", _with_rule(_ScheduleFreeXFromUpdatedZRule))),
+    Deviation("schedule-free-averaging-weight-off-by-one", "schedule-free AdamW's averaging weight 1/(t + 1) "
+              "instead of 1/t", _for("schedule-free-adamw", _with_rule(_ScheduleFreeWeightOffByOneRule))),
+    Deviation("lamb-trust-ratio-over-gradient-norm", "Lamb's trust ratio over the gradient's norm, ‖θ‖ / ‖g‖ (LARS's), "
+              "instead of the update direction's ‖θ‖ / ‖r‖", _for("lamb", _with_rule(_LambGradientNormRule))),
+    Deviation("lamb-zero-norm-unguarded", "Lamb's trust ratio ‖θ‖ / ‖r‖ not guarded: a variable that starts at zero "
+              "never moves (Keras uses 1 when either norm is zero)", _for("lamb", _with_rule(_LambUnguardedRule))),
     Deviation("legacy-schedule-in-nadam", "the legacy TF schedule 0.96^(0.004 t) in Keras 3 Nadam", _legacy_schedule,
               renames={"u_product": "momentum_cache"}),
     Deviation("keras3-schedule-in-legacy-nadam", "the Keras 3 schedule 0.96^t in the legacy Nadam", _keras3_schedule,
@@ -160,6 +418,25 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("weight-decay-after-update", "weight decay applied to the updated weights"),
     Deviation("weight-decay-ignores-exclusions", "exclude_from_weight_decay accepted and forgotten",
               _without_exclusions),
+    Deviation("constraint-before-update", "the variable's constraint applied before the update instead of after it",
+              _when_spec("constraints", ConstraintBeforeUpdate)),
+    Deviation("overwritten-variable-decayed", "a variable assigned its gradient (overwrite_with_gradient) also "
+              "decayed", _when_decayed_overwrite),
+    Deviation("loss-scale-not-halved", "LossScaleOptimizer skips a step with a non-finite gradient but leaves the "
+              "scale as it was (it should halve it)", _when_spec("loss_scale_optimizer", LossScaleNotHalved)),
+    Deviation("growth-counted-on-skipped-steps", "LossScaleOptimizer counts a skipped step towards doubling the "
+              "scale (the count of finite steps should restart)",
+              _when_spec("loss_scale_optimizer", GrowthCountsSkippedSteps)),
+    Deviation("non-finite-step-applied", "LossScaleOptimizer applies a step with a non-finite gradient instead of "
+              "skipping it: the weights turn non-finite at the first such step", recognise=non_finite_step_applied),
+    Deviation("non-finite-gradients-zeroed", "NaN and Inf gradient elements replaced by 0 (a sanitizing port: "
+              "nan_to_num); Keras carries them into the weights", _non_finite_zeroed),
+    Deviation("global-clip-keeps-non-finite-norm", "global clipping by c·min(1/N, 1/c) without Keras's + (N − N): an "
+              "Inf norm scales every gradient by 0 where Keras makes them all NaN",
+              _when("global_clipnorm", lambda s: s, GlobalClipKeepsNonFiniteNorm)),
+    Deviation("sparse-update-lazy", "a sparse gradient updates only the rows it touches (LazyAdam, torch's "
+              "SparseAdam): the other rows' moments do not decay and their weights do not move, where Keras gives "
+              "the dense result", _lazy_sparse),
     Deviation("loss-scale-not-undone", "the loss scale is not undone (gradients not divided by loss_scale_factor)",
               _when("loss_scale_factor", lambda s: _patched(s, loss_scale_factor=None))),
     Deviation("per-variable-clipping", "per-variable clipping instead of global clipping",

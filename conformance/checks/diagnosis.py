@@ -4,7 +4,8 @@ A failing trajectory is replayed through each computable deviation of the catalo
 (:mod:`conformance.checks.deviations`); a deviation is named only when the deviated oracle holds every
 quantity the candidate reports (weights, moments, averages, accumulators, the Nadam product, the step
 counter) within its budget at every step: a deviation that explains the weights but not the averages is
-not the deviation that happened.
+not the deviation that happened.  A deviation whose outcome the oracle cannot compute (a step applied with an
+Inf gradient leaves NaN weights) is named by its signature instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ def diagnose(spec: dict, states: list[dict]) -> str | None:
     """The id of the known deviation whose deviated oracle matches every reported quantity, if any."""
     unbounded = None
     for deviation in DEVIATIONS:
+        if deviation.recognise is not None and deviation.recognise(spec, states):
+            return deviation.id
         if deviation.deviate is None:
             continue
         try:

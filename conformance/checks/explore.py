@@ -20,7 +20,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, event, given, reject, settings, target
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from optimizer_conformance.conformance.cases.catalogue import schedule
+from optimizer_conformance.conformance.cases.catalogue import constraint, schedule
 from optimizer_conformance.conformance.cases.inputs import MAGNITUDES, centered, held, spread
 from optimizer_conformance.conformance.checks.numeric import judge_trajectory
 from optimizer_conformance.conformance.model import (
@@ -78,6 +78,8 @@ def configs(draw, algorithm: str) -> dict:
         config["loss_scale_factor"] = float(2 ** draw(st.integers(-4, 12)))
     if draw(st.booleans()):
         config["gradient_accumulation_steps"] = draw(st.integers(2, 4))
+    if algorithm == "schedule-free-adamw":
+        config["warmup_steps"] = draw(st.sampled_from([0, 1, 3]))
     if draw(st.booleans()):
         config["use_ema"] = True
         config["ema_momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
@@ -112,13 +114,76 @@ def trajectories(draw, algorithm: str, dtype: str, max_steps: int) -> dict:
     if config.get("weight_decay") and len(shapes) > 1 and draw(st.booleans()):
         exclude = {"var_names": ["v1"]}
     finalize = bool(config.get("use_ema")) and draw(st.booleans())
+    options = draw(variable_options(shapes)) if algorithm != "nadam-legacy" else {}
+    wrapper = draw(loss_scale_optimizers(config, dtype)) if algorithm != "nadam-legacy" else None
+    if wrapper is not None:
+        options["loss_scale_optimizer"], scale_bits, non_finite = wrapper
+        config.pop("loss_scale_factor", None)  # Keras's wrapper clears it
+        grads = [[g if g is None else np.ldexp(g, scale_bits) for g in step] for step in grads]
+    else:
+        # Sometimes Inf and NaN carried by IEEE arithmetic, without a wrapper to skip them.
+        non_finite = draw(_non_finite_steps()) if draw(st.integers(0, 5)) == 0 else {}
+        if non_finite:
+            options.pop("constraints", None)
+    for k, value in non_finite.items():
+        if k < steps and grads[k][0] is not None:
+            flat = grads[k][0].reshape(-1).copy()
+            flat[k % flat.size] = value
+            grads[k][0] = flat.reshape(grads[k][0].shape)
+    if config.get("use_ema") and (config.get("ema_overwrite_frequency") or finalize):
+        # Keras 3.15 on TensorFlow and JAX crashes writing the EMA into the weights when a variable has
+        # overwrite_with_gradient (it has no average); torch and base_optimizer.py skip it (README).
+        options.pop("overwrite_with_gradient", None)
+    if options.get("overwrite_with_gradient") and exclude:
+        # Keras 3.15 on torch raises when weight decay is left with no variable to decay (an empty
+        # torch._foreach_mul_): the overwritten variable and the excluded one would be all there is (README).
+        exclude = {}
     for feature in ("amsgrad", "weight_decay", "loss_scale_factor", "gradient_accumulation_steps", "use_ema",
                     "clipnorm", "global_clipnorm", "clipvalue"):
         if config.get(feature):
             event(f"feature: {feature}")
     if isinstance(config["learning_rate"], dict):
         event(f"schedule: {config['learning_rate']['class_name']}")
-    return make_spec(algorithm, config, dtype, variables, grads, exclude=exclude, finalize=finalize)
+    for option in options:
+        event(f"feature: {option}")
+    if any(g is not None and not np.all(np.isfinite(g)) for step in grads for g in step):
+        event("feature: non-finite gradients")
+    return make_spec(algorithm, config, dtype, variables, grads, exclude=exclude, finalize=finalize, **options)
+
+
+@st.composite
+def variable_options(draw, shapes: list[tuple[int, ...]]) -> dict:
+    """Sometimes a constraint on a variable with an axis, sometimes the first of several variables assigned its
+    gradient (``overwrite_with_gradient``)."""
+    options: dict = {}
+    with_axis = [i for i, s in enumerate(shapes) if s]
+    if with_axis and draw(st.integers(0, 2)) == 0:
+        limit = draw(_log_uniform(0.1, 10.0))
+        options["constraints"] = {draw(st.sampled_from(with_axis)): draw(st.sampled_from([
+            constraint("NonNeg"), constraint("MaxNorm", max_value=limit, axis=0), constraint("UnitNorm", axis=0),
+            constraint("MinMaxNorm", min_value=limit / 4, max_value=limit, rate=0.5, axis=0)]))}
+    if len(shapes) > 1 and draw(st.integers(0, 3)) == 0:
+        options["overwrite_with_gradient"] = [0]
+    return options
+
+
+@st.composite
+def loss_scale_optimizers(draw, config: dict, dtype: str) -> tuple[dict, int, dict[int, float]] | None:
+    """Sometimes a ``LossScaleOptimizer`` around the optimizer: its arguments, the binary exponent the gradients
+    are scaled by (the initial scale's), and the steps whose first gradient holds a non-finite element.
+    Not with accumulation of float16 or bfloat16 gradients, where Keras 3.15 raises on TensorFlow and JAX."""
+    if draw(st.integers(0, 3)) != 0:
+        return None
+    if config.get("gradient_accumulation_steps") and dtype in ("float16", "bfloat16"):
+        return None
+    bits = draw(st.integers(0, 10))
+    return ({"initial_scale": float(2**bits), "dynamic_growth_steps": draw(st.integers(1, 3))}, bits,
+            draw(_non_finite_steps()))
+
+
+def _non_finite_steps() -> st.SearchStrategy[dict[int, float]]:
+    """Up to three steps whose first gradient holds a non-finite element, and which."""
+    return st.dictionaries(st.integers(0, 7), st.sampled_from([np.inf, -np.inf, np.nan]), max_size=3)
 
 
 class _Failure(AssertionError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from optimizer_conformance.conformance.checks.compare import (
+    built_oracle,
     check_coverage,
     compare,
     iterations_finding,
@@ -20,7 +21,7 @@ from optimizer_conformance.conformance.checks.compare import (
 )
 from optimizer_conformance.conformance.golden.format import Fixture
 from optimizer_conformance.conformance.model import Case, Finding, JudgeError, decode, spec_inputs
-from optimizer_conformance.reference import ReferenceOptimizer
+from optimizer_conformance.reference.loss_scale import all_finite
 
 # Integer counters: exact or not (budget 0). A counter difference is listed beside the state's worst finding,
 # never in its place: a step counter off by one says little until the weights and moments it moved are shown.
@@ -50,7 +51,8 @@ def judge_trajectory(case: Case, states: list[dict]) -> Judgement:
     if case.fixture is not None:
         findings = judge_fixture(case.fixture, case.dtype, states)
     else:
-        findings = compare(oracle_states(case.spec), states) + _iterations(case.spec, states)
+        exact = oracle_states(case.spec)
+        findings = compare(exact, states) + _iterations(exact, states[: len(case.spec["gradients"])])
     state = [f for f in findings if f.quantity not in COUNTERS]
     counters = [f for f in findings if f.quantity in COUNTERS and f.ratio > 1.0]
     return Judgement(max(state or findings, key=lambda f: f.ratio), counters)
@@ -61,11 +63,11 @@ def counter_problem(case: str, finding: Finding) -> str:
             f"expected {finding.exact:g}")
 
 
-def _iterations(spec: dict, states: list[dict]) -> list[Finding]:
-    """Keras's public ``iterations`` (real updates) after each step, where the candidate reports it."""
-    steps = spec.get("config", {}).get("gradient_accumulation_steps") or 1
-    return [iterations_finding(k, state["iterations"], k // steps)
-            for k, state in enumerate(states[: len(spec["gradients"])], start=1) if "iterations" in state]
+def _iterations(exact: list[dict], states: list[dict]) -> list[Finding]:
+    """Keras's public ``iterations`` (real updates: not micro-steps, not steps a loss scale skipped) after each
+    step, where the candidate reports it."""
+    return [iterations_finding(k, state["iterations"], int(expected["iterations"].exact[0]))
+            for k, (state, expected) in enumerate(zip(states, exact), start=1) if "iterations" in state]
 
 
 def judge_fixture(fixture: Fixture, dtype: str, states: list[dict[str, list[str]]]) -> list[Finding]:
@@ -93,12 +95,10 @@ def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
     """
     spec = case.spec
     variables, gradients = spec_inputs(spec)
+    raw_counts = _raw_counts(spec, gradients)
     worst = None
     for k in range(1, len(gradients)):
-        opt = ReferenceOptimizer(spec["algorithm"], spec["config"], dtype=spec["dtype"])
-        opt.build(variables)
-        if spec.get("exclude"):
-            opt.exclude_from_weight_decay(**spec["exclude"])
+        opt = built_oracle(spec)
         shapes = {q: v.shape for q, v in opt.state().items()}
         needed = sorted(set(shapes) - {"iterations"})
         missing = [q for q in needed if q not in states[k - 1]]
@@ -115,7 +115,7 @@ def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
             previous[q] = flat.reshape(shapes[q])
         if not all(np.isfinite(v).all() for v in previous.values()):
             break
-        opt.restore(previous, k)
+        opt.restore(previous, raw_counts[k - 1])
         opt.apply(gradients[k])
         exact = opt.state()
         for quantity, values in states[k].items():
@@ -128,6 +128,15 @@ def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
     if worst is None and len(gradients) < 2:
         raise JudgeError("one-step needs a trajectory of at least two steps")
     return worst
+
+
+def _raw_counts(spec: dict, gradients: list[list]) -> list[int]:
+    """Keras's raw counter after each step: every call counts, but one a LossScaleOptimizer skips."""
+    counts, total = [], 0
+    for step in gradients:
+        total += 1 if not spec.get("loss_scale_optimizer") or all_finite(step) else 0
+        counts.append(total)
+    return counts
 
 
 def _names(state: dict) -> str:

@@ -72,6 +72,8 @@ DECIMAL_RESOLUTION = 1e-33
 
 
 def encode_budget(b: float, exact: mpfr) -> float | None:
+    if not math.isfinite(float(exact)):
+        return 0.0  # NaN or ±Inf: matched by kind (a non-finite candidate agrees), not by a distance
     return None if math.isinf(b) else float(b) + abs(float(exact)) * DECIMAL_RESOLUTION
 
 
@@ -104,6 +106,14 @@ class Fixture:
     @property
     def budget_dtypes(self) -> list[str]:
         return self.document["budget_dtypes"]
+
+    @property
+    def spec_options(self) -> dict[str, Any]:
+        """``overwrite_with_gradient`` (indices), ``constraints`` (index → serialized constraint),
+        ``loss_scale_optimizer`` (the wrapper's arguments) and ``sparse_gradients`` (indices), those used."""
+        return {key: self.document[key] for key in ("overwrite_with_gradient", "constraints", "loss_scale_optimizer",
+                                                    "sparse_gradients")
+                if self.document.get(key)}
 
     def variables(self) -> list[tuple[str, np.ndarray]]:
         return [(v["name"], _decode(v["initial"], v["shape"])) for v in self.document["variables"]]
@@ -197,12 +207,14 @@ def _sampled_state(state: Any) -> Any:
     return state
 
 
-_EXACT = re.compile(r"-?[0-9]\.[0-9]{33}e[+-][0-9]{2,4}")
+_EXACT = re.compile(r"-?[0-9]\.[0-9]{33}e[+-][0-9]{2,4}|-?inf|nan")
 
 
 _STATE_KEYS = {"after", "iterations", "exact", "budget"}
 _AFTER = re.compile(r"apply [0-9]+|finalize_variable_values")
 _HEX = re.compile(r"-?0x[01]\.[0-9a-f]+p[+-][0-9]+")
+# A gradient may be non-finite: IEEE arithmetic carries it (or a LossScaleOptimizer skips its step).
+_NON_FINITE = {"inf", "-inf", "nan"}
 
 
 def _check_state_values(doc: dict, path) -> None:
@@ -248,7 +260,7 @@ def _check_consistency(doc: dict, path) -> None:
             if g is None:
                 continue
             size = math.prod(variables[i]["shape"])
-            _check_hex_decimal(path, f"gradients[{k}][{i}]", g)
+            _check_hex_decimal(path, f"gradients[{k}][{i}]", g, non_finite=True)
             if len(g["hex"]) != size or len(g["decimal"]) != size:
                 raise FixtureError(path, f"gradients[{k}][{i}]",
                                    f"wrong number of values for shape {variables[i]['shape']}")
@@ -267,13 +279,18 @@ def _check_consistency(doc: dict, path) -> None:
                     raise FixtureError(path, f"states[{k}].budget.{dtype}.{q}", f"expected {n} budgets")
 
 
-def _check_hex_decimal(path, field: str, values: dict) -> None:
+def _check_hex_decimal(path, field: str, values: dict, non_finite: bool = False) -> None:
     if not isinstance(values, dict) or set(values) != {"hex", "decimal"} or not all(
             isinstance(values[k], list) for k in values):
         raise FixtureError(path, field, "must be an object with 'hex' and 'decimal' arrays")
     for j, (h, d) in enumerate(zip(values["hex"], values["decimal"])):
+        if non_finite and h in _NON_FINITE:
+            if d != h:
+                raise FixtureError(path, f"{field}.decimal[{j}]", f"{d!r} does not match the exact value {h}")
+            continue
         if not isinstance(h, str) or not _HEX.fullmatch(h):
-            raise FixtureError(path, f"{field}.hex[{j}]", f"{h!r} is not a hex float")
+            raise FixtureError(path, f"{field}.hex[{j}]", f"{h!r} is not a hex float" + (
+                "" if non_finite else " (only gradients may be non-finite)"))
         if not isinstance(d, str):
             raise FixtureError(path, f"{field}.decimal[{j}]", f"{d!r} is not a string")
         try:

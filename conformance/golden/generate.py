@@ -52,7 +52,8 @@ def build_document(entry: Trajectory, precision: int = DEFAULT_PRECISION, inputs
     for k, (label, iterations, exact) in enumerate(reference):
         for dtype in budget_dtypes[1:]:
             other = runs[dtype][k][2]
-            if any(other[q].exact != exact[q].exact for q in exact):
+            # Compared as written (NaN is not equal to itself, but the same NaN is written the same).
+            if any(list(map(encode_exact, other[q].exact)) != list(map(encode_exact, exact[q].exact)) for q in exact):
                 raise AssertionError(f"{entry.name}: exact values differ between budget dtypes at state {k}")
         states.append({
             "after": label,
@@ -74,6 +75,10 @@ def build_document(entry: Trajectory, precision: int = DEFAULT_PRECISION, inputs
         "floatx": "float32",
         "budget_dtypes": budget_dtypes,
         "exclude_from_weight_decay": entry.exclude,
+        **({"overwrite_with_gradient": list(entry.overwrite_with_gradient)} if entry.overwrite_with_gradient else {}),
+        **({"constraints": {str(i): c for i, c in entry.constraints.items()}} if entry.constraints else {}),
+        **({"loss_scale_optimizer": dict(entry.loss_scale_optimizer)} if entry.loss_scale_optimizer else {}),
+        **({"sparse_gradients": list(entry.sparse_gradients)} if entry.sparse_gradients else {}),
         "variables": [{"name": n, "shape": list(a.shape), "initial": encode_values(a)} for n, a in variables],
         "gradients": [[None if g is None else encode_values(g) for g in step] for step in gradients],
         "finalize": entry.finalize,
@@ -92,8 +97,9 @@ def build_document(entry: Trajectory, precision: int = DEFAULT_PRECISION, inputs
 
 
 def _run(entry: Trajectory, variables, gradients, dtype: str, precision: int):
-    opt = ReferenceOptimizer(entry.algorithm, entry.config, dtype=dtype, precision=precision)
-    opt.build(variables)
+    opt = ReferenceOptimizer(entry.algorithm, entry.config, dtype=dtype, precision=precision,
+                             loss_scale_optimizer=entry.loss_scale_optimizer or None)
+    opt.build(variables, overwrite_with_gradient=entry.overwrite_with_gradient, constraints=entry.constraints)
     if entry.exclude:
         opt.exclude_from_weight_decay(**entry.exclude)
     out = []
@@ -204,7 +210,11 @@ def _trajectory(name: str, description: str, spec: dict) -> tuple[Trajectory, tu
     variables, gradients = spec_inputs(spec)
     trajectory = Trajectory(name, description, spec["algorithm"], spec["config"], input_dtype=spec["dtype"],
                             steps=len(gradients), exclude=spec.get("exclude") or {},
-                            finalize=bool(spec.get("finalize")))
+                            finalize=bool(spec.get("finalize")),
+                            overwrite_with_gradient=tuple(spec.get("overwrite_with_gradient") or ()),
+                            constraints=spec.get("constraints") or {},
+                            loss_scale_optimizer=spec.get("loss_scale_optimizer") or {},
+                            sparse_gradients=tuple(spec.get("sparse_gradients") or ()))
     return trajectory, (variables, gradients)
 
 
@@ -229,7 +239,11 @@ def rederive(fixture: Fixture) -> str | None:
         return f"{fixture.path}: input_dtype {doc['input_dtype']} has no budgets"
     entry = Trajectory(fixture.name, doc["description"], fixture.algorithm, fixture.config,
                        input_dtype=doc["input_dtype"], steps=len(doc["gradients"]),
-                       exclude=doc["exclude_from_weight_decay"], finalize=doc["finalize"])
+                       exclude=doc["exclude_from_weight_decay"], finalize=doc["finalize"],
+                       overwrite_with_gradient=tuple(doc.get("overwrite_with_gradient") or ()),
+                       constraints=doc.get("constraints") or {},
+                       loss_scale_optimizer=doc.get("loss_scale_optimizer") or {},
+                       sparse_gradients=tuple(doc.get("sparse_gradients") or ()))
     inputs = (fixture.variables(), fixture.gradients())
     try:
         fresh = build_document(entry, doc["provenance"]["precision_bits"], inputs, fixture.budget_dtypes)

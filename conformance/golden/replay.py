@@ -25,7 +25,8 @@ def spec_for(fixture: Fixture, dtype: str, compile: str = "eager") -> dict:
         raise ValueError(f"{fixture.path}: no budgets for {dtype}; it has {fixture.budget_dtypes}")
     doc = fixture.document
     return make_spec(fixture.algorithm, fixture.config, dtype, fixture.variables(), fixture.gradients(),
-                     exclude=doc["exclude_from_weight_decay"], compile=compile, finalize=doc["finalize"])
+                     exclude=doc["exclude_from_weight_decay"], compile=compile, finalize=doc["finalize"],
+                     **fixture.spec_options)
 
 
 _VERIFIED: dict[tuple[str, str], str | None] = {}

@@ -89,5 +89,33 @@ class ScheduleOverwrittenBySetter(keras.optimizers.Adam):
         keras.optimizers.Adam.learning_rate.fset(self, value)
 
 
+class _CheckpointWithoutStepCounter(keras.optimizers.LossScaleOptimizer):
+    @property
+    def variables(self):
+        return [v for v in super().variables if v is not self.step_counter]
+
+
+class WrapperCheckpointLosesStepCounter(keras.optimizers.Adam):
+    """Its LossScaleOptimizer leaves ``step_counter`` out of ``variables``: a resumed run doubles the scale late."""
+    conformance_algorithms = ("adam",)
+    conformance_loss_scale_optimizer = _CheckpointWithoutStepCounter
+    expected_check = "api/loss-scale-optimizer"
+
+
+class _ConfigWithoutGrowthSteps(keras.optimizers.LossScaleOptimizer):
+    def get_config(self):
+        config = super().get_config()
+        del config["dynamic_growth_steps"]
+        return config
+
+
+class WrapperConfigLosesGrowthSteps(keras.optimizers.AdamW):
+    """Its LossScaleOptimizer's config forgets ``dynamic_growth_steps`` (a reloaded model grows every 2000)."""
+    conformance_algorithms = ("adamw",)
+    conformance_loss_scale_optimizer = _ConfigWithoutGrowthSteps
+    expected_check = "api/loss-scale-optimizer"
+
+
 API_BUGS = [WrongDefaultEpsilon, MissingConfigKey, ConfigValueNotRestored, StateLayoutOutOfOrder,
-            UnknownArgumentsIgnored, ScheduleOverwrittenBySetter]
+            UnknownArgumentsIgnored, ScheduleOverwrittenBySetter, WrapperCheckpointLosesStepCounter,
+            WrapperConfigLosesGrowthSteps]

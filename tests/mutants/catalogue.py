@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tests.mutants.steps import adam_step, advance_product, nadam_step
+from tests.mutants.steps import adam_step, adamax_step, advance_product, lamb_step, nadam_step, schedule_free_step
 
 
 class _AdamStep(keras.optimizers.Adam):
@@ -39,7 +39,166 @@ class _NadamStep(keras.optimizers.Nadam):
             nadam_step(self, g, v, learning_rate, schedule_scale=self.schedule_scale, reciprocal=self.reciprocal)
 
 
+class _AdamaxStep(keras.optimizers.Adamax):
+    conformance_algorithms = ("adamax",)
+    options: dict = {}
+
+    def update_step(self, gradient, variable, learning_rate):
+        adamax_step(self, gradient, variable, learning_rate, **self.options)
+
+
+class _LambStep(keras.optimizers.Lamb):
+    conformance_algorithms = ("lamb",)
+    options: dict = {}
+
+    def update_step(self, gradient, variable, learning_rate):
+        lamb_step(self, gradient, variable, learning_rate, **self.options)
+
+
+class _ScheduleFreeStep(keras.optimizers.ScheduleFreeAdamW):
+    conformance_algorithms = ("schedule-free-adamw",)
+    options: dict = {}
+
+    def update_step(self, gradient, variable, learning_rate):
+        schedule_free_step(self, gradient, variable, learning_rate, **self.options)
+
+
 # -- rule bugs ---------------------------------------------------------------------------------------
+
+class LambTrustRatioOverGradientNorm(_LambStep):
+    """ρ = ‖θ‖ / ‖g‖ (LARS's ratio) instead of ‖θ‖ / ‖r‖."""
+    deviation = "lamb-trust-ratio-over-gradient-norm"
+    expected_check = "pipeline/basic"
+    options = {"ratio_over": "gradient"}
+
+
+class LambZeroNormUnguarded(_LambStep):
+    """ρ = ‖θ‖ / ‖r‖ with no guard: a variable that starts at zero never moves."""
+    deviation = "lamb-zero-norm-unguarded"
+    expected_check = "pipeline/zero-variable"
+    options = {"guarded": False}
+
+
+class ScheduleFreeWeightOffByOne(_ScheduleFreeStep):
+    """x averaged with weight 1/(t + 1) instead of 1/t."""
+    deviation = "schedule-free-averaging-weight-off-by-one"
+    expected_check = "pipeline/basic"
+    options = {"weight_offset": 1}
+
+
+class ScheduleFreeXFromUpdatedZ(_ScheduleFreeStep):
+    """x recovered from the updated z (as Keras 3.15 does on TensorFlow and torch)."""
+    deviation = "schedule-free-x-from-updated-z"
+    expected_check = "pipeline/basic"
+    options = {"x_from_updated_z": True}
+
+
+class ConstraintBeforeUpdate(keras.optimizers.Adam):
+    """Each variable's constraint applied to the weights before the update instead of after it."""
+    conformance_algorithms = ("adam",)
+    deviation = "constraint-before-update"
+    expected_check = "pipeline/constraints"
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        for v in trainable_variables:
+            # Held apart, so that Keras's own apply does not apply it again afterwards.
+            if v.constraint is not None:
+                v.held_constraint, v.constraint = v.constraint, None
+            if getattr(v, "held_constraint", None) is not None:
+                v.assign(v.held_constraint(v))
+        super()._backend_apply_gradients(grads, trainable_variables)
+
+
+class OverwrittenVariableDecayed(keras.optimizers.Adam):
+    """A variable assigned its gradient (overwrite_with_gradient) then decayed like the others."""
+    conformance_algorithms = ("adam",)
+    deviation = "overwritten-variable-decayed"
+    expected_check = "pipeline/overwrite-with-gradient"
+
+    def _overwrite_variables_directly_with_gradients(self, grads, variables):
+        kept = super()._overwrite_variables_directly_with_gradients(grads, variables)
+        if self.weight_decay:
+            lr = ops.cast(self.learning_rate, "float32")
+            for v in variables:
+                if getattr(v, "overwrite_with_gradient", False):
+                    v.assign(v - v * ops.cast(lr * self.weight_decay, v.dtype))
+        return kept
+
+
+class _LossScaleNotHalved(keras.optimizers.LossScaleOptimizer):
+    def _stateful_handle_non_finite_grads(self):
+        self.step_counter.assign(0)
+
+
+class LossScaleNotHalved(keras.optimizers.Adam):
+    """Its LossScaleOptimizer skips a step with an Inf or NaN gradient but keeps the scale."""
+    conformance_algorithms = ("adam",)
+    conformance_loss_scale_optimizer = _LossScaleNotHalved
+    deviation = "loss-scale-not-halved"
+    expected_check = "pipeline/dynamic-loss-scale"
+
+
+class _NonFiniteStepApplied(keras.optimizers.LossScaleOptimizer):
+    def check_finite(self, grads):
+        return ops.convert_to_tensor(True)
+
+
+class NonFiniteStepApplied(keras.optimizers.Adam):
+    """Its LossScaleOptimizer never finds a gradient non-finite: the step with an Inf is applied."""
+    conformance_algorithms = ("adam",)
+    conformance_loss_scale_optimizer = _NonFiniteStepApplied
+    deviation = "non-finite-step-applied"
+    expected_check = "pipeline/dynamic-loss-scale"
+
+
+class _GrowthCountedOnSkippedSteps(keras.optimizers.LossScaleOptimizer):
+    def _stateful_handle_non_finite_grads(self):
+        self.dynamic_scale.assign(self.dynamic_scale * 0.5)
+        _count_finite_step(self)
+
+
+class GrowthCountedOnSkippedSteps(keras.optimizers.Adam):
+    """Its LossScaleOptimizer halves the scale on a skipped step but counts the step towards doubling it."""
+    conformance_algorithms = ("adam",)
+    conformance_loss_scale_optimizer = _GrowthCountedOnSkippedSteps
+    deviation = "growth-counted-on-skipped-steps"
+    expected_check = "pipeline/dynamic-loss-scale"
+
+
+def _count_finite_step(wrapper) -> None:
+    ops.cond(ops.equal(wrapper.step_counter, wrapper.dynamic_growth_steps - 1),
+             lambda: (wrapper.step_counter.assign(0), wrapper.dynamic_scale.assign(wrapper.dynamic_scale * 2.0))
+             and None,
+             lambda: wrapper.step_counter.assign_add(1) and None)
+
+
+class _UnscaledByReciprocal(keras.optimizers.LossScaleOptimizer):
+    def _stateful_handle_finite_grads(self, grads, trainable_variables):
+        reciprocal = ops.divide(1.0, self.dynamic_scale)  # g · (1/s): the same numbers while s is a power of 2
+        unscaled = [g if g is None else ops.multiply(g, reciprocal) for g in grads]
+        self.inner_optimizer.apply(unscaled, trainable_variables=trainable_variables)
+        _count_finite_step(self)
+
+
+class LossScaleByReciprocal(keras.optimizers.Adam):
+    """Legitimate: its LossScaleOptimizer multiplies by the reciprocal of the scale."""
+    conformance_algorithms = ("adam",)
+    conformance_loss_scale_optimizer = _UnscaledByReciprocal
+
+
+class AdamaxEpsilonInsideMax(_AdamaxStep):
+    """torch.optim.Adamax's placement of ε: u = max(β₂·u, |g| + ε), θ −= η·m / ((1 − β₁ᵗ)·u)."""
+    deviation = "adamax-epsilon-inside-max"
+    expected_check = "pipeline/large-hyperparameters"
+    options = {"epsilon_inside_max": True}
+
+
+class AdamaxMaxDropsNan(_AdamaxStep):
+    """u = fmax(β₂·u, |g|): a NaN gradient leaves u finite (C's fmax, Python's max)."""
+    deviation = "adamax-max-drops-nan"
+    expected_check = "pipeline/non-finite-gradients"
+    options = {"max_drops_nan": True}
+
 
 class EpsilonInsideSqrt(_AdamStep):
     """θ −= α·m / √(v + ε)"""
@@ -249,6 +408,54 @@ class PerVariableClipping(keras.optimizers.Adam):
         return super()._clip_gradients(grads)
 
 
+class GlobalClipKeepsNonFiniteNorm(keras.optimizers.Adam):
+    """Global clipping by c·min(1/N, 1/c) without Keras's + (N − N): an Inf norm zeroes every gradient."""
+    deviation = "global-clip-keeps-non-finite-norm"
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/non-finite-gradients-global-clipnorm"
+
+    def _clip_gradients(self, grads):
+        if self.global_clipnorm:
+            c = self.global_clipnorm
+            total = ops.sqrt(sum(ops.sum(ops.square(g)) for g in grads if g is not None))
+            scale = c * ops.minimum(1.0 / total, 1.0 / c)  # a zero norm gives 1/0 = Inf: scale 1
+            return [g if g is None else g * ops.cast(scale, g.dtype) for g in grads]
+        return super()._clip_gradients(grads)
+
+
+class NonFiniteGradientsZeroed(keras.optimizers.Adam):
+    """NaN and Inf gradient elements replaced by 0 before the update (a port that sanitizes its gradients)."""
+    deviation = "non-finite-gradients-zeroed"
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/non-finite-gradients"
+
+    def apply(self, grads, trainable_variables=None):
+        grads = [g if g is None else ops.where(ops.isfinite(g), g, ops.zeros_like(g)) for g in grads]
+        return super().apply(grads, trainable_variables)
+
+
+class SparseUpdateLazy(keras.optimizers.Adam):
+    """Row slices update only their rows (LazyAdam): untouched rows' moments do not decay, their weights stay."""
+    deviation = "sparse-update-lazy"
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/sparse-gradients"
+
+    def update_step(self, gradient, variable, learning_rate):
+        import tensorflow as tf
+
+        if not isinstance(gradient, tf.IndexedSlices):
+            return super().update_step(gradient, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        kept = [self._momentums[index], self._velocities[index], variable]
+        before = [tf.identity(v) for v in kept]
+        super().update_step(tf.convert_to_tensor(gradient), variable, learning_rate)
+        rows = tf.reshape(tf.cast(gradient.indices, "int64"), [-1, 1])
+        touched = tf.scatter_nd(rows, tf.ones(tf.shape(rows)[:1]), tf.cast(tf.shape(variable)[:1], "int64"))
+        touched = tf.reshape(touched > 0, [-1] + [1] * (len(variable.shape) - 1))
+        for v, old in zip(kept, before):
+            v.assign(tf.where(touched, tf.identity(v), old))
+
+
 class LossScaleNotUndone(keras.optimizers.Adam):
     """loss_scale_factor accepted, the gradients never divided by it."""
     deviation = "loss-scale-not-undone"
@@ -301,6 +508,24 @@ class WeightedMomentFormAdamW(_AdamWStep):
     options = {"weighted_form": True}
 
 
+class LambNormsInFloat64(_LambStep):
+    """Lamb with the two norms summed in float64, and the guard written with logical_and."""
+    expected_check = None
+    options = {"norms_in_float64": True}
+
+
+class ScheduleFreeInFloat64(_ScheduleFreeStep):
+    """Schedule-free AdamW computed in float64 and rounded to the variable's dtype."""
+    expected_check = None
+    options = {"in_float64": True}
+
+
+class AdamaxStepSizeFirst(_AdamaxStep):
+    """Adamax with η/(1 − β₁ᵗ) formed first, in float64, and the weighted moment form."""
+    expected_check = None
+    options = {"step_size_first": True}
+
+
 class NadamWrittenOut(_NadamStep):
     """Nadam with the product advanced as Π·u_t and the division as a reciprocal multiply."""
     expected_check = None
@@ -313,6 +538,11 @@ BUGS = [c for c in (
     Keras3ScheduleInLegacyNadam, WeightDecayNotScaledByLearningRate, WeightDecayAfterUpdate,
     WeightDecayIgnoresExclusions, EmaMomentumOnFirstStep, EmaNeverOverwrites, AccumulationSums,
     ClippingBeforeAveraging, PerVariableClipping, LossScaleNotUndone, ScheduleFedRealUpdates,
+    AdamaxEpsilonInsideMax, LambTrustRatioOverGradientNorm, LambZeroNormUnguarded, ScheduleFreeWeightOffByOne,
+    ScheduleFreeXFromUpdatedZ, ConstraintBeforeUpdate, OverwrittenVariableDecayed, LossScaleNotHalved,
+    NonFiniteStepApplied, GrowthCountedOnSkippedSteps, AdamaxMaxDropsNan, GlobalClipKeepsNonFiniteNorm,
+    NonFiniteGradientsZeroed, SparseUpdateLazy,
 ) if c is not None]
 
-LEGITIMATE = [ComputedInFloat64, WeightedMomentForm, ReciprocalDivision, WeightedMomentFormAdamW, NadamWrittenOut]
+LEGITIMATE = [ComputedInFloat64, WeightedMomentForm, ReciprocalDivision, WeightedMomentFormAdamW, NadamWrittenOut,
+              AdamaxStepSizeFirst, LambNormsInFloat64, ScheduleFreeInFloat64, LossScaleByReciprocal]

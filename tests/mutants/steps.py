@@ -1,8 +1,18 @@
-"""Adam and Nadam update steps written out with switches, so each mutant changes one thing."""
+"""Update steps of each rule written out with switches, so each mutant changes one thing."""
 
 from __future__ import annotations
 
 from keras import ops
+
+
+def _dense(gradient):
+    """Row slices (tf.IndexedSlices, BCOO) as a dense tensor: these steps use Python operators, which Keras's
+    sparse types do not all take (Keras's own rules stay on ops, which densify where a dense slot meets them)."""
+    if hasattr(gradient, "indices") and not hasattr(gradient, "todense"):
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(gradient)
+    return gradient.todense() if hasattr(gradient, "todense") else gradient
 
 
 def adam_step(opt, gradient, variable, learning_rate, *, epsilon_inside_sqrt=False, epsilon_after_correction=False,
@@ -10,7 +20,7 @@ def adam_step(opt, gradient, variable, learning_rate, *, epsilon_inside_sqrt=Fal
               in_float64=False, reciprocal=False):
     dtype = "float64" if in_float64 else variable.dtype
     lr = ops.cast(learning_rate, dtype)
-    g = ops.cast(gradient, dtype)
+    g = ops.cast(_dense(gradient), dtype)
     t = ops.cast(opt.iterations + step_offset, dtype)
     b1, b2 = opt.beta_1, opt.beta_2
     m_var = opt._momentums[opt._get_variable_index(variable)]
@@ -45,6 +55,82 @@ def adam_step(opt, gradient, variable, learning_rate, *, epsilon_inside_sqrt=Fal
     variable.assign(ops.cast(ops.cast(variable, dtype) - step, variable.dtype))
 
 
+def adamax_step(opt, gradient, variable, learning_rate, *, epsilon_inside_max=False, step_size_first=False,
+                max_drops_nan=False):
+    dtype = variable.dtype
+    lr = ops.cast(learning_rate, dtype)
+    g = ops.cast(_dense(gradient), dtype)
+    t = ops.cast(opt.iterations + 1, dtype)
+    m = opt._m[opt._get_variable_index(variable)]
+    u = opt._u[opt._get_variable_index(variable)]
+    if step_size_first:
+        step_size = ops.cast(ops.cast(learning_rate, "float64") / (1 - ops.power(ops.cast(opt.beta_1, "float64"),
+                                                                                  ops.cast(t, "float64"))), dtype)
+        m_new = m * opt.beta_1 + g * (1 - opt.beta_1)
+        u_new = ops.maximum(u * opt.beta_2, ops.abs(g))
+        step = (m_new * step_size) / (u_new + opt.epsilon)
+    else:
+        correction = 1 - ops.power(ops.cast(opt.beta_1, dtype), t)
+        m_new = m + (g - m) * (1 - opt.beta_1)
+        if epsilon_inside_max:
+            u_new = ops.maximum(u * opt.beta_2, ops.abs(g) + opt.epsilon)
+            step = (lr * m_new) / (correction * u_new)
+        else:
+            u_new = ops.maximum(u * opt.beta_2, ops.abs(g))
+            if max_drops_nan:  # fmax: the other operand where one is NaN
+                u_new = ops.where(ops.isnan(ops.abs(g)), u * opt.beta_2, u_new)
+            step = (lr * m_new) / (correction * (u_new + opt.epsilon))
+    m.assign(m_new)
+    u.assign(u_new)
+    variable.assign(variable - step)
+
+
+def lamb_step(opt, gradient, variable, learning_rate, *, ratio_over="direction", guarded=True, norms_in_float64=False):
+    dtype = variable.dtype
+    lr = ops.cast(learning_rate, dtype)
+    g = ops.cast(_dense(gradient), dtype)
+    t = ops.cast(opt.iterations + 1, dtype)
+    m = opt._momentums[opt._get_variable_index(variable)]
+    v = opt._velocities[opt._get_variable_index(variable)]
+    m.assign(m + (g - m) * (1 - opt.beta_1))
+    v.assign(v + (ops.square(g) - v) * (1 - opt.beta_2))
+    m_hat = m / (1 - ops.power(ops.cast(opt.beta_1, dtype), t))
+    v_hat = v / (1 - ops.power(ops.cast(opt.beta_2, dtype), t))
+    r = m_hat / (ops.sqrt(v_hat) + opt.epsilon)
+    other = r if ratio_over == "direction" else g
+    if norms_in_float64:
+        w_norm = ops.sqrt(ops.sum(ops.square(ops.cast(variable, "float64"))))
+        o_norm = ops.sqrt(ops.sum(ops.square(ops.cast(other, "float64"))))
+    else:
+        w_norm, o_norm = ops.sqrt(ops.sum(ops.square(variable))), ops.sqrt(ops.sum(ops.square(other)))
+    ratio = w_norm / o_norm
+    if guarded:
+        ratio = ops.where(ops.logical_and(w_norm > 0, o_norm > 0), ratio, ops.ones_like(ratio))
+    variable.assign(variable - ops.cast(ratio, dtype) * lr * r)
+
+
+def schedule_free_step(opt, gradient, variable, learning_rate, *, weight_offset=0, x_from_updated_z=False,
+                       in_float64=False):
+    dtype = "float64" if in_float64 else variable.dtype
+    lr = ops.cast(learning_rate, dtype)
+    g = ops.cast(_dense(gradient), dtype)
+    t = ops.cast(opt.iterations + 1, dtype)
+    b1, b2, eps = (ops.cast(x, dtype) for x in (opt.beta_1, opt.beta_2, opt.epsilon))
+    if opt.warmup_steps > 0:
+        lr = lr * ops.minimum(t / ops.cast(opt.warmup_steps, dtype), ops.cast(1.0, dtype))
+    z_var = opt._momentums[opt._get_variable_index(variable)]
+    v_var = opt._velocities[opt._get_variable_index(variable)]
+    z_old, v, y = ops.cast(z_var, dtype), ops.cast(v_var, dtype), ops.cast(variable, dtype)
+    v = v + (ops.square(g) - v) * (1 - b2)
+    z = z_old - (lr * g) / (ops.sqrt(v / (1 - ops.power(b2, t))) + eps)
+    x = (y - (1 - b1) * (z if x_from_updated_z else z_old)) / b1
+    w = 1.0 / (t + weight_offset)
+    x = (1 - w) * x + w * z
+    v_var.assign(ops.cast(v, variable.dtype))
+    z_var.assign(ops.cast(z, variable.dtype))
+    variable.assign(ops.cast((1 - b1) * z + b1 * x, variable.dtype))
+
+
 def nadam_schedule(beta_1, t, decay_exponent_scale):
     return beta_1 * (1.0 - 0.5 * ops.power(ops.cast(0.96, t.dtype), t * decay_exponent_scale))
 
@@ -52,7 +138,7 @@ def nadam_schedule(beta_1, t, decay_exponent_scale):
 def nadam_step(opt, gradient, variable, learning_rate, *, schedule_scale=1.0, reciprocal=False):
     dtype = variable.dtype
     lr = ops.cast(learning_rate, dtype)
-    g = ops.cast(gradient, dtype)
+    g = ops.cast(_dense(gradient), dtype)
     t = ops.cast(opt.iterations + 1, dtype)
     b1, b2 = ops.cast(opt.beta_1, dtype), ops.cast(opt.beta_2, dtype)
     u_t = nadam_schedule(b1, t, schedule_scale)

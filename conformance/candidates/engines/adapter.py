@@ -7,7 +7,7 @@ from optimizer_conformance.conformance.candidates.channel import announce
 from optimizer_conformance.conformance.candidates.engines.base import as_float64, decode_in, resolve, versions
 from optimizer_conformance.conformance.candidates.protocol import PortAdapter
 from optimizer_conformance.conformance.checks.api.bridge import Subject
-from optimizer_conformance.conformance.model import encode
+from optimizer_conformance.conformance.model import encode, variable_options
 from optimizer_conformance.reference.config import get_config, normalize
 
 
@@ -32,11 +32,23 @@ class AdapterEngine:
             return None, ("the adapter names no Keras-API class: give it optimizer_class(algorithm), "
                           "to_array(array, dtype) and to_numpy(x) (see conformance/candidates/protocol.py)")
         cls = inst.optimizer_class(algorithm)
+        wrapper = inst.loss_scale_optimizer_class() if hasattr(inst, "loss_scale_optimizer_class") else None
         return Subject(self.target, cls, lambda kwargs: cls(**kwargs), lambda a, name, dtype: inst.to_array(a, dtype),
-                       lambda x: np.asarray(inst.to_numpy(x)), inst.to_array), None
+                       lambda x: np.asarray(inst.to_numpy(x)), inst.to_array, wrapper), None
 
     def reference_rejects(self, spec: dict) -> str | None:
-        """Not Keras-based: every configuration applies (the candidate answers for what it cannot do)."""
+        """Not Keras-based: every configuration applies (the candidate answers for what it cannot do), but
+        variables with options need an adapter that can be told them."""
+        options = variable_options(spec)
+        if options and not hasattr(self._instance(), "set_variable_options"):
+            return (f"the trajectory's variables carry {' and '.join(options)}, and the adapter has no "
+                    "set_variable_options (see conformance/candidates/protocol.py)")
+        if spec.get("sparse_gradients"):
+            return ("the adapter protocol gives dense gradients: row slices (pipeline/sparse-gradients) are for "
+                    "Keras-style classes")
+        if spec.get("loss_scale_optimizer") and not hasattr(self._instance(), "set_loss_scale_optimizer"):
+            return ("the trajectory wraps the optimizer in a LossScaleOptimizer, and the adapter has no "
+                    "set_loss_scale_optimizer (see conformance/candidates/protocol.py)")
         return None
 
     def run(self, spec) -> list[dict]:
@@ -45,8 +57,16 @@ class AdapterEngine:
         variables = [(name, decode_in(values, shape, dtype)) for name, shape, values in spec["variables"]]
         # An adapter gets the full get_config() dictionary, Keras's defaults filled in.
         config = get_config(spec["algorithm"], normalize(spec["algorithm"], spec["config"]))
+        options = variable_options(spec)
         announce("start")
         inst.start(spec["algorithm"], config, variables, dtype, spec.get("exclude") or {})
+        if options:
+            announce("set_variable_options")
+            inst.set_variable_options(options.get("overwrite_with_gradient", []),
+                                      {int(i): c for i, c in options.get("constraints", {}).items()})
+        if spec.get("loss_scale_optimizer"):
+            announce("set_loss_scale_optimizer")
+            inst.set_loss_scale_optimizer(**spec["loss_scale_optimizer"])
         states = []
 
         def snapshot(step):

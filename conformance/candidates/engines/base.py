@@ -58,13 +58,13 @@ def claimed_algorithms(obj: Any) -> tuple[str, ...]:
         import keras
 
         if isinstance(obj, type):
-            for algorithm in ("adamw", "nadam", "adam"):
+            for algorithm in ("schedule-free-adamw", "adamw", "nadam", "adamax", "lamb", "adam"):
                 if issubclass(obj, getattr(keras.optimizers, KERAS_CLASSES[algorithm])):
                     return (algorithm,)
     except ImportError:
         pass
-    for algorithm in ("adamw", "nadam", "adam"):
-        if algorithm in name.replace("_", ""):
+    for algorithm in ("schedule-free-adamw", "adamw", "nadam", "adamax", "lamb", "adam"):
+        if algorithm.replace("-", "") in name.replace("_", ""):
             return (algorithm,)
     return ()
 

@@ -13,6 +13,7 @@ from optimizer_conformance.conformance.candidates.engines.base import (
 from optimizer_conformance.conformance.checks.api.bridge import (
     KERAS_CLASSES,
     Subject,
+    keras_ignores_variable_options,
     keras_read,
     keras_rejects,
     keras_subject,
@@ -32,11 +33,14 @@ class KerasEngine:
         self.target = target
         self.obj = resolve(target) if target else None
         self.compile = compile
+        self._probed: dict[tuple, str | None] = {}
 
     def describe(self) -> dict:
         backend = self.keras.backend.backend()
         dtypes = ALL_DTYPES if backend != "torch" else ALL_DTYPES[:3]
-        algorithms = tuple(KERAS_CLASSES) if self.obj is None else claimed_algorithms(self.obj)
+        # An older release lacks the newer optimizers (Keras 3.0.0 has no Lamb): it claims what it has.
+        algorithms = tuple(a for a, name in KERAS_CLASSES.items() if hasattr(self.keras.optimizers, name)) \
+            if self.obj is None else claimed_algorithms(self.obj)
         return {"name": self.target or f"keras ({backend})", "algorithms": list(algorithms), "dtypes": list(dtypes),
                 "versions": versions(), "backend": backend, "compile": self.compile}
 
@@ -55,41 +59,112 @@ class KerasEngine:
             return keras_subject(algorithm), None
         if isinstance(self.obj, type):
             return Subject(self.target, self.obj, lambda kwargs: self.obj(**kwargs), keras_variable, keras_read,
-                           keras_tensor), None
+                           keras_tensor, self.loss_scale_class()), None
         return Subject(self.target, None, lambda kwargs: self.obj(algorithm, kwargs), keras_variable,
-                       keras_read, keras_tensor), None
+                       keras_read, keras_tensor, self.loss_scale_class()), None
 
     def reference_rejects(self, spec: dict) -> str | None:
         """Why the Keras release here, the reference, refuses the spec's configuration (then it does not apply)."""
-        return keras_rejects(spec["algorithm"], spec["config"])
+        return (keras_rejects(spec["algorithm"], spec["config"]) or keras_ignores_variable_options(spec)
+                or self._loss_scale_failure(spec) or self._sparse_failure(spec))
+
+    def _sparse_failure(self, spec: dict) -> str | None:
+        if not spec.get("sparse_gradients"):
+            return None
+        backend = self.keras.backend.backend()
+        if backend not in ("tensorflow", "jax"):
+            return f"Keras's {backend} backend takes no sparse gradients"
+        if backend == "jax" and self.compile == "jit":
+            # Measured on Keras 3.15.1: stateless_apply under jax.jit raises in bcoo_sum_duplicates (nse unknown).
+            return (f"Keras {self.keras.__version__}'s JAX backend cannot take BCOO gradients under jit "
+                    "(bcoo_sum_duplicates needs nse there)")
+        return None
+
+    def _gradient(self, values, variable, dtype: str, sparse: bool):
+        """A gradient tensor; ``sparse``: the slices of its rows that are not all zero (``tf.IndexedSlices`` on
+        TensorFlow, a ``BCOO`` over the first axis on JAX), each row once."""
+        dense = decode_in(values, variable.shape, dtype)
+        if not sparse:
+            return self.keras.ops.convert_to_tensor(dense)
+        rows = [r for r in range(dense.shape[0]) if dense[r].any()]
+        if self.keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            return tf.IndexedSlices(tf.constant(dense[rows]), tf.constant(rows, dtype="int64"),
+                                    tf.constant(dense.shape, dtype="int64"))
+        import jax.experimental.sparse as jax_sparse
+        import jax.numpy as jnp
+
+        return jax_sparse.BCOO((jnp.asarray(dense[rows]), jnp.asarray([[r] for r in rows], dtype="int32")),
+                               shape=dense.shape)
+
+    def loss_scale_class(self):
+        """Keras's ``LossScaleOptimizer``, or the candidate's own port of it: a Keras-API class names it in
+        ``conformance_loss_scale_optimizer`` (a class, or an import path); without one, Keras's wraps it."""
+        own = getattr(self.obj, "conformance_loss_scale_optimizer", None) if self.obj is not None else None
+        if isinstance(own, str):
+            own = resolve(own)
+        return own or self.keras.optimizers.LossScaleOptimizer
+
+    def _loss_scale_failure(self, spec: dict) -> str | None:
+        """Keras 3.15's LossScaleOptimizer cannot accumulate gradients of float16 or bfloat16 variables on
+        TensorFlow and JAX (the float32 unscaled gradient meets the narrower accumulator and raises): probed
+        once per configuration on its first two steps, so a release that fixes it is judged."""
+        if spec.get("loss_scale_optimizer") and self.keras.backend.backend() == "jax":
+            return (f"Keras {self.keras.__version__}'s LossScaleOptimizer is not a fair reference on JAX: its "
+                    "stateful apply leaks tracers out of its cond, and through stateless_apply Nadam's u_product "
+                    "(outside optimizer.variables) is lost")
+        if not (spec.get("loss_scale_optimizer") and spec["config"].get("gradient_accumulation_steps")
+                and spec["dtype"] in ("float16", "bfloat16")):
+            return None
+        key = (spec["algorithm"], spec["dtype"], self.compile, spec["config"]["gradient_accumulation_steps"])
+        if key not in self._probed:
+            try:
+                self.run({**spec, "gradients": spec["gradients"][:2], "finalize": False})
+                self._probed[key] = None
+            except Exception as error:  # noqa: BLE001 - whatever Keras raises says it cannot do this
+                message = str(error).splitlines()[0][:160] if str(error) else ""
+                self._probed[key] = (f"Keras {self.keras.__version__} raises on {self.keras.backend.backend()} "
+                                     f"when a LossScaleOptimizer accumulates {spec['dtype']} gradients "
+                                     f"({type(error).__name__}: {message})")
+        return self._probed[key]
 
     def run(self, spec) -> list[dict]:
         keras, dtype = self.keras, spec["dtype"]
+        constraints = {int(i): c for i, c in (spec.get("constraints") or {}).items()}
         variables = [keras.Variable(decode_in(values, shape, dtype), name=name, dtype=dtype)
                      for name, shape, values in spec["variables"]]
+        for i, serialized in constraints.items():
+            # As Layer.add_weight does it: keras.Variable takes no constraint argument (and ignores one).
+            variables[i].constraint = keras.constraints.deserialize(serialized)
+        for i in spec.get("overwrite_with_gradient") or ():
+            variables[i].overwrite_with_gradient = True
         names = [name for name, _, _ in spec["variables"]]
         labels = [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
         announce("the constructor")
-        opt = self.make(spec["algorithm"], spec["config"])
+        opt = inner = self.make(spec["algorithm"], spec["config"])
+        if spec.get("loss_scale_optimizer"):
+            opt = self.loss_scale_class()(inner, **spec["loss_scale_optimizer"])
         if hasattr(opt, "build"):
             announce("build")
             opt.build(variables)
         exclude = spec.get("exclude") or {}
         if exclude:
             var_list = [variables[i] for i in exclude.get("var_list", [])]
-            opt.exclude_from_weight_decay(var_list=var_list or None, var_names=exclude.get("var_names"))
+            inner.exclude_from_weight_decay(var_list=var_list or None, var_names=exclude.get("var_names"))
         apply = self._apply_fn(opt, variables)
+        sparse = set(spec.get("sparse_gradients") or ())
         states = []
         for k, step in enumerate(spec["gradients"], start=1):
-            grads = [None if g is None else keras.ops.convert_to_tensor(decode_in(g, v.shape, dtype))
-                     for g, v in zip(step, variables)]
+            grads = [None if g is None else self._gradient(g, v, dtype, i in sparse)
+                     for i, (g, v) in enumerate(zip(step, variables))]
             announce("apply", k)
             apply(grads)
-            states.append(self._state(opt, variables, labels))
+            states.append(self._state(inner, variables, labels, opt))
         if spec.get("finalize"):
             announce("finalize_variable_values")
             opt.finalize_variable_values(variables)
-            states.append(self._state(opt, variables, labels))
+            states.append(self._state(inner, variables, labels, opt))
         return states
 
     def _apply_fn(self, opt, variables):
@@ -120,12 +195,14 @@ class KerasEngine:
             return apply
         raise ValueError(f"compile mode {mode!r} is not available on the {backend} backend")
 
-    def _state(self, opt, variables, labels) -> dict[str, list[str]]:
+    def _state(self, opt, variables, labels, wrapper) -> dict[str, list[str]]:
+        """The inner optimizer's state, and a LossScaleOptimizer's own variables when ``wrapper`` is one."""
         to_np = self.keras.ops.convert_to_numpy
         out = {f"variables/{label}": encode(to_np(v.value)) for label, v in zip(labels, variables)}
         slots = {
-            "momentum": getattr(opt, "_momentums", None),
+            "momentum": getattr(opt, "_momentums", None) or getattr(opt, "_m", None),  # Adamax: _m
             "velocity": getattr(opt, "_velocities", None),
+            "norm": getattr(opt, "_u", None),  # Adamax's exponentially weighted infinity norm
             "velocity_hat": getattr(opt, "_velocity_hats", None) if getattr(opt, "amsgrad", False) else None,
             "average": getattr(opt, "_model_variables_moving_average", None) if getattr(opt, "use_ema", False)
             else None,
@@ -133,11 +210,15 @@ class KerasEngine:
             if getattr(opt, "gradient_accumulation_steps", None) else None,
         }
         for slot, values in slots.items():
-            if values and len(values) == len(labels) and all(v is not None for v in values):
+            if values and len(values) == len(labels):
                 for label, v in zip(labels, values):
-                    out[f"{slot}/{label}"] = encode(to_np(v.value))
+                    if v is not None:  # no slots for a variable assigned its gradient
+                        out[f"{slot}/{label}"] = encode(to_np(v.value))
         if getattr(opt, "_u_product", None) is not None:
             out["u_product"] = encode(to_np(opt._u_product.value))
+        if wrapper is not opt:
+            out["dynamic_scale"] = encode(to_np(wrapper.dynamic_scale.value))
+            out["step_counter"] = encode(to_np(wrapper.step_counter.value))
         iterations = opt.iterations
         out["iterations"] = [float(int(to_np(getattr(iterations, "value", iterations)))).hex()]
         return out

@@ -26,8 +26,9 @@ class LegacyEngine:
         return None, "the API checks compare with Keras 3; tf_keras legacy optimizers have another API"
 
     def reference_rejects(self, spec: dict) -> str | None:
-        """Not Keras-based: every configuration applies (the candidate answers for what it cannot do)."""
-        return None
+        """Not Keras-based: every configuration applies (the candidate answers for what it cannot do), but the
+        legacy optimizers are given dense gradients here."""
+        return "the legacy optimizers are given dense gradients here" if spec.get("sparse_gradients") else None
 
     def run(self, spec) -> list[dict]:
         tf, dtype = self.tf, spec["dtype"]

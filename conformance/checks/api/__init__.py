@@ -17,7 +17,9 @@ everywhere else.  One module per area, over one bridge to Keras (:mod:`.bridge`)
                    ``save_own_variables`` store, each entry judged against the oracle), ``resume`` (a state
                    saved by Keras mid-training continues in the candidate on the oracle's trajectory, and the
                    reverse), ``stateless-apply``, ``finalize-variable-values``;
-:mod:`.behaviour`  ``exclude-from-weight-decay`` and ``learning-rate-setter``: Keras's rules.
+:mod:`.behaviour`  ``exclude-from-weight-decay`` and ``learning-rate-setter``: Keras's rules;
+:mod:`.loss_scale` ``loss-scale-optimizer``: the candidate's ``LossScaleOptimizer`` as a drop-in for Keras's
+                   (constructor, configuration, refused arguments, learning rate, state layout, resume).
 
 Learning rates compare in Keras's ``floatx``: Keras holds a float learning rate in a ``floatx``
 variable, so ``get_config()`` and the setter read back its rounding.
@@ -41,6 +43,7 @@ from optimizer_conformance.conformance.checks.api.config import (
     check_get_config,
     check_signature,
 )
+from optimizer_conformance.conformance.checks.api.loss_scale import check_loss_scale_optimizer
 from optimizer_conformance.conformance.checks.api.state import (
     check_finalize_variable_values,
     check_resume,
@@ -61,6 +64,7 @@ CHECK_FUNCTIONS: dict[str, Callable[..., Outcome]] = {
     "exclude-from-weight-decay": check_exclude_from_weight_decay,
     "finalize-variable-values": check_finalize_variable_values,
     "learning-rate-setter": check_learning_rate_setter,
+    "loss-scale-optimizer": check_loss_scale_optimizer,
 }
 CHECKS = tuple(CHECK_FUNCTIONS)
 # The problems of one check carried in a report (the first ones say what differs; the rest repeat it).

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 from optimizer_conformance.conformance.cases.catalogue import features_for
 from optimizer_conformance.conformance.checks.compare import compare, oracle_states
-from optimizer_conformance.conformance.model import Outcome, encode, spec_inputs
+from optimizer_conformance.conformance.model import Outcome, encode, spec_inputs, variable_options
 from optimizer_conformance.reference.formats import FORMATS, numpy_dtype
 
-KERAS_CLASSES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam"}
+KERAS_CLASSES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam", "adamax": "Adamax", "lamb": "Lamb",
+                 "schedule-free-adamw": "ScheduleFreeAdamW"}
 
 
 _REJECTED: dict[str, str | None] = {}
@@ -43,6 +44,37 @@ def keras_rejects(algorithm: str, config: dict) -> str | None:
     if key not in _REJECTED:
         _REJECTED[key] = _refusal(algorithm, config)
     return _REJECTED[key]
+
+
+_HONOURED: dict[str, bool] = {}
+
+
+def keras_ignores_variable_options(spec: dict) -> str | None:
+    """Why the Keras installed here cannot run ``spec``'s variable options (a release that predates
+    ``overwrite_with_gradient`` leaves the flag unread), or None.  Each option is probed once, by behaviour:
+    a one-variable SGD step must do what the option says."""
+    missing = [option for option in variable_options(spec) if not _honours(option)]
+    if not missing:
+        return None
+    import keras
+
+    return f"Keras {keras.__version__} does not apply {' or '.join(missing)}"
+
+
+def _honours(option: str) -> bool:
+    if option not in _HONOURED:
+        import keras
+
+        variable = keras.Variable(np.ones(2, "float32"))
+        if option == "overwrite_with_gradient":
+            variable.overwrite_with_gradient = True
+        else:
+            variable.constraint = keras.constraints.NonNeg()
+        gradient = keras.ops.convert_to_tensor(np.array([3.0, 0.5], "float32"))
+        keras.optimizers.SGD(learning_rate=1.0).apply([gradient], [variable])
+        want = [3.0, 0.5] if option == "overwrite_with_gradient" else [0.0, 0.5]
+        _HONOURED[option] = keras.ops.convert_to_numpy(variable.value).tolist() == want
+    return _HONOURED[option]
 
 
 def _refusal(algorithm: str, config: dict) -> str | None:
@@ -80,13 +112,15 @@ class Subject:
     variable: Callable[[np.ndarray, str, str], Any]  # (array, name, dtype) -> a model variable
     read: Callable[[Any], np.ndarray]
     tensor: Callable[[np.ndarray, str], Any]  # (array, dtype) -> a gradient
+    loss_scale_optimizer: Any = None  # its LossScaleOptimizer class (Keras's own wraps a class without one)
 
 
 def keras_subject(algorithm: str) -> Subject:
     import keras
 
     cls = getattr(keras.optimizers, KERAS_CLASSES[algorithm])
-    return Subject("Keras", cls, lambda kwargs: cls(**kwargs), keras_variable, keras_read, keras_tensor)
+    return Subject("Keras", cls, lambda kwargs: cls(**kwargs), keras_variable, keras_read, keras_tensor,
+                   keras.optimizers.LossScaleOptimizer)
 
 
 def keras_variable(array, name, dtype):
@@ -238,6 +272,8 @@ class Run:
         values = values if values is not None else [v for _, v in names_values]
         self.variables = [subject.variable(v, n, spec["dtype"]) for n, v in zip(self.names, values)]
         self.optimizer = subject.make(spec_kwargs(spec))
+        if spec.get("loss_scale_optimizer"):
+            self.optimizer = subject.loss_scale_optimizer(self.optimizer, **spec["loss_scale_optimizer"])
         self.optimizer.build(self.variables)
 
     def steps(self, ks) -> list[dict]:
@@ -272,6 +308,19 @@ def judge_run(result: Outcome, spec: dict, label: str, what: str, run: Callable[
         result.problems.append(f"{label}: {what} raised {states!r}")
     else:
         keep_worst_of(result, spec, states, label)
+
+
+def keras_departure(keras_: Subject, spec: dict) -> str | None:
+    """Why Keras's own uninterrupted run of ``spec`` is no fit partner for a check (its worst difference from the
+    oracle, over budget), or ``None`` when it follows the oracle (Keras 3.15's schedule-free AdamW does not on
+    TensorFlow and torch)."""
+    states = attempt(lambda: Run(keras_, spec).steps(range(len(spec["gradients"]))))
+    if isinstance(states, Raised):
+        return f"it raised {states!r}"
+    worst = max(compare(oracle_states(spec), states), key=lambda f: f.ratio, default=None)
+    if worst is None or worst.ratio <= 1:
+        return None
+    return f"{worst.quantity} after step {worst.step}: ratio {worst.ratio:.3g}"
 
 
 def keep_worst_of(result: Outcome, spec: dict, states: list[dict], label: str) -> None:

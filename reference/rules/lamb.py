@@ -1,0 +1,108 @@
+r"""Lamb as Keras 3 defines it (``keras.optimizers.Lamb``): Adam's direction scaled per variable by a trust ratio.
+
+With ``t`` the 1-based count of real updates, for each variable ``θ`` (all its elements together)::
+
+    m_t = m + (g − m)·(1 − β₁)
+    v_t = v + (g² − v)·(1 − β₂)
+    r   = (m_t / (1 − β₁ᵗ)) / (√(v_t / (1 − β₂ᵗ)) + ε)        element by element
+    ρ   = ‖θ‖₂ / ‖r‖₂   if ‖θ‖₂ > 0 and ‖r‖₂ > 0,   else 1      one number per variable
+    θ_t = θ − (ρ·η)·r
+
+``ε`` is added after the bias correction (unlike Keras's Adam), and ``‖θ‖`` is the norm of the
+variable after weight decay, before the update.  The trust ratio couples every element of a
+variable, so this rule updates a variable at a time (:func:`update_variable`); the norms are budgeted
+as sums of squares in any order (:func:`reference.tracked.norm`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.tracked import Tracked, lerp, norm, power, sqrt
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    learning_rate: Tracked
+    one_minus_beta_1: Tracked
+    one_minus_beta_2: Tracked
+    one_minus_beta_1_power: Tracked
+    one_minus_beta_2_power: Tracked
+    epsilon: Tracked
+
+
+def slot_names(hp: dict) -> tuple[str, ...]:
+    return ("momentum", "velocity")
+
+
+def initial_scalars(fmt: FloatFormat) -> dict[str, Tracked]:
+    return {}
+
+
+def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: dict):
+    t = Tracked.count(step, fmt)
+    beta_1, beta_2 = Tracked.rounded(hp["beta_1"], fmt), Tracked.rounded(hp["beta_2"], fmt)
+    c = Coefficients(
+        learning_rate=lr,
+        one_minus_beta_1=1 - beta_1,
+        one_minus_beta_2=1 - beta_2,
+        one_minus_beta_1_power=1 - power(beta_1, t),
+        one_minus_beta_2_power=1 - power(beta_2, t),
+        epsilon=Tracked.rounded(hp["epsilon"], fmt),
+    )
+    return c, scalars
+
+
+def moments(c: Coefficients, g: Tracked, slots: dict[str, Tracked]) -> dict[str, Tracked]:
+    """The new ``momentum`` and ``velocity`` of one element."""
+    return {"momentum": lerp(slots["momentum"], g, c.one_minus_beta_1),
+            "velocity": lerp(slots["velocity"], g * g, c.one_minus_beta_2)}
+
+
+def direction(c: Coefficients, slots: dict[str, Tracked]) -> Tracked:
+    """Adam's bias-corrected direction ``r`` of one element, from its new moments."""
+    return (slots["momentum"] / c.one_minus_beta_1_power) / (
+        sqrt(slots["velocity"] / c.one_minus_beta_2_power) + c.epsilon)
+
+
+def trust_ratio(weight_norm: Tracked, direction_norm: Tracked) -> Tracked:
+    """``‖θ‖ / ‖r‖``, or exactly 1 when either norm is zero (Keras's guard)."""
+    if weight_norm.value > 0 and direction_norm.value > 0:
+        return weight_norm / direction_norm
+    return Tracked.exact(1, weight_norm.fmt)
+
+
+def keras_trust_ratio(theta: list[Tracked], g: list[Tracked], r: list[Tracked]) -> Tracked:
+    """The trust ratio of a variable ``θ`` whose gradient is ``g`` and direction ``r``: ``‖θ‖ / ‖r‖``.
+
+    The guard is a jump: where a vector's budget reaches across zero (a weight cancelled to an exact 0 that an
+    honest implementation holds as a rounding residue, or the reverse), either side is honest and the ratio is
+    not determined: its budget is infinite.
+    """
+    norms = norm(theta), norm(r)
+    ratio = trust_ratio(*norms)
+    if any(_either_side_of_zero(v, n) for v, n in zip((theta, r), norms)):
+        return Tracked(ratio.value, math.inf, ratio.fmt)
+    return ratio
+
+
+def _either_side_of_zero(vector: list[Tracked], vector_norm: Tracked) -> bool:
+    if vector_norm.value == 0:
+        return any(x.error > 0 for x in vector)
+    return vector_norm.error >= vector_norm.size
+
+
+TrustRatio = Callable[[list[Tracked], list[Tracked], list[Tracked]], Tracked]
+
+
+def update_variable(c: Coefficients, g: list[Tracked], theta: list[Tracked], slots: dict[str, list[Tracked]],
+                    ratio: TrustRatio = keras_trust_ratio):
+    """One variable: its elements and slots, updated together (``ratio`` is Keras's trust ratio)."""
+    names = tuple(slots)
+    new = [moments(c, gj, dict(zip(names, column))) for gj, column in zip(g, zip(*slots.values()))]
+    r = [direction(c, s) for s in new]
+    step_size = ratio(theta, g, r) * c.learning_rate
+    return [x - step_size * rj for x, rj in zip(theta, r)], {n: [s[n] for s in new] for n in names}

@@ -1,0 +1,96 @@
+r"""Schedule-free AdamW as Keras 3 defines it (``keras.optimizers.ScheduleFreeAdamW``, Defazio et al. 2024).
+
+The variable holds ``y``, the point where gradients are taken; the ``momentum`` slot holds ``z``, the
+base sequence, which starts as a copy of the variable; the averaged sequence ``x`` is not stored but
+recovered from ``y`` and ``z``.  With ``t`` the 1-based count of real updates and ``w = 1/t``::
+
+    η_t   = η · min(t / warmup_steps, 1)                 (η when warmup_steps is 0)
+    v_t   = v + (g² − v)·(1 − β₂)
+    z_t   = z − (η_t·g) / (√(v_t / (1 − β₂ᵗ)) + ε)
+    x     = (y − (1 − β₁)·z) / β₁                        from the old z
+    x_t   = (1 − w)·x + w·z_t
+    y_t   = (1 − β₁)·z_t + β₁·x_t
+
+Decoupled weight decay (the pipeline's, before this step) acts on ``y``.  Keras casts ``β₁``, ``β₂`` and
+``ε`` to the variable's dtype first and forms ``1 − β`` there, as written here; its torch backend returns
+the warmup factor ``min(t/W, 1.0)`` in ``floatx`` for float64 variables (the Python ``1.0``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.tracked import Tracked, lerp, minimum, power, sqrt, through_floatx
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    learning_rate: Tracked  # η_t, the warmup applied
+    beta_1: Tracked
+    one_minus_beta_1: Tracked
+    one_minus_beta_2: Tracked
+    one_minus_beta_2_power: Tracked
+    epsilon: Tracked
+    weight: Tracked  # w = 1/t, the averaging weight of z_t in x_t
+    one_minus_weight: Tracked
+
+
+def slot_names(hp: dict) -> tuple[str, ...]:
+    return ("momentum", "velocity")
+
+
+def initial_slot(name: str, theta: list[Tracked]) -> list[Tracked]:
+    """``z`` starts as a copy of the variable; ``v`` at zero."""
+    if name == "momentum":
+        return list(theta)
+    return [Tracked.exact(0, x.fmt) for x in theta]
+
+
+def initial_scalars(fmt: FloatFormat) -> dict[str, Tracked]:
+    return {}
+
+
+def averaging_weight(step: int, fmt: FloatFormat) -> Tracked:
+    """``w = 1/t``: x_t is the uniform average of z_1 … z_t."""
+    return 1 / Tracked.count(step, fmt)
+
+
+def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: dict):
+    t = Tracked.count(step, fmt)
+    warmup = hp["warmup_steps"]
+    if warmup > 0:
+        lr = lr * through_floatx(minimum(t / Tracked.rounded(warmup, fmt), Tracked.exact(1, fmt)))
+    beta_1, beta_2 = Tracked.rounded(hp["beta_1"], fmt), Tracked.rounded(hp["beta_2"], fmt)
+    weight = averaging_weight(step, fmt)
+    c = Coefficients(
+        learning_rate=lr,
+        beta_1=beta_1,
+        one_minus_beta_1=1 - beta_1,
+        one_minus_beta_2=1 - beta_2,
+        one_minus_beta_2_power=1 - power(beta_2, t),
+        epsilon=Tracked.rounded(hp["epsilon"], fmt),
+        weight=weight,
+        one_minus_weight=1 - weight,
+    )
+    return c, scalars
+
+
+def base_step(c: Coefficients, g: Tracked, slots: dict[str, Tracked]) -> dict[str, Tracked]:
+    """The new ``z`` (``momentum``) and ``v`` (``velocity``) of one element: an Adam step on ``z``."""
+    v = lerp(slots["velocity"], g * g, c.one_minus_beta_2)
+    z = slots["momentum"] - (c.learning_rate * g) / (sqrt(v / c.one_minus_beta_2_power) + c.epsilon)
+    return {"momentum": z, "velocity": v}
+
+
+def averaged_point(c: Coefficients, theta: Tracked, z_old: Tracked, z: Tracked) -> Tracked:
+    """``x_t = (1 − w)·x + w·z_t`` with ``x = (y − (1 − β₁)·z_old) / β₁`` recovered from the variable."""
+    x = (theta - c.one_minus_beta_1 * z_old) / c.beta_1
+    return c.one_minus_weight * x + c.weight * z
+
+
+def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
+    new = base_step(c, g, slots)
+    z = new["momentum"]
+    x = averaged_point(c, theta, slots["momentum"], z)
+    return c.one_minus_beta_1 * z + c.beta_1 * x, new
