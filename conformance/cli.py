@@ -3,14 +3,21 @@
     optconf check CANDIDATE [--backend tensorflow|jax|torch] [--algorithm adam,adamw,nadam,nadam-legacy]
                             [--dtype float32,float64,float16,bfloat16] [--profile quick|ci|deep]
                             [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,api]
-                            [--timeout SECONDS] [--json PATH] [--write-failures DIR]
+                            [--timeout SECONDS] [--json PATH] [--write-failures DIR] [--strict]
 
 checks a candidate against the oracle: ``keras`` (real Keras 3 on the backend, default
 ``$KERAS_BACKEND`` or tensorflow) or ``package.module:Name`` (a Keras-style optimizer class or factory,
 a ``tf_keras.optimizers.legacy`` optimizer, or an adapter: :mod:`conformance.candidates.protocol`).  Exit status:
 0 conformant; 1 not (a candidate that crashes or hangs included); 2 when the arguments are wrong or the
 candidate cannot be imported or constructed at all; 130 when interrupted (the report of what finished is
-printed and written first).
+printed and written first).  A check that fails only as a catalogued bug of the library the candidate runs on
+(:mod:`conformance.checks.upstream`), present in its release, is a *known upstream bug*: listed, counted apart,
+and conformant unless ``--strict``.
+
+    optconf upstream [--backend tensorflow,jax,torch]
+
+runs each catalogued upstream bug's smallest reproduction on the installed Keras and says present or absent
+(exit 1 where the catalogue and the measurement disagree).
 
     optconf generate [--check] [--only PATTERN...] [--jobs N] [--out DIR]
     optconf generate --verify FILE...
@@ -29,8 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-from optimizer_conformance.conformance import report
+from optimizer_conformance.conformance import probe, report
 from optimizer_conformance.conformance.candidates.client import (
+    BACKENDS,
     DEFAULT_TIMEOUT,
     CandidateError,
     Worker,
@@ -67,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--write-failures", metavar="DIR", help="write each shrunk failing example as a fixture")
     check.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress on stderr (default: when stderr is a terminal)")
+    check.add_argument("--strict", action="store_true",
+                       help="a known upstream bug of the library the candidate runs on is a failure, not expected")
+    upstream = sub.add_parser("upstream", help="which catalogued upstream bugs the installed libraries have")
+    upstream.add_argument("--backend", help="comma-separated, from tensorflow, jax, torch (default: all installed)")
     generate = sub.add_parser("generate", help="write the golden fixture corpus (or --check it)")
     generate.add_argument("--check", action="store_true", help="regenerate and report any difference, write nothing")
     generate.add_argument("--only", nargs="+", metavar="PATTERN", help="fixture names or shell patterns (adam-*)")
@@ -128,7 +140,8 @@ def run_check(args) -> int:
               f"profile {args.profile}, checks {', '.join(checks)}")
         print("versions: " + ", ".join(f"{k} {v}" for k, v in described["versions"].items()), flush=True)
         plan = Plan(chosen_algorithms, chosen_dtypes, PROFILES[args.profile], tuple(checks), progress=progress,
-                    write_failure=_failure_writer(args.write_failures) if args.write_failures else None)
+                    write_failure=_failure_writer(args.write_failures) if args.write_failures else None,
+                    strict=args.strict)
         for outcome in iter_outcomes(worker, plan):
             outcomes.append(outcome)
     except CandidateError as error:
@@ -151,7 +164,7 @@ def run_check(args) -> int:
         report.write_json(args.json, report.to_json(
             outcomes, {"name": candidate.label, **described},
             {"profile": args.profile, "algorithms": chosen_algorithms, "dtypes": chosen_dtypes, "checks": checks,
-             "compile": args.compile, "timeout": timeout, "interrupted": interrupted}))
+             "compile": args.compile, "timeout": timeout, "strict": args.strict, "interrupted": interrupted}))
     if interrupted:
         return 130
     return 0 if report.conformant(outcomes) else 1
@@ -206,10 +219,22 @@ def _verify(paths: list[str]) -> int:
     return 1 if bad else 0
 
 
+def run_upstream(args) -> int:
+    try:
+        backends = choices(args.backend, BACKENDS, "--backend")
+    except ValueError as error:
+        return _usage_error(str(error))
+    probes = probe.probe(backends)
+    print(probe.render(probes))
+    return 0 if all(p.agrees for p in probes) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate":
         return run_generate(args)
+    if args.command == "upstream":
+        return run_upstream(args)
     return run_check(args)
 
 

@@ -200,6 +200,10 @@ class Outcome:
     problems: list[str] = field(default_factory=list)  # what an API check found to differ from Keras
     not_applicable: str | None = None
     skipped: list[str] = field(default_factory=list)  # cases left out, each with why (not applicable)
+    # The id of a catalogued upstream bug of the library the candidate runs on (checks.upstream) that explains a
+    # failing case; ``unexplained``: a failing case it does not explain.  Together: the verdict.
+    upstream: str | None = None
+    unexplained: bool = False
 
     @property
     def judged(self) -> bool:
@@ -213,12 +217,33 @@ class Outcome:
                 and (self.worst is None or self.worst.ratio <= 1.0))
 
     @property
+    def known_upstream_bug(self) -> bool:
+        """Failed only where a catalogued bug of the library the candidate runs on, present in its release, says
+        it would: an expected failure (``--strict`` makes it a failure)."""
+        return (self.not_applicable is None and not self.passed and self.error is None and not self.unexplained
+                and self.upstream is not None)
+
+    @property
     def failed(self) -> bool:
-        return self.not_applicable is None and not self.passed
+        return self.not_applicable is None and not self.passed and not self.known_upstream_bug
 
     @property
     def verdict(self) -> str:
-        return "pass" if self.passed else ("fail" if self.failed else "not applicable")
+        if self.passed:
+            return "pass"
+        if self.known_upstream_bug:
+            return "known upstream bug"
+        return "fail" if self.failed else "not applicable"
+
+    def explain(self, diagnosis: str | None, upstream: set[str]) -> None:
+        """A failing case's diagnosis: the outcome's first one is kept; ``upstream``, the ids of the catalogued
+        upstream bugs the candidate has, decides whether it is an expected failure."""
+        if self.diagnosis is None:
+            self.diagnosis = diagnosis
+        if diagnosis is not None and all(part in upstream for part in diagnosis.split(" + ")):
+            self.upstream = self.upstream or diagnosis
+        else:
+            self.unexplained = True
 
     def close(self) -> Outcome:
         """A check that ran and judged nothing is an error, never a silent pass (or, when every case it had was
@@ -254,7 +279,8 @@ class Outcome:
                 "cases": self.cases, "worst": None if self.worst is None else self.worst.to_json(),
                 "worst_case": self.worst_case, "error": self.error, "diagnosis": self.diagnosis,
                 "problems": list(self.problems), "not_applicable": self.not_applicable,
-                "skipped": list(self.skipped), "example": self.example}
+                "skipped": list(self.skipped), "example": self.example,
+                "known_upstream_bug": self.upstream if self.known_upstream_bug else None}
 
     @classmethod
     def from_json(cls, data: dict) -> Outcome:
@@ -262,4 +288,4 @@ class Outcome:
         return cls(data["algorithm"], data["check"], data["dtype"], data["cases"],
                    None if worst is None else Finding.from_json(worst), data.get("worst_case", ""), data.get("error"),
                    data.get("diagnosis"), data.get("example"), list(data.get("problems") or []),
-                   data.get("not_applicable"), list(data.get("skipped") or []))
+                   data.get("not_applicable"), list(data.get("skipped") or []), data.get("known_upstream_bug"))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from optimizer_conformance.conformance import files
-from optimizer_conformance.conformance.checks.deviations import describe
+from optimizer_conformance.conformance.checks.upstream import describe, is_upstream
 from optimizer_conformance.conformance.model import Outcome
 
 FORMAT = "optimizer-conformance-report"
@@ -45,6 +45,8 @@ def _cell(o: Outcome | None) -> str:
         return "ERROR"
     if o.not_applicable:
         return "n/a"
+    if o.known_upstream_bug:
+        return "UPSTREAM" if o.worst is None else f"UPSTREAM {ratio_text(o.worst.ratio)}"
     if o.worst is None:
         return "ok" if o.passed else "FAIL"
     cell = ratio_text(o.worst.ratio) if o.passed else f"FAIL {ratio_text(o.worst.ratio)}"
@@ -61,7 +63,9 @@ def print_table(outcomes: list[Outcome], out: TextIO) -> None:
         cell = {(o.check, o.dtype): o for o in rows}
         passed = sum(1 for o in rows if o.passed)
         applicable = sum(1 for o in rows if o.not_applicable is None)
-        out.write(f"\n{algorithm}: {passed} of {applicable} checks pass "
+        upstream = sum(1 for o in rows if o.known_upstream_bug)
+        known = f", {upstream} known upstream bug{'s' if upstream != 1 else ''}" if upstream else ""
+        out.write(f"\n{algorithm}: {passed} of {applicable} checks pass{known} "
                   "(worst |candidate - exact| / budget; pass at <= 1; fixtures: (how many were used))\n")
         if checks:
             out.write(f"  {'check':<34}" + "".join(f" {d:>12}" for d in dtypes) + "\n")
@@ -75,10 +79,11 @@ def print_table(outcomes: list[Outcome], out: TextIO) -> None:
 
 
 def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
-    for o in outcomes:
-        if not o.failed:
-            continue
-        out.write(f"\nFAIL {o.algorithm} {o.check}" + ("" if o.dtype is None else f" [{o.dtype}]"))
+    """Every failure, then every expected failure (a known upstream bug), with what diverged."""
+    outcomes = list(outcomes)
+    for o in [o for o in outcomes if o.failed] + [o for o in outcomes if o.known_upstream_bug]:
+        head = "KNOWN UPSTREAM BUG" if o.known_upstream_bug else "FAIL"
+        out.write(f"\n{head} {o.algorithm} {o.check}" + ("" if o.dtype is None else f" [{o.dtype}]"))
         out.write(f" on {o.worst_case}\n" if o.worst_case else "\n")
         if o.error:
             out.write(f"  {o.error}\n")
@@ -93,7 +98,11 @@ def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
             out.write(f"  - {problem}\n")
         if len(o.problems) > 12:
             out.write(f"  ... and {len(o.problems) - 12} more (see --json)\n")
-        if o.diagnosis:
+        if o.known_upstream_bug:
+            out.write(f"  known upstream bug {describe(o.upstream)}: expected in this release (--strict: a failure)\n")
+        elif o.diagnosis and is_upstream(o.diagnosis):
+            out.write(f"  matches a known upstream bug: {describe(o.diagnosis)}\n")
+        elif o.diagnosis:
             out.write(f"  matches a known porting bug: {describe(o.diagnosis)}\n")
         elif diverged and o.dtype is not None and not o.check.startswith("one-step"):
             out.write("  matches no known porting bug of the catalogue (every reported quantity compared)\n")
@@ -105,14 +114,22 @@ def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
                 out.write(f"  written as a fixture: {o.example['fixture']}\n")
 
 
+def counts(outcomes: list[Outcome]) -> dict[str, int]:
+    return {"passed": sum(o.passed for o in outcomes), "failed": sum(o.failed for o in outcomes),
+            "known_upstream_bugs": sum(o.known_upstream_bug for o in outcomes),
+            "not_applicable": sum(o.not_applicable is not None for o in outcomes)}
+
+
 def summary_line(outcomes: list[Outcome]) -> str:
-    passed = sum(1 for o in outcomes if o.passed)
-    failed = sum(1 for o in outcomes if o.failed)
-    return f"{passed} passed, {failed} failed, {len(outcomes) - passed - failed} not applicable"
+    n = counts(outcomes)
+    upstream = n["known_upstream_bugs"]
+    known = f"{upstream} known upstream bug{'s' if upstream != 1 else ''}, " if upstream else ""
+    return f"{n['passed']} passed, {n['failed']} failed, {known}{n['not_applicable']} not applicable"
 
 
 def conformant(outcomes: list[Outcome]) -> bool:
-    """Every applicable check passed, and at least one did: a run that judged nothing proves nothing."""
+    """Every applicable check passed (or failed only as a known upstream bug of the library the candidate runs
+    on), and at least one passed: a run that judged nothing proves nothing."""
     return any(o.passed for o in outcomes) and not any(o.failed for o in outcomes)
 
 
@@ -138,8 +155,7 @@ def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
         "platform": {"system": platform.platform(), "python": platform.python_version(),
                      "machine": platform.machine()},
         "conformant": conformant(outcomes),
-        "summary": {"passed": sum(o.passed for o in outcomes), "failed": sum(o.failed for o in outcomes),
-                    "not_applicable": sum(o.not_applicable is not None for o in outcomes)},
+        "summary": counts(outcomes),
         "checks": [o.to_json() for o in outcomes],
     }
 

@@ -27,9 +27,11 @@ from pathlib import Path
 from optimizer_conformance.conformance.candidates.client import DEFAULT_TIMEOUT, Worker, parse_candidate
 from optimizer_conformance.conformance.cases.catalogue import pipeline_cases
 from optimizer_conformance.conformance.checks.api import CHECKS as API_CHECKS
-from optimizer_conformance.conformance.checks.diagnosis import diagnose
+from optimizer_conformance.conformance.checks.deviations import Deviation
+from optimizer_conformance.conformance.checks.diagnosis import diagnose, diagnose_one_step
 from optimizer_conformance.conformance.checks.explore import explore
 from optimizer_conformance.conformance.checks.numeric import counter_problem, judge_one_step, judge_trajectory
+from optimizer_conformance.conformance.checks.upstream import affecting
 from optimizer_conformance.conformance.golden.replay import FIXTURES, expected_fixtures, fixture_cases
 from optimizer_conformance.conformance.model import (
     CandidateLost,
@@ -56,6 +58,7 @@ class Plan:
     fixture_directory: Path = FIXTURES
     progress: Callable[[str], None] = field(default=lambda label: None)
     write_failure: Callable[[dict], Path] | None = None
+    strict: bool = False  # a known upstream bug of the candidate's library is a failure, not an expected one
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,18 @@ def given_up(worker: Worker) -> str | None:
     return f"not run: the candidate was lost in {worker.lost_in_a_row} requests in a row (last: {worker.last_loss})"
 
 
-def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outcome | None = None) -> None:
-    """Judge one case's states into its outcome (and the one-step outcome); unjudgeable states are errors."""
+def upstream_bugs(worker: Worker, plan: Plan, dtype: str | None) -> tuple[Deviation, ...]:
+    """The catalogued upstream bugs the candidate has by the library it runs on (none under ``--strict``)."""
+    return () if plan.strict else affecting(worker.description, dtype)
+
+
+def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outcome | None = None,
+               upstream: tuple[Deviation, ...] = ()) -> None:
+    """Judge one case's states into its outcome (and the one-step outcome); unjudgeable states are errors.
+
+    A failing case is diagnosed (the first of an outcome always; each, where the candidate's library has
+    catalogued upstream bugs, since one it does not explain makes the outcome a plain failure)."""
+    ids = {d.id for d in upstream}
     try:
         judgement = judge_trajectory(case, states)
     except JudgeError as error:
@@ -111,18 +124,21 @@ def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outco
     else:
         outcome.absorb(judgement.worst, case.label)
         outcome.problems += [counter_problem(case.label, c) for c in judgement.counters[:3]]
-        if not judgement.passed and outcome.diagnosis is None:
-            outcome.diagnosis = diagnose(case.spec, states)
+        if not judgement.passed and (outcome.diagnosis is None or ids and not outcome.unexplained):
+            outcome.explain(diagnose(case.spec, states, upstream), ids)
     if one_step is not None:
         try:
             finding = judge_one_step(case, states)
             if finding is not None:
                 one_step.absorb(finding, case.label)
+                if finding.ratio > 1.0 and ids and not one_step.unexplained:
+                    one_step.explain(diagnose_one_step(case, states, upstream), ids)
         except JudgeError as error:
             one_step.fail(case.label, str(error))
 
 
-def run_case(worker: Worker, outcome: Outcome, case: Case, one_step: Outcome | None = None) -> None:
+def run_case(worker: Worker, outcome: Outcome, case: Case, one_step: Outcome | None = None,
+             upstream: tuple[Deviation, ...] = ()) -> None:
     """Run one case on the candidate and judge it; whatever the candidate does ends as a finding or an error."""
     failure = case.problem or given_up(worker)
     if failure is None:
@@ -140,13 +156,15 @@ def run_case(worker: Worker, outcome: Outcome, case: Case, one_step: Outcome | N
             if o is not None:
                 o.fail(case.label, failure)
         return
-    judge_case(outcome, case, states, one_step)
+    judge_case(outcome, case, states, one_step, upstream)
 
 
-def api_outcomes(worker: Worker, algorithm: str, profile: Profile, checks: list[str] | None = None) -> list[Outcome]:
+def api_outcomes(worker: Worker, algorithm: str, profile: Profile, checks: list[str] | None = None,
+                 strict: bool = False) -> list[Outcome]:
     """The API checks of one algorithm, run in the worker (:mod:`conformance.checks.api`).
 
     A check whose candidate hangs or kills the worker fails with what happened; the rest run in a new worker.
+    Under ``strict`` a known upstream bug is a failure.
     """
     remaining = list(checks or API_CHECKS)
     outcomes: list[Outcome] = []
@@ -165,6 +183,9 @@ def api_outcomes(worker: Worker, algorithm: str, profile: Profile, checks: list[
     if len(outcomes) > 1 and len(reasons) == 1 and None not in reasons:
         # Not one of them applies, for the same reason: one row says it.
         return [Outcome(algorithm, "api/*", None, not_applicable=reasons.pop())]
+    for o in outcomes:
+        if strict:
+            o.upstream = None
     return [o.close() for o in outcomes]
 
 
@@ -174,10 +195,12 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
         return Outcome(algorithm, "explore", dtype, cases=1, error=lost)
     outcome = explore(worker.run, algorithm, dtype, plan.profile, write_failure=plan.write_failure)
     if outcome.worst is not None and outcome.worst.ratio > 1.0 and outcome.example:
+        upstream = upstream_bugs(worker, plan, dtype)
         try:  # the shrunk example, run once more, for the diagnosis
-            outcome.diagnosis = diagnose(outcome.example["spec"], worker.run(outcome.example["spec"]))
+            outcome.explain(diagnose(outcome.example["spec"], worker.run(outcome.example["spec"]), upstream),
+                            {d.id for d in upstream})
         except (RunError, NotApplicable):
-            pass
+            outcome.unexplained = True
     return outcome.close()
 
 
@@ -195,7 +218,7 @@ def iter_outcomes(worker: Worker, plan: Plan) -> Iterator[Outcome]:
     for algorithm in plan.algorithms:
         if "api" in plan.checks:
             plan.progress(f"{algorithm} api")
-            yield from api_outcomes(worker, algorithm, plan.profile)
+            yield from api_outcomes(worker, algorithm, plan.profile, strict=plan.strict)
         for dtype in plan.dtypes:
             cases = []
             if "pipeline" in plan.checks or "one-step" in plan.checks:
@@ -211,7 +234,8 @@ def iter_outcomes(worker: Worker, plan: Plan) -> Iterator[Outcome]:
             for case in cases:
                 plan.progress(f"{algorithm} {dtype} {case.check} {case.label}")
                 outcome = by_check.setdefault(case.check, Outcome(algorithm, case.check, dtype))
-                run_case(worker, outcome, case, one_step if case.check.startswith("pipeline/") else None)
+                run_case(worker, outcome, case, one_step if case.check.startswith("pipeline/") else None,
+                         upstream_bugs(worker, plan, dtype))
             for o in by_check.values():
                 if "pipeline" in plan.checks or not o.check.startswith("pipeline/"):
                     yield o.close()
@@ -249,7 +273,7 @@ def plan_items(plan: Plan) -> list[Item]:
 def run_item(worker: Worker, plan: Plan, item: Item) -> list[Outcome]:
     """The outcomes of one item: a pipeline item also gives its one-step outcome (``one-step (<feature>)``)."""
     if item.dtype is None:
-        return api_outcomes(worker, item.algorithm, plan.profile, [item.check.split("/", 1)[1]])
+        return api_outcomes(worker, item.algorithm, plan.profile, [item.check.split("/", 1)[1]], plan.strict)
     if item.check == "explore":
         return [explore_outcome(worker, item.algorithm, item.dtype, plan)]
     family, label = item.check.split("/", 1)
@@ -262,6 +286,6 @@ def run_item(worker: Worker, plan: Plan, item: Item) -> list[Outcome]:
     one_step = None
     if family == "pipeline" and "one-step" in plan.checks:
         one_step = Outcome(item.algorithm, f"one-step ({label})", item.dtype)
-    run_case(worker, outcome, case, one_step)
+    run_case(worker, outcome, case, one_step, upstream_bugs(worker, plan, item.dtype))
     outcomes = [outcome.close()] if family == "fixtures" or "pipeline" in plan.checks else []
     return outcomes + ([one_step.close()] if one_step is not None else [])

@@ -13,9 +13,8 @@ Keras's global clip multiplies by ``c·(1/c)`` even when it does not clip,
 which in floating point may be one ulp away from 1: the budget of that
 product covers it.  A sum of squares is budgeted for any summation order
 (:func:`reference.tracked.sum_of_squares`).  Keras's torch backend returns ``max(‖g‖, c)`` and
-``min(1/N, 1/c)`` in ``floatx`` (the Python float turns the result float32),
-and then multiplies that by ``c`` in ``floatx`` too: a float64 budget allows
-for both roundings.
+``min(1/N, 1/c)`` of a float64 gradient in float32 (an upstream bug, keras #23704): the budget does not
+allow for it; :func:`reference.tracked.through_floatx` marks where its deviated oracle rounds.
 """
 
 from __future__ import annotations

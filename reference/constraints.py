@@ -54,7 +54,7 @@ def _scaled(theta: list[Tracked], shape: tuple[int, ...], axis, desired: Callabl
 
 def non_neg(theta: list[Tracked], shape: tuple[int, ...]) -> list[Tracked]:
     zero = Tracked.exact(0, theta[0].fmt) if theta else None
-    # Keras's torch backend returns max(θ, 0.0) of a float64 θ in floatx (measured, Keras 3.15).
+    # Keras 3.15 on torch returns max(θ, 0.0) of a float64 θ in float32: an upstream bug (see through_floatx).
     return [through_floatx(maximum(x, zero)) for x in theta]
 
 

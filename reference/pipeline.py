@@ -315,7 +315,7 @@ class ReferenceOptimizer:
             self.theta[i] = list(g)
             return
         acc = self.slots["gradient_accumulator"]
-        # Keras's torch backend returns this maximum of two float64 tensors in floatx (measured, Keras 3.15).
+        # Keras 3.15 on torch returns this maximum of float64 tensors in float32: an upstream bug (see through_floatx).
         running = [through_floatx(maximum(x, a)) for x, a in zip(g, acc[i])]
         if (self.raw_iterations + 1) % self.accumulation_steps == 0:
             self.theta[i] = running

@@ -21,3 +21,17 @@ def run_keras(specs: list[dict], backend: str, timeout: float = 600) -> list[dic
             except NotApplicable as reason:
                 out.append({"states": None, "not_applicable": str(reason), "backend": backend})
         return out
+
+
+def upstream_explanation(spec: dict, result: dict) -> str | None:
+    """The id of the catalogued upstream bug of this Keras release and backend that explains a run that fails the
+    specification (its deviated oracle holds every reported quantity), or None: the policy of the README's
+    "Bugs this tool finds in real releases": a real library is never let through by a wider budget."""
+    from optimizer_conformance.conformance.checks.diagnosis import diagnose
+    from optimizer_conformance.conformance.checks.upstream import affecting
+
+    described = {"library": "keras", "versions": {"keras": result.get("keras_version", "?")},
+                 "backend": result["backend"], "compile": spec.get("compile", "eager")}
+    bugs = affecting(described, spec["dtype"])
+    found = diagnose(spec, result["states"], bugs) if bugs else None
+    return found if found and set(found.split(" + ")) <= {b.id for b in bugs} else None

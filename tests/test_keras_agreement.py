@@ -4,7 +4,8 @@ Each backend runs in its own subprocess (Keras chooses its backend once per
 process).  Every quantity Keras exposes (variables, momentums, velocities,
 velocity_hat, the Nadam momentum product, EMA averages, accumulators) is
 compared at every step with the oracle computed from the same inputs: every
-difference must lie inside its budget.
+difference must lie inside its budget, or be a catalogued upstream bug of that release and backend, diagnosed
+with exactly its id (Keras 3.15 on torch computes float64 clipping in float32: ``torch-float64-demotion``).
 """
 
 import pytest
@@ -12,7 +13,7 @@ from optimizer_conformance.conformance.cases.catalogue import BY_NAME
 from optimizer_conformance.conformance.checks.compare import compare, oracle_states
 
 from tests.conftest import requires
-from tests.keras_runs import run_keras
+from tests.keras_runs import run_keras, upstream_explanation
 
 # Trajectories of the one catalogue, run in every dtype: each rule, each pipeline feature and the combinations
 # that interact, on data every dtype holds.
@@ -24,6 +25,8 @@ AGREEMENT = (
     "adam-cosine-decay-warmup", "adam-none-gradients",
 )
 
+# The catalogued upstream bugs these trajectories may meet, by backend.
+EXPECTED_UPSTREAM = {"torch": {"torch-float64-demotion"}}
 WIDE = ("float32", "float64")
 ALL = ("float32", "float64", "float16", "bfloat16")
 # Keras's torch backend itself fails on bfloat16 variables (torch._foreach_mul_ rejects the
@@ -46,10 +49,14 @@ RUNS = [
 def test_every_keras_difference_is_inside_its_budget(backend, mode, dtypes):
     specs = [(name, dtype, BY_NAME[name].spec(dtype, compile=mode)) for name in AGREEMENT for dtype in dtypes]
     results = run_keras([s for *_, s in specs], backend)
-    failures, compared = [], 0
+    failures, compared, known = [], 0, set()
     for (name, dtype, s), result in zip(specs, results):
         findings = compare(oracle_states(s), result["states"])
         compared += len(findings)
-        failures += [f"{name} [{dtype}]: {f}" for f in findings if not f.ratio <= 1.0]
+        over = [f"{name} [{dtype}]: {f}" for f in findings if not f.ratio <= 1.0]
+        explained = upstream_explanation(s, result) if over else None
+        known |= set(explained.split(" + ")) if explained else set()
+        failures += [] if explained else over
     assert compared > 0
     assert not failures, "\n".join(failures)
+    assert known <= EXPECTED_UPSTREAM.get(backend, set()), known

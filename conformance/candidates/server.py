@@ -40,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from optimizer_conformance.conformance.candidates.channel import announce, open_channel, send  # noqa: E402
 from optimizer_conformance.conformance.candidates.engines import Engine, make_engine  # noqa: E402
 from optimizer_conformance.conformance.checks.api import CHECKS, run_api_checks  # noqa: E402
+from optimizer_conformance.conformance.checks.upstream import affecting  # noqa: E402
 
 
 def _api(engine: Engine, request: dict) -> list[dict]:
@@ -52,7 +53,7 @@ def _api(engine: Engine, request: dict) -> list[dict]:
     else:
         subject, not_applicable = engine.api_subject(request["algorithm"])
         outcomes = run_api_checks(subject, request["algorithm"], not_applicable, request.get("examples", 60), checks,
-                                  on_check=lambda name: announce(f"api/{name}"))
+                                  on_check=lambda name: announce(f"api/{name}"), upstream=affecting(engine.describe()))
     return [o.to_json() for o in outcomes]
 
 

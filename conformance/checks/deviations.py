@@ -1,4 +1,6 @@
-"""The one catalogue of known deviations from Keras: realistic porting bugs, each with a stable id.
+"""The catalogue of realistic porting bugs, each with a stable id, and the deviated oracles that compute them.
+
+Bugs of released libraries are catalogued beside it, in the same form (:mod:`conformance.checks.upstream`).
 
 Diagnosis (:mod:`conformance.checks.diagnosis`), the project's mutants (``tests/mutants``) and the NumPy
 test port (``tests/numpy_port.py``) all name a deviation by its id.  Where the deviation can be computed,
@@ -276,6 +278,49 @@ class Deviation:
     recognise: Callable[[dict, list[dict]], bool] | None = None
     renames: dict[str, str] = field(default_factory=dict)
     unmodelled: tuple[str, ...] = ()
+    upstream: Upstream | None = None  # set for a bug of a released library (conformance.checks.upstream)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a known deviation is a bug of a released library: which releases, backends and dtypes it affects,
+    and where it is recorded upstream.  ``first_fixed`` None: not fixed in any release yet."""
+
+    library: str  # the distribution, as ``describe()["library"]`` names it: "keras"
+    first_affected: str
+    first_fixed: str | None
+    backends: tuple[str, ...]
+    dtypes: tuple[str, ...] | None  # None: every dtype
+    references: tuple[str, ...]  # "keras-team/keras #23704"
+    check: str  # the check that catches it
+    last_affected: str | None = None  # the last affected release, where it is fixed
+    compile: tuple[str, ...] | None = None  # the compile modes it occurs in; None: every mode
+
+    def releases(self) -> str:
+        """``3.0.2–3.4.1 (fixed in 3.5.0)``, or ``3.15.0 and later (not fixed)``."""
+        if self.first_fixed is None:
+            return f"{self.first_affected} and later (not fixed)"
+        return f"{self.first_affected}–{self.last_affected or self.first_affected} (fixed in {self.first_fixed})"
+
+    def affects_release(self, version: str) -> bool:
+        v = release(version)
+        return release(self.first_affected) <= v and (self.first_fixed is None or v < release(self.first_fixed))
+
+    def affects(self, library: str | None, version: str | None, backend: str, compile: str) -> bool:
+        """Whether a candidate that runs on ``library`` at ``version`` (backend, compile mode) has this bug."""
+        return (library == self.library and version is not None and self.affects_release(version)
+                and backend in self.backends and (self.compile is None or compile in self.compile))
+
+
+def release(version: str) -> tuple[int, ...]:
+    """``"3.15.1"`` (or ``"3.0.0.dev2023"``) as ``(3, 15, 1)``, for ordering releases."""
+    parts = []
+    for part in version.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit()) if part[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts + [0] * (3 - len(parts)))
 
 
 # -- how each computable deviation changes a spec ------------------------------------------------------
@@ -395,9 +440,6 @@ DEVIATIONS: tuple[Deviation, ...] = (
               _for("adamax", _with_rule(_AdamaxEpsilonInsideMaxRule))),
     Deviation("adamax-max-drops-nan", "Adamax's max(β₂·u, |g|) returning the other operand when one is NaN (fmax): "
               "a NaN gradient leaves u finite", _for("adamax", _with_rule(_AdamaxMaxDropsNanRule))),
-    Deviation("schedule-free-x-from-updated-z", "schedule-free AdamW's x recovered from the updated z instead of the "
-              "old one (Keras 3.15 on TensorFlow and torch: momentum.value read after the assign)",
-              _for("schedule-free-adamw", _with_rule(_ScheduleFreeXFromUpdatedZRule))),
     Deviation("schedule-free-averaging-weight-off-by-one", "schedule-free AdamW's averaging weight 1/(t + 1) "
               "instead of 1/t", _for("schedule-free-adamw", _with_rule(_ScheduleFreeWeightOffByOneRule))),
     Deviation("lamb-trust-ratio-over-gradient-norm", "Lamb's trust ratio over the gradient's norm, ‖θ‖ / ‖g‖ (LARS's), "
@@ -445,16 +487,6 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("ema-momentum-on-first-step", "EMA momentum applied on the first step (the average should start as a "
               "copy)", _when("use_ema", lambda s: s, EmaMomentumOnFirstStep)),
     Deviation("ema-never-overwrites", "ema_overwrite_frequency and finalize_variable_values do nothing"),
-    Deviation("ema-not-maintained", "use_ema accepted but apply() never updates the moving average (as Keras 3.0.0 "
-              "and 3.0.1 on the JAX and torch backends)", _when("use_ema", lambda s: s, EmaNotMaintained)),
     Deviation("schedule-fed-real-updates", "the learning-rate schedule fed real updates instead of the raw iteration "
               "counter", _when("gradient_accumulation_steps", lambda s: s, ScheduleSeesUpdates)),
 )
-
-BY_ID: dict[str, Deviation] = {d.id: d for d in DEVIATIONS}
-assert len(BY_ID) == len(DEVIATIONS), "duplicate deviation ids"
-
-
-def describe(deviation_id: str) -> str:
-    """``[id] description`` of a known deviation."""
-    return f"[{deviation_id}] {BY_ID[deviation_id].description}"

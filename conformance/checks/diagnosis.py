@@ -1,7 +1,8 @@
 """Name the known deviation a failure matches, when one does, and only when it matches everything reported.
 
-A failing trajectory is replayed through each computable deviation of the catalogue
-(:mod:`conformance.checks.deviations`); a deviation is named only when the deviated oracle holds every
+A failing trajectory is replayed through each computable deviation of the catalogues
+(:mod:`conformance.checks.deviations`, :mod:`conformance.checks.upstream`); a deviation is named only when the
+deviated oracle holds every
 quantity the candidate reports (weights, moments, averages, accumulators, the Nadam product, the step
 counter) within its budget at every step: a deviation that explains the weights but not the averages is
 not the deviation that happened.  A deviation whose outcome the oracle cannot compute (a step applied with an
@@ -10,15 +11,31 @@ Inf gradient leaves NaN weights) is named by its signature instead.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import numpy as np
 from optimizer_conformance.conformance.checks.compare import compare, iterations_finding, oracle_states
-from optimizer_conformance.conformance.checks.deviations import DEVIATIONS, Deviation
+from optimizer_conformance.conformance.checks.deviations import Deviation
+from optimizer_conformance.conformance.checks.numeric import judge_one_step
+from optimizer_conformance.conformance.checks.upstream import KNOWN
+from optimizer_conformance.conformance.model import Case
 
 
-def diagnose(spec: dict, states: list[dict]) -> str | None:
-    """The id of the known deviation whose deviated oracle matches every reported quantity, if any."""
-    unbounded = None
-    for deviation in DEVIATIONS:
+def diagnose(spec: dict, states: list[dict], first: tuple[Deviation, ...] = ()) -> str | None:
+    """The id of the known deviation (a porting bug or an upstream bug) whose deviated oracle matches every
+    reported quantity, if any; those in ``first`` (the upstream bugs the candidate's library has) are tried
+    first."""
+    specified = oracle_states(spec)
+    try:
+        honest = max((f.ratio for f in compare(specified, states)), default=0.0) <= 1.0
+    except (ValueError, ZeroDivisionError, ArithmeticError):
+        honest = False
+    if honest and _same_counters(specified, states):
+        return None  # the specification holds it: no deviation to name (a deviated oracle may hold it too)
+    unbounded = _unbounded(specified)
+    tried_first = {d.id for d in first}
+    for deviation in first + composed(first) + tuple(d for d in KNOWN if d.id not in tried_first):
         if deviation.recognise is not None and deviation.recognise(spec, states):
             return deviation.id
         if deviation.deviate is None:
@@ -29,8 +46,6 @@ def diagnose(spec: dict, states: list[dict]) -> str | None:
                 continue
             deviated_spec, oracle = deviated
             expected = oracle_states(deviated_spec, oracle=oracle)
-            if unbounded is None:
-                unbounded = _unbounded(oracle_states(spec))
             if _unbounded(expected) > unbounded:
                 continue  # a deviation that leaves weights unconstrained (t = 0, say) would match anything
             reported = [_as_deviation_names(state, deviation) for state in states]
@@ -38,6 +53,40 @@ def diagnose(spec: dict, states: list[dict]) -> str | None:
         except (ValueError, ZeroDivisionError, ArithmeticError):
             continue  # includes a reported quantity the deviated oracle does not have: no match
         if findings and max(f.ratio for f in findings) <= 1.0 and _same_counters(expected, reported):
+            return deviation.id
+    return None
+
+
+def composed(bugs: tuple[Deviation, ...]) -> tuple[Deviation, ...]:
+    """Each pair of ``bugs`` at once, as one deviation ``"a + b"``: a library can have two bugs that meet in one
+    trajectory (Keras 3.15 on torch: schedule-free AdamW's x from the new z, and float64 clipping in float32)."""
+    return tuple(Deviation(f"{a.id} + {b.id}", f"{a.description}; and {b.description}", _both(a, b))
+                 for a, b in itertools.combinations(bugs, 2) if a.deviate is not None and b.deviate is not None)
+
+
+def _both(a: Deviation, b: Deviation):
+    def deviate(spec: dict):
+        first = a.deviate(spec)
+        second = b.deviate(first[0]) if first is not None else None
+        if second is None:
+            return None
+        return second[0], type(f"{first[1].__name__}And{second[1].__name__}", (first[1], second[1]), {})
+    return deviate
+
+
+def diagnose_one_step(case: Case, states: list[dict], candidates: tuple[Deviation, ...]) -> str | None:
+    """The id of the deviation among ``candidates`` whose deviated oracle, restarted from the candidate's own state
+    at each step, holds every step within its budget (one-step's judgement, deviated)."""
+    for deviation in candidates + composed(candidates):
+        deviated = deviation.deviate(case.spec) if deviation.deviate is not None else None
+        if deviated is None:
+            continue
+        deviated_spec, oracle = deviated
+        try:
+            finding = judge_one_step(dataclasses.replace(case, spec=deviated_spec), states, oracle)
+        except (ValueError, ZeroDivisionError, ArithmeticError):
+            continue
+        if finding is None or finding.ratio <= 1.0:
             return deviation.id
     return None
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from optimizer_conformance.conformance.checks.compare import (
 )
 from optimizer_conformance.conformance.golden.format import Fixture
 from optimizer_conformance.conformance.model import Case, Finding, JudgeError, decode, spec_inputs
+from optimizer_conformance.reference import ReferenceOptimizer
 from optimizer_conformance.reference.loss_scale import all_finite
 
 # Integer counters: exact or not (budget 0). A counter difference is listed beside the state's worst finding,
@@ -46,8 +48,31 @@ class Judgement:
         return self.worst if self.worst.ratio > 1.0 or not self.counters else self.counters[0]
 
 
+# The features whose effect can stay invisible in the variables, and the quantity that shows each: a check that
+# exercises one judges it only if the candidate reports that quantity (a port that ignores use_ema keeps its
+# weights right until an overwrite).  A candidate that lacks a feature declares it (``conformance_lacks``) and
+# gets not applicable.
+DEFINING_QUANTITIES = (
+    ("the EMA", lambda spec: spec["config"].get("use_ema"), "average/"),
+    ("the dynamic loss scale", lambda spec: spec.get("loss_scale_optimizer"), "dynamic_scale"),
+)
+
+
+def unjudged_features(spec: dict, states: list[dict]) -> list[str]:
+    """What the spec exercises and no reported quantity shows: ``"the EMA was not judged: no average/… reported"``."""
+    reported = {q for state in states for q in state}
+    return [f"{feature} was not judged: no {prefix}{'…' if prefix.endswith('/') else ''} reported (report it in "
+            "state(), or declare the feature lacking: conformance_lacks)"
+            for feature, uses, prefix in DEFINING_QUANTITIES
+            if uses(spec) and not any(q.startswith(prefix) for q in reported)]
+
+
 def judge_trajectory(case: Case, states: list[dict]) -> Judgement:
-    """Every quantity at every step; :class:`JudgeError` when the states are unjudgeable."""
+    """Every quantity at every step; :class:`JudgeError` when the states are unjudgeable, or leave a feature
+    the trajectory exercises unjudged."""
+    unjudged = unjudged_features(case.spec, states) if case.spec is not None else []
+    if unjudged:
+        raise JudgeError("; ".join(unjudged))
     if case.fixture is not None:
         findings = judge_fixture(case.fixture, case.dtype, states)
     else:
@@ -87,7 +112,8 @@ def judge_fixture(fixture: Fixture, dtype: str, states: list[dict[str, list[str]
     return findings
 
 
-def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
+def judge_one_step(case: Case, states: list[dict],
+                   oracle: Callable[..., ReferenceOptimizer] = ReferenceOptimizer) -> Finding | None:
     """Each step from the candidate's own previous state: the state must hold every slot the rule needs.
 
     Judging stops at a state holding non-finite values (the oracle cannot restart from it; the trajectory
@@ -98,7 +124,7 @@ def judge_one_step(case: Case, states: list[dict]) -> Finding | None:
     raw_counts = _raw_counts(spec, gradients)
     worst = None
     for k in range(1, len(gradients)):
-        opt = built_oracle(spec)
+        opt = built_oracle(spec, oracle=oracle)
         shapes = {q: v.shape for q, v in opt.state().items()}
         needed = sorted(set(shapes) - {"iterations"})
         missing = [q for q in needed if q not in states[k - 1]]

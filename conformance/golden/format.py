@@ -157,7 +157,13 @@ def load(path: str | Path) -> Fixture:
         document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
         raise FixtureError(path, "(file)", f"not valid JSON (truncated or corrupted?): {error}") from None
-    return verify(document, path)
+    except RecursionError:
+        raise FixtureError(path, "(file)", "JSON nested too deeply to be a fixture (a fixture nests a few "
+                                           "levels)") from None
+    try:
+        return verify(document, path)
+    except RecursionError:
+        raise FixtureError(path, "(file)", "JSON nested too deeply to be a fixture") from None
 
 
 def _reject_constant(name: str):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from optimizer_conformance.conformance.candidates.channel import announce
-from optimizer_conformance.conformance.candidates.engines.base import as_float64, decode_in, resolve, versions
+from optimizer_conformance.conformance.candidates.engines.base import (
+    as_float64,
+    declared_lack,
+    declared_lacks,
+    decode_in,
+    resolve,
+    versions,
+)
 from optimizer_conformance.conformance.candidates.protocol import PortAdapter
 from optimizer_conformance.conformance.checks.api.bridge import Subject
 from optimizer_conformance.conformance.model import encode, variable_options
@@ -23,6 +30,7 @@ class AdapterEngine:
 
     def describe(self) -> dict:
         inst = self._instance()
+        declared_lacks(inst)  # a misspelt feature is an error at load, never a silent nothing
         return {"name": self.target, "algorithms": list(inst.algorithms),
                 "dtypes": list(getattr(inst, "dtypes", ("float32",))), "versions": versions(), "backend": "adapter"}
 
@@ -39,6 +47,9 @@ class AdapterEngine:
     def reference_rejects(self, spec: dict) -> str | None:
         """Not Keras-based: every configuration applies (the candidate answers for what it cannot do), but
         variables with options need an adapter that can be told them."""
+        lacking = declared_lack(self._instance(), spec)
+        if lacking:
+            return lacking
         options = variable_options(spec)
         if options and not hasattr(self._instance(), "set_variable_options"):
             return (f"the trajectory's variables carry {' and '.join(options)}, and the adapter has no "

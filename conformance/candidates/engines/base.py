@@ -69,6 +69,33 @@ def claimed_algorithms(obj: Any) -> tuple[str, ...]:
     return ()
 
 
+# What a candidate may declare it lacks (``conformance_lacks = {"use_ema": "why"}``): the configuration's switches
+# and the spec's options.  A trajectory that uses one is then not applicable to it, with that reason.
+LACKABLE = ("use_ema", "ema_overwrite_frequency", "gradient_accumulation_steps", "clipnorm", "global_clipnorm",
+            "clipvalue", "weight_decay", "loss_scale_factor", "amsgrad", "loss_scale_optimizer", "constraints",
+            "overwrite_with_gradient", "sparse_gradients")
+
+
+def declared_lacks(obj: Any) -> dict[str, str]:
+    """The features ``obj`` declares it lacks, with why; a name outside :data:`LACKABLE` is an error."""
+    lacks = getattr(obj, "conformance_lacks", None) or {}
+    if not isinstance(lacks, dict) or not all(isinstance(v, str) for v in lacks.values()):
+        raise ValueError("conformance_lacks must be a dict of feature name to reason (a string)")
+    unknown = [k for k in lacks if k not in LACKABLE]
+    if unknown:
+        raise ValueError(f"conformance_lacks names {', '.join(map(repr, unknown))}: the features are "
+                         f"{', '.join(LACKABLE)}")
+    return dict(lacks)
+
+
+def declared_lack(obj: Any, spec: dict) -> str | None:
+    """Why the candidate says it cannot run ``spec``: the first feature it uses that the candidate lacks."""
+    for feature, reason in declared_lacks(obj).items():
+        if spec["config"].get(feature) or spec.get(feature):
+            return f"the candidate declares it lacks {feature}: {reason}"
+    return None
+
+
 def versions() -> dict[str, str]:
     """The versions of Python and of the frameworks the worker has imported."""
     out = {"python": sys.version.split()[0]}

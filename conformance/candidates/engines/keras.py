@@ -6,6 +6,8 @@ from optimizer_conformance.conformance.candidates.channel import announce
 from optimizer_conformance.conformance.candidates.engines.base import (
     ALL_DTYPES,
     claimed_algorithms,
+    declared_lack,
+    declared_lacks,
     decode_in,
     resolve,
     versions,
@@ -36,13 +38,23 @@ class KerasEngine:
         self._probed: dict[tuple, str | None] = {}
 
     def describe(self) -> dict:
+        declared_lacks(self.obj)  # a misspelt feature is an error at load, never a silent nothing
         backend = self.keras.backend.backend()
         dtypes = ALL_DTYPES if backend != "torch" else ALL_DTYPES[:3]
         # An older release lacks the newer optimizers (Keras 3.0.0 has no Lamb): it claims what it has.
         algorithms = tuple(a for a, name in KERAS_CLASSES.items() if hasattr(self.keras.optimizers, name)) \
             if self.obj is None else claimed_algorithms(self.obj)
         return {"name": self.target or f"keras ({backend})", "algorithms": list(algorithms), "dtypes": list(dtypes),
-                "versions": versions(), "backend": backend, "compile": self.compile}
+                "versions": versions(), "backend": backend, "compile": self.compile,
+                "library": "keras" if self._runs_on_keras() else None}
+
+    def _runs_on_keras(self) -> bool:
+        """Keras itself, or a class built on Keras's optimizer (it inherits Keras's pipeline and its backend's
+        casts, so Keras's own bugs are its too): what the catalogue of upstream bugs applies to."""
+        if self.obj is None:
+            return True
+        bases = (self.keras.optimizers.Optimizer, self.keras.optimizers.LossScaleOptimizer)
+        return isinstance(self.obj, type) and issubclass(self.obj, bases)
 
     def make(self, algorithm, config):
         config = dict(config)
@@ -65,7 +77,8 @@ class KerasEngine:
 
     def reference_rejects(self, spec: dict) -> str | None:
         """Why the Keras release here, the reference, refuses the spec's configuration (then it does not apply)."""
-        return (keras_rejects(spec["algorithm"], spec["config"]) or keras_ignores_variable_options(spec)
+        return (declared_lack(self.obj, spec) or keras_rejects(spec["algorithm"], spec["config"])
+                or keras_ignores_variable_options(spec)
                 or self._loss_scale_failure(spec) or self._sparse_failure(spec))
 
     def _sparse_failure(self, spec: dict) -> str | None:

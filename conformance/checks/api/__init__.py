@@ -36,7 +36,13 @@ from optimizer_conformance.conformance.checks.api.behaviour import (
     check_exclude_from_weight_decay,
     check_learning_rate_setter,
 )
-from optimizer_conformance.conformance.checks.api.bridge import KERAS_CLASSES, Subject, api_outcome, keras_subject
+from optimizer_conformance.conformance.checks.api.bridge import (
+    JUDGED_BY,
+    KERAS_CLASSES,
+    Subject,
+    api_outcome,
+    keras_subject,
+)
 from optimizer_conformance.conformance.checks.api.config import (
     check_config_exchange,
     check_from_config,
@@ -50,6 +56,7 @@ from optimizer_conformance.conformance.checks.api.state import (
     check_state_layout,
     check_stateless_apply,
 )
+from optimizer_conformance.conformance.checks.deviations import Deviation
 from optimizer_conformance.conformance.model import Outcome
 
 CHECK_FUNCTIONS: dict[str, Callable[..., Outcome]] = {
@@ -73,10 +80,13 @@ MAX_PROBLEMS = 20
 
 def run_api_checks(cand: Subject | None, algorithm: str, not_applicable: str | None = None,
                    examples: int = 60, checks: tuple[str, ...] = CHECKS,
-                   on_check: Callable[[str], None] = lambda name: None) -> list[Outcome]:
+                   on_check: Callable[[str], None] = lambda name: None,
+                   upstream: tuple[Deviation, ...] = ()) -> list[Outcome]:
     """The API checks of one algorithm; a check that raises is reported as a problem, not a crash.
 
     ``on_check(name)`` is called as each check starts (the worker tells the host, whose deadline restarts).
+    A check that fails is run again against the deviated oracle of each catalogued upstream bug the candidate's
+    library has (``upstream``): where one passes, the failure is that bug (the outcome keeps what it found).
     """
     unknown = [c for c in checks if c not in CHECKS]
     if unknown:
@@ -101,6 +111,24 @@ def run_api_checks(cand: Subject | None, algorithm: str, not_applicable: str | N
             result = api_outcome(name, algorithm)
             result.problems = [f"the check could not run: {type(error).__name__}: {error}",
                                traceback.format_exc()[-1500:]]
+        if not result.passed and result.not_applicable is None:
+            _explain(result, upstream, lambda: CHECK_FUNCTIONS[name](keras_, cand, algorithm, **kwargs))
         result.problems = result.problems[:MAX_PROBLEMS]
         out.append(result)
     return out
+
+
+def _explain(result: Outcome, upstream: tuple[Deviation, ...], check: Callable[[], Outcome]) -> None:
+    for bug in upstream:
+        token = JUDGED_BY.set(bug)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                again = check()
+        except Exception:  # noqa: BLE001 - no explanation
+            continue
+        finally:
+            JUDGED_BY.reset(token)
+        if again.passed:
+            result.diagnosis = result.upstream = bug.id
+            return

@@ -20,6 +20,7 @@ from optimizer_conformance.conformance.checks.api.bridge import (
     Subject,
     api_outcome,
     attempt,
+    expected_states,
     in_floatx,
     judge_run,
     keep_worst_of,
@@ -30,7 +31,6 @@ from optimizer_conformance.conformance.checks.api.bridge import (
 )
 from optimizer_conformance.conformance.checks.api.config import config_differences, signature_problems
 from optimizer_conformance.conformance.checks.api.state import judge_layout, keras_layout
-from optimizer_conformance.conformance.checks.compare import oracle_states
 from optimizer_conformance.conformance.model import Outcome
 
 # Arguments Keras's wrapper refuses: the base optimizer's own (they belong on the inner optimizer), an
@@ -166,7 +166,7 @@ def _state(result: Outcome, keras_: Subject, cand: Subject, spec: dict, label: s
     keep_worst_of(result, spec, states, label)
     reference = Run(keras_, spec)
     reference.steps(range(steps))
-    judge_layout(result, f"{label} (wrapped)", reference, run, oracle_states(spec), steps)
+    judge_layout(result, f"{label} (wrapped)", reference, run, expected_states(spec), steps)
 
 
 def _resume(result: Outcome, keras_: Subject, cand: Subject, spec: dict, label: str) -> None:

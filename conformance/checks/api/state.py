@@ -10,13 +10,14 @@ from optimizer_conformance.conformance.checks.api.bridge import (
     Subject,
     api_outcome,
     attempt,
+    expected_states,
     in_floatx,
     judge_run,
     keras_departure,
     numeric_store,
     state_specs,
 )
-from optimizer_conformance.conformance.checks.compare import oracle_states, worst_finding
+from optimizer_conformance.conformance.checks.compare import worst_finding
 from optimizer_conformance.conformance.model import Outcome, encode
 
 
@@ -63,7 +64,7 @@ def check_state_layout(keras_: Subject, cand: Subject, algorithm: str) -> Outcom
         if isinstance(done, Raised):
             result.problems.append(f"{label}: the candidate raised {done!r}")
             continue
-        judge_layout(result, label, reference, run, oracle_states(spec), 3)
+        judge_layout(result, label, reference, run, expected_states(spec), 3)
     return result
 
 

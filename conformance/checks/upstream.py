@@ -1,0 +1,197 @@
+"""The catalogue of known bugs of released libraries, beside the porting bugs and in the same form.
+
+The oracle is the specification: its budgets model honest rounding in the candidate's dtype, and never absorb a
+library that computes a quantity in a lower precision, in another order that is not honest rounding, or with
+another formula.  Where a real library disagrees with the oracle and the library is wrong, the disagreement is
+catalogued here: a stable id, the library, the releases, backends, dtypes (and compile modes) it affects, its
+upstream references, the check that catches it, the smallest case that shows it (``reproduction``, which
+``optconf upstream`` runs on the installed libraries) and a deviated oracle that computes what the library
+computes, so that a diagnosis names the bug only where that oracle matches every reported quantity.
+
+A candidate that runs on the affected library (Keras itself, or a Keras-style class that inherits Keras's
+pipeline) and fails only where an entry matches, in a release the entry says is affected, gets the verdict
+``known upstream bug`` (:mod:`conformance.runner`); any other candidate that computes the same fails with the
+diagnosis: a port should compute what the library intends.
+
+Imports: the catalogue of porting bugs (the deviated oracles), the data model and the oracle.
+"""
+
+from __future__ import annotations
+
+from optimizer_conformance.conformance.checks.deviations import (
+    DEVIATIONS,
+    Deviated,
+    Deviation,
+    EmaNotMaintained,
+    Upstream,
+    _for,
+    _ScheduleFreeXFromUpdatedZRule,
+    _when,
+    _with_rule,
+)
+from optimizer_conformance.conformance.model import make_spec
+from optimizer_conformance.reference import ReferenceOptimizer, Tracked
+from optimizer_conformance.reference.formats import FLOAT32
+from optimizer_conformance.reference.tracked import DEMOTED_TO
+from optimizer_conformance.reference.weight_decay import apply_weight_decay
+
+KERAS = "keras-team/keras"
+
+# -- the deviated oracles of upstream bugs -------------------------------------------------------------------
+
+
+class TorchFloat64Demotion(ReferenceOptimizer):
+    """Keras on torch: ``ops.minimum``/``ops.maximum`` of a float64 tensor with a Python float (or another float64
+    tensor) return float32, because ``dtypes.result_type`` maps float64 to float32 there; so the clipping scale of
+    ``global_clipnorm``, the denominator of ``clipnorm``, ``NonNeg``'s ``max(θ, 0)``, schedule-free AdamW's warmup
+    factor and the accumulated maximum of an ``overwrite_with_gradient`` variable carry float32 rounding
+    (:func:`reference.tracked.through_floatx` marks each place)."""
+
+    def apply(self, grads) -> None:
+        token = DEMOTED_TO.set(FLOAT32)
+        try:
+            super().apply(grads)
+        finally:
+            DEMOTED_TO.reset(token)
+
+
+class EmaCopiesEveryStep(ReferenceOptimizer):
+    """Keras 3.0.1's EMA under ``tf.function``: the first-step test is a Python flag read while tracing, so the
+    traced step copies the weights into the average on every call and never blends."""
+
+    def ema_blend_weight(self) -> Tracked | None:
+        return None
+
+
+class ClipsAndDecaysEveryMicroStep(ReferenceOptimizer):
+    """Keras 3.0.2–3.4.1 under gradient accumulation: ``apply`` clips each micro-gradient and decays the weights
+    on every call, and every call counts as an iteration (the rule's ``t``, the schedules, the EMA and the public
+    ``iterations`` see calls); only an update call applies the rule, to the mean of the clipped micro-gradients."""
+
+    @property
+    def iterations(self) -> int:
+        return self.raw_iterations
+
+    def update_variables(self, active: list[int], g: dict[int, list[Tracked]]) -> None:
+        scale = self.config.get("loss_scale_factor")
+        if scale is not None:
+            s = Tracked.rounded(scale, self.fmt)
+            g = {i: [x / s for x in g[i]] for i in active}
+        g = dict(zip(active, self.clip_gradients([g[i] for i in active])))
+        lr_floatx, lr = self.learning_rate()
+        if self.config.get("weight_decay") is not None:
+            for i in active:
+                if not self.exclusions.excludes(i, self.names[i]):
+                    self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx,
+                                                       self.floatx)
+        acc = self.slots["gradient_accumulator"]
+        if (self.raw_iterations + 1) % self.accumulation_steps != 0:
+            for i in active:
+                acc[i] = [a + x for a, x in zip(acc[i], g[i])]
+        else:
+            self.update_rule(active, {i: self.accumulated_gradient(g[i], acc[i]) for i in active}, lr)
+            for i in range(len(acc)):
+                acc[i] = [Tracked.exact(0, self.fmt) for _ in acc[i]]
+        self.update_moving_average()
+
+
+def _in_float64(oracle: type[ReferenceOptimizer]):
+    def deviate(spec: dict) -> Deviated | None:
+        return (spec, oracle) if spec["dtype"] == "float64" else None
+    return deviate
+
+
+def _accumulating(oracle: type[ReferenceOptimizer]):
+    def deviate(spec: dict) -> Deviated | None:
+        return (spec, oracle) if spec["config"].get("gradient_accumulation_steps") else None
+    return deviate
+
+
+# -- the smallest case that shows each ----------------------------------------------------------------------
+
+_THETA = [1.0, -2.0, 0.5]
+_GRADS = [[0.3, -0.2, 0.1], [-0.1, 0.4, 0.2], [0.25, 0.05, -0.3], [0.2, -0.1, 0.15]]
+
+
+def _case(algorithm: str, config: dict, dtype: str, steps: int = 3, compile: str = "eager") -> dict:
+    return make_spec(algorithm, config, dtype, [("kernel", _THETA)], [[g] for g in _GRADS[:steps]], compile=compile)
+
+
+# -- the catalogue ---------------------------------------------------------------------------------------------
+
+UPSTREAM_BUGS: tuple[Deviation, ...] = (
+    Deviation("torch-float64-demotion", "Keras's torch backend computes float64 minimum and maximum in float32 "
+              "(dtypes.result_type maps float64 to float32): the clipping scale of a float64 gradient, NonNeg's "
+              "max(θ, 0) and schedule-free AdamW's warmup factor carry float32 rounding",
+              _in_float64(TorchFloat64Demotion),
+              upstream=Upstream("keras", "3.15.0", None, ("torch",), ("float64",),
+                                (f"{KERAS} #23223", f"{KERAS} #23704"), "pipeline/global-clipnorm [float64]")),
+    Deviation("schedule-free-x-from-updated-z", "schedule-free AdamW's x recovered from the updated z instead of "
+              "the old one (momentum.value is the live variable on TensorFlow and torch, read after assign_sub)",
+              _for("schedule-free-adamw", _with_rule(_ScheduleFreeXFromUpdatedZRule)),
+              upstream=Upstream("keras", "3.15.0", None, ("tensorflow", "torch"), None,
+                                (f"{KERAS} #22113 (the pull request that added it; not yet reported)",),
+                                "pipeline/basic")),
+    Deviation("ema-not-maintained", "use_ema accepted but apply() never updates the moving average, which stays at "
+              "its zero init", _when("use_ema", lambda s: s, EmaNotMaintained),
+              upstream=Upstream("keras", "3.0.0", "3.0.2", ("jax", "torch"), None, (f"{KERAS} #18949",),
+                                "pipeline/ema", last_affected="3.0.1")),
+    Deviation("ema-copies-under-tf-function", "the EMA's first-step test read once while tracing: under tf.function "
+              "the average copies the weights on every step", _when("use_ema", lambda s: s, EmaCopiesEveryStep),
+              upstream=Upstream("keras", "3.0.0", "3.0.2", ("tensorflow",), None, (f"{KERAS} #18972",),
+                                "pipeline/ema --compile function", last_affected="3.0.1", compile=("function",))),
+    Deviation("accumulation-clips-and-decays-micro-steps", "gradient accumulation clips every micro-gradient and "
+              "decays the weights on every call, and counts every call as an iteration",
+              _accumulating(ClipsAndDecaysEveryMicroStep),
+              upstream=Upstream("keras", "3.0.2", "3.5.0", ("tensorflow", "jax", "torch"), None,
+                                (f"{KERAS} #19990", f"{KERAS} #19998"), "pipeline/accumulation-clipping",
+                                last_affected="3.4.1")),
+)
+
+# The smallest case that shows each entry (``optconf upstream``): it fails the specification where the bug is there.
+REPRODUCTIONS: dict[str, dict] = {
+    "torch-float64-demotion": _case("adamax", {"learning_rate": 0.01, "global_clipnorm": 0.2}, "float64", 1),
+    "schedule-free-x-from-updated-z": _case("schedule-free-adamw", {"learning_rate": 0.01}, "float64"),
+    "ema-not-maintained": _case("adam", {"use_ema": True, "ema_momentum": 0.5}, "float32", 2),
+    "ema-copies-under-tf-function": _case("adam", {"use_ema": True, "ema_momentum": 0.5}, "float32", 2,
+                                          compile="function"),
+    "accumulation-clips-and-decays-micro-steps": _case(
+        "adam", {"learning_rate": 0.01, "gradient_accumulation_steps": 2, "clipnorm": 0.1, "weight_decay": 0.1},
+        "float32", 4),
+}
+
+KNOWN: tuple[Deviation, ...] = DEVIATIONS + UPSTREAM_BUGS
+BY_ID: dict[str, Deviation] = {d.id: d for d in KNOWN}
+assert len(BY_ID) == len(KNOWN), "duplicate deviation ids"
+assert set(REPRODUCTIONS) == {d.id for d in UPSTREAM_BUGS}, "every upstream bug has its reproduction"
+
+
+def affecting(description: dict, dtype: str | None = None) -> tuple[Deviation, ...]:
+    """The upstream bugs a candidate has by what it runs on (``describe()``: library, versions, backend,
+    compile mode), and in ``dtype`` where given."""
+    library = description.get("library")
+    version = (description.get("versions") or {}).get(library or "")
+    found = []
+    for bug in UPSTREAM_BUGS:
+        up = bug.upstream
+        if up.affects(library, version, description.get("backend", ""), description.get("compile", "eager")) and (
+                dtype is None or up.dtypes is None or dtype in up.dtypes):
+            found.append(bug)
+    return tuple(found)
+
+
+def is_upstream(deviation_id: str) -> bool:
+    """Whether an id (or ``"a + b"``, two at once) names upstream bugs only."""
+    return all(part in BY_ID and BY_ID[part].upstream is not None for part in deviation_id.split(" + "))
+
+
+def describe(deviation_id: str) -> str:
+    """``[id] description``, with the releases and references of an upstream bug (``"a + b"``: each)."""
+    if " + " in deviation_id:
+        return "; and ".join(describe(part) for part in deviation_id.split(" + "))
+    d = BY_ID[deviation_id]
+    text = f"[{deviation_id}] {d.description}"
+    if d.upstream is not None:
+        refs = ", ".join(d.upstream.references)
+        text += f" ({d.upstream.library} {d.upstream.releases()}" + (f"; {refs})" if refs else ")")
+    return text

@@ -1,0 +1,118 @@
+"""``optconf upstream``: which catalogued upstream bugs the installed libraries have, in seconds.
+
+Each entry of :mod:`conformance.checks.upstream` has its smallest reproduction, a trajectory spec.  It is run on
+real Keras on each installed backend (in the compile mode the entry needs) and judged twice: against the
+specification and against the entry's deviated oracle.  *present*: it fails the specification where the deviated
+oracle holds it; *absent*: it follows the specification.  Each answer is set beside what the catalogue says of the
+installed release, so an entry that a new release fixed (or one that reaches further than catalogued) shows.
+
+Imports: the candidates' client, the catalogue of upstream bugs and the comparison with the oracle.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from optimizer_conformance.conformance.candidates.client import BACKENDS, CandidateError, Worker, parse_candidate
+from optimizer_conformance.conformance.checks.compare import compare, oracle_states
+from optimizer_conformance.conformance.checks.deviations import Deviation
+from optimizer_conformance.conformance.checks.upstream import REPRODUCTIONS, UPSTREAM_BUGS
+from optimizer_conformance.conformance.model import NotApplicable, RunError
+
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One entry's reproduction on one backend: ``status`` present, absent, differs, not applicable or not
+    installed; ``catalogued``: whether the catalogue says the installed release has it there."""
+
+    bug: str
+    backend: str
+    status: str
+    catalogued: bool
+    detail: str = ""
+    release: str = ""
+
+    @property
+    def agrees(self) -> bool:
+        """The catalogue and the measurement say the same (what cannot be measured disagrees with nothing)."""
+        if self.status == "present":
+            return self.catalogued
+        if self.status == "absent":
+            return not self.catalogued
+        return True
+
+    def line(self) -> str:
+        note = ""
+        if not self.agrees:
+            note = ("   <- catalogued as affected: the entry is stale for this release" if self.catalogued
+                    else "   <- not catalogued for this release: widen the entry")
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"  {self.bug:<44} {self.backend:<11} {self.status}{detail}{note}"
+
+
+def installed_backends() -> list[str]:
+    if importlib.util.find_spec("keras") is None:
+        return []
+    return [b for b in BACKENDS if importlib.util.find_spec(BACKEND_MODULES[b]) is not None]
+
+
+def probe(backends: list[str] | None = None, timeout: float = 120.0) -> list[Probe]:
+    """Every entry's reproduction on every backend asked for (default: every installed one)."""
+    installed = installed_backends()
+    probes = []
+    for backend in backends or list(BACKENDS):
+        if backend not in installed:
+            probes += [Probe(bug.id, backend, "not installed", False) for bug in UPSTREAM_BUGS]
+            continue
+        workers: dict[str, Worker] = {}
+        try:
+            for bug in UPSTREAM_BUGS:
+                spec = REPRODUCTIONS[bug.id]
+                compile = spec.get("compile", "eager")
+                if compile == "function" and backend != "tensorflow" or compile == "jit" and backend != "jax":
+                    probes.append(Probe(bug.id, backend, "not applicable", False, f"no {compile} mode on {backend}"))
+                    continue
+                try:
+                    if compile not in workers:
+                        workers[compile] = Worker(parse_candidate("keras", backend, compile), timeout)
+                    worker = workers[compile]
+                except CandidateError as error:
+                    probes.append(Probe(bug.id, backend, "not installed", False, str(error).splitlines()[0]))
+                    continue
+                probes.append(_probe_one(bug, spec, worker, backend, compile))
+        finally:
+            for worker in workers.values():
+                worker.close()
+    return probes
+
+
+def _probe_one(bug: Deviation, spec: dict, worker: Worker, backend: str, compile: str) -> Probe:
+    version = worker.description.get("versions", {}).get("keras", "?")
+    catalogued = bug.upstream.affects("keras", version, backend, compile)
+    try:
+        states = worker.run(spec)
+    except NotApplicable as reason:
+        return Probe(bug.id, backend, "not applicable", catalogued, str(reason), version)
+    except RunError as error:
+        return Probe(bug.id, backend, "raised", catalogued, str(error).splitlines()[0][:120], version)
+    worst = max((f.ratio for f in compare(oracle_states(spec), states)), default=0.0)
+    if worst <= 1.0:
+        return Probe(bug.id, backend, "absent", catalogued, "", version)
+    deviated_spec, oracle = bug.deviate(spec)
+    deviated = max((f.ratio for f in compare(oracle_states(deviated_spec, oracle=oracle), states)), default=0.0)
+    status = "present" if deviated <= 1.0 else "differs"
+    detail = f"ratio {worst:.3g}" + ("" if status == "present" else f"; {deviated:.3g} from the deviated oracle")
+    return Probe(bug.id, backend, status, catalogued, detail, version)
+
+
+def render(probes: list[Probe]) -> str:
+    releases = sorted({p.release for p in probes if p.release})
+    lines = [f"known upstream bugs, measured on the installed Keras ({', '.join(releases) or 'not installed'}):"]
+    lines += [p.line() for p in probes]
+    stale = [p for p in probes if not p.agrees]
+    lines.append(f"{sum(p.status == 'present' for p in probes)} present, {len(stale)} where the catalogue and "
+                 "the measurement disagree")
+    return "\n".join(lines)
