@@ -58,6 +58,8 @@ OPTIONS = {
     "compile": ("how Keras candidates run: eager (default), function (tf.function) or jit", None),
     "timeout": ("deadline in seconds of each call into the candidate (default 120)", None),
     "xfail": ("expected-failures file: '<algorithm>/<dtype>/<check>: <reason>' per line", None),
+    "strict": ("true: a known upstream bug of the library the candidate runs on fails its item (default false: "
+               "an expected failure)", None),
 }
 OUTCOMES_PROPERTY = "optconf"
 
@@ -74,6 +76,7 @@ class Settings:
     compile: str = "eager"
     timeout: float = 120.0
     xfail: dict[str, str] = field(default_factory=dict)
+    strict: bool = False
 
 
 SETTINGS = pytest.StashKey[Settings | None]()
@@ -120,6 +123,7 @@ def _settings(config: pytest.Config) -> Settings | None:
             compile=s.one_of(_setting(config, "compile"), COMPILE_MODES, name("compile"), "eager"),
             timeout=s.timeout_seconds(_setting(config, "timeout") or DEFAULT_TIMEOUT, name("timeout")),
             xfail=s.read_xfail(Path(config.rootpath, xfail_path)) if xfail_path else {},
+            strict=s.one_of(_setting(config, "strict"), ("true", "false"), name("strict"), "false") == "true",
         )
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
@@ -139,7 +143,8 @@ def _plan(settings: Settings, description: dict):
     from optimizer_conformance.conformance.settings import chosen
 
     return Plan(chosen(settings.algorithms, description["algorithms"], settings.dialect),
-                chosen(settings.dtypes, description["dtypes"]), PROFILES[settings.profile], tuple(settings.checks))
+                chosen(settings.dtypes, description["dtypes"]), PROFILES[settings.profile], tuple(settings.checks),
+                strict=settings.strict)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -220,6 +225,11 @@ class ConformanceItem(pytest.Item):
             pytest.skip(outcomes[0].not_applicable)
         if any(o.failed for o in outcomes):
             raise ConformanceFailure(failures_text(outcomes))
+        known = [o for o in outcomes if o.known_upstream_bug]
+        if known:  # an expected failure: the library the candidate runs on has this catalogued bug
+            from optimizer_conformance.conformance.checks.upstream import describe
+
+            pytest.xfail(f"known upstream bug {describe(known[0].upstream)}")
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ConformanceFailure):
@@ -258,7 +268,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         report.write_json(path, report.to_json(outcomes, {"name": settings.candidate},
                                                {"profile": settings.profile, "checks": settings.checks,
                                                 "algorithms": settings.algorithms, "dtypes": settings.dtypes,
-                                                "compile": settings.compile, "timeout": settings.timeout}))
+                                                "compile": settings.compile, "timeout": settings.timeout,
+                                                "strict": settings.strict}))
 
 
 @pytest.fixture

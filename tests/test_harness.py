@@ -119,3 +119,32 @@ def test_a_port_plugs_in_through_the_adapter_protocol():
         assert "FAIL" not in lines[passing] and "ERROR" not in lines[passing], lines[passing]
     assert "FAIL" in lines["pipeline/weight-decay"]
     assert "FAIL" in lines["pipeline/amsgrad"]
+
+
+class NumpyAdamLackingEma(NumpyAdamAdapter):
+    """The same port, saying what it lacks."""
+
+    conformance_lacks = {"use_ema": "no moving averages in this port"}
+
+
+class NumpyAdamMisspeltLack(NumpyAdamAdapter):
+    conformance_lacks = {"use_emma": "a typo"}
+
+
+def test_a_port_that_ignores_use_ema_fails_the_ema_checks_and_one_that_says_so_is_not_applicable(tmp_path):
+    args = ("--profile", "quick", "--checks", "pipeline,fixtures", "--backend", "torch")
+    out = _optconf("check", "tests.test_harness:NumpyAdamAdapter", *args)
+    # It keeps its weights right (no overwrite), but reports no averages: the EMA was not judged.
+    assert out.returncode == 1, out.stdout[-3000:]
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.startswith("  pipeline/")}
+    assert "ERROR" in lines["pipeline/ema"], lines["pipeline/ema"]
+    assert "the EMA was not judged: no average/… reported" in out.stdout
+    report = tmp_path / "declared.json"
+    _optconf("check", "tests.test_harness:NumpyAdamLackingEma", *args, "--json", str(report))
+    checks = {c["check"]: c for c in json.loads(report.read_text())["checks"]}
+    for check in ("pipeline/ema", "pipeline/ema-overwrite-finalize", "pipeline/accumulation-ema"):
+        assert checks[check]["verdict"] == "not applicable", checks[check]
+        assert "the candidate declares it lacks use_ema: no moving averages in this port" in \
+            checks[check]["not_applicable"]
+    misspelt = _optconf("check", "tests.test_harness:NumpyAdamMisspeltLack", "--profile", "quick")
+    assert misspelt.returncode == 2 and "conformance_lacks names 'use_emma'" in misspelt.stderr, misspelt.stderr

@@ -200,6 +200,26 @@ class _AdamaxMaxDropsNanRule(_AdamaxVariantRule):
         return theta - (c.learning_rate * m) / (c.one_minus_beta_1_power * (u + c.epsilon)), {"momentum": m, "norm": u}
 
 
+class _AdamaxNoBiasCorrectionRule(_AdamaxVariantRule):
+    """Adamax without its bias correction: ``θ −= η·m / (u + ε)``."""
+
+    @staticmethod
+    def update(c: adamax.Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
+        m = lerp(slots["momentum"], g, c.one_minus_beta_1)
+        u = maximum(c.beta_2 * slots["norm"], absolute(g))
+        return theta - (c.learning_rate * m) / (u + c.epsilon), {"momentum": m, "norm": u}
+
+
+class _AdamaxSignedMaxRule(_AdamaxVariantRule):
+    """Adamax's norm without the absolute value: ``u = max(β₂·u, g)`` (a negative gradient leaves ``u`` alone)."""
+
+    @staticmethod
+    def update(c: adamax.Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
+        m = lerp(slots["momentum"], g, c.one_minus_beta_1)
+        u = maximum(c.beta_2 * slots["norm"], g)
+        return theta - (c.learning_rate * m) / (c.one_minus_beta_1_power * (u + c.epsilon)), {"momentum": m, "norm": u}
+
+
 class _LambRatioRule:
     """Lamb with another trust ratio (:attr:`ratio`)."""
 
@@ -438,6 +458,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("adamax-epsilon-inside-max", "ε inside Adamax's max, as torch.optim.Adamax has it "
               "(u = max(β₂·u, |g| + ε), θ −= η·m / ((1 − β₁ᵗ)·u))",
               _for("adamax", _with_rule(_AdamaxEpsilonInsideMaxRule))),
+    Deviation("adamax-missing-bias-correction", "Adamax without its bias correction (θ −= η·m / (u + ε))",
+              _for("adamax", _with_rule(_AdamaxNoBiasCorrectionRule))),
+    Deviation("adamax-max-without-absolute-value", "Adamax's norm over the signed gradient, u = max(β₂·u, g) instead "
+              "of max(β₂·u, |g|)", _for("adamax", _with_rule(_AdamaxSignedMaxRule))),
     Deviation("adamax-max-drops-nan", "Adamax's max(β₂·u, |g|) returning the other operand when one is NaN (fmax): "
               "a NaN gradient leaves u finite", _for("adamax", _with_rule(_AdamaxMaxDropsNanRule))),
     Deviation("schedule-free-averaging-weight-off-by-one", "schedule-free AdamW's averaging weight 1/(t + 1) "

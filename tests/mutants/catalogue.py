@@ -193,6 +193,20 @@ class AdamaxEpsilonInsideMax(_AdamaxStep):
     options = {"epsilon_inside_max": True}
 
 
+class AdamaxMissingBiasCorrection(_AdamaxStep):
+    """θ −= η·m / (u + ε): the bias correction 1 − β₁ᵗ left out."""
+    deviation = "adamax-missing-bias-correction"
+    expected_check = "pipeline/basic"
+    options = {"bias_correction": False}
+
+
+class AdamaxMaxWithoutAbsoluteValue(_AdamaxStep):
+    """u = max(β₂·u, g): the norm of the signed gradient."""
+    deviation = "adamax-max-without-absolute-value"
+    expected_check = "pipeline/basic"
+    options = {"absolute": False}
+
+
 class AdamaxMaxDropsNan(_AdamaxStep):
     """u = fmax(β₂·u, |g|): a NaN gradient leaves u finite (C's fmax, Python's max)."""
     deviation = "adamax-max-drops-nan"
@@ -538,6 +552,7 @@ BUGS = [c for c in (
     Keras3ScheduleInLegacyNadam, WeightDecayNotScaledByLearningRate, WeightDecayAfterUpdate,
     WeightDecayIgnoresExclusions, EmaMomentumOnFirstStep, EmaNeverOverwrites, AccumulationSums,
     ClippingBeforeAveraging, PerVariableClipping, LossScaleNotUndone, ScheduleFedRealUpdates,
+    AdamaxMissingBiasCorrection, AdamaxMaxWithoutAbsoluteValue,
     AdamaxEpsilonInsideMax, LambTrustRatioOverGradientNorm, LambZeroNormUnguarded, ScheduleFreeWeightOffByOne,
     ScheduleFreeXFromUpdatedZ, ConstraintBeforeUpdate, OverwrittenVariableDecayed, LossScaleNotHalved,
     NonFiniteStepApplied, GrowthCountedOnSkippedSteps, AdamaxMaxDropsNan, GlobalClipKeepsNonFiniteNorm,

@@ -56,7 +56,7 @@ def adam_step(opt, gradient, variable, learning_rate, *, epsilon_inside_sqrt=Fal
 
 
 def adamax_step(opt, gradient, variable, learning_rate, *, epsilon_inside_max=False, step_size_first=False,
-                max_drops_nan=False):
+                max_drops_nan=False, bias_correction=True, absolute=True):
     dtype = variable.dtype
     lr = ops.cast(learning_rate, dtype)
     g = ops.cast(_dense(gradient), dtype)
@@ -70,13 +70,13 @@ def adamax_step(opt, gradient, variable, learning_rate, *, epsilon_inside_max=Fa
         u_new = ops.maximum(u * opt.beta_2, ops.abs(g))
         step = (m_new * step_size) / (u_new + opt.epsilon)
     else:
-        correction = 1 - ops.power(ops.cast(opt.beta_1, dtype), t)
+        correction = 1 - ops.power(ops.cast(opt.beta_1, dtype), t) if bias_correction else 1.0
         m_new = m + (g - m) * (1 - opt.beta_1)
         if epsilon_inside_max:
             u_new = ops.maximum(u * opt.beta_2, ops.abs(g) + opt.epsilon)
             step = (lr * m_new) / (correction * u_new)
         else:
-            u_new = ops.maximum(u * opt.beta_2, ops.abs(g))
+            u_new = ops.maximum(u * opt.beta_2, ops.abs(g) if absolute else g)
             if max_drops_nan:  # fmax: the other operand where one is NaN
                 u_new = ops.where(ops.isnan(ops.abs(g)), u * opt.beta_2, u_new)
             step = (lr * m_new) / (correction * (u_new + opt.epsilon))
