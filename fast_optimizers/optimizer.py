@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
+import numpy as np
 from optimizer_conformance.fast_optimizers import keras_rules, kernels, rules
 from optimizer_conformance.fast_optimizers.schedules import learning_rate as schedule_value
 from optimizer_conformance.fast_optimizers.schedules import validate as validate_schedule
@@ -139,7 +140,8 @@ class _Optimizer:
             return schedule_value(lr, self._raw_iterations)
         if callable(lr):
             return float(lr())
-        return float(lr)
+        # Keras holds a float learning rate in a floatx (float32) variable: the rate is that float32 number.
+        return float(np.float32(lr))
 
     @property
     def loss_scale_factor(self) -> float | None:

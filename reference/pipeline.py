@@ -25,8 +25,9 @@ Wrapped in a ``LossScaleOptimizer`` (:mod:`reference.loss_scale`), a call with a
 skipped whole (the scale halved), and the others see their gradients divided by the dynamic scale first.
 
 Learning-rate schedules see the raw counter ``k``; Keras keeps a float
-learning rate in a ``floatx`` variable, so it is rounded to ``floatx`` before
-it reaches the variable's dtype.
+learning rate in a ``floatx`` variable, so the rate is that ``floatx`` number, exactly (a representation
+Keras chose, modelled as a parameter, not allowed for in a budget), before it reaches the variable's dtype.
+Every other hyperparameter is the given real number, rounded once to the variables' dtype.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class ReferenceOptimizer:
             self.loss_scale = self.loss_scale_class(**loss_scale.normalize(loss_scale_optimizer))
             self.config["loss_scale_factor"] = None
         self.floatx = get_format(floatx)
-        self.fmt = get_format(dtype).hyperparameters_through(self.floatx)
+        self.fmt = self.value_format(get_format(dtype))
         self.precision = precision
         self._context = gmpy2.context(gmpy2.get_context(), precision=precision)
         self.raw_iterations = 0
@@ -224,6 +225,15 @@ class ReferenceOptimizer:
         return [Tracked(mpfr(x), 0.0, fmt) if ok else Tracked.element(x, fmt)
                 for x, ok in zip(flat.tolist(), exact.tolist())]
 
+    # -- where the specification has a choice an upstream bug makes otherwise (conformance.checks.upstream) --
+    def value_format(self, fmt: FloatFormat) -> FloatFormat:
+        """The format the candidate computes in: the variables' dtype, hyperparameters rounded to it once."""
+        return fmt
+
+    def weight_decay_factor_format(self) -> FloatFormat:
+        """Where ``1 − λη`` may be formed: in the variables' dtype (``θ·(1 − λη)`` or ``θ − θ·λ·η``)."""
+        return self.fmt
+
     # -- counters --------------------------------------------------------------------
     @property
     def accumulation_steps(self) -> int:
@@ -259,8 +269,9 @@ class ReferenceOptimizer:
             in_floatx = lr(self.schedule_counter(), self.floatx)
             return in_floatx, in_floatx.to(self.fmt)
         if isinstance(lr, float):
-            in_floatx = Tracked.rounded(lr, self.floatx)
-            return in_floatx, Tracked.rounded(lr, self.fmt, via=self.floatx)
+            # Keras holds a float learning rate in a floatx variable: the rate is that floatx number, exactly.
+            held = self.floatx.round(mpfr(lr))
+            return Tracked.exact(held, self.floatx), Tracked.rounded(held, self.fmt)
         value = lr()
         return Tracked.rounded(value, self.floatx), Tracked.rounded(value, self.fmt)
 
@@ -345,7 +356,8 @@ class ReferenceOptimizer:
         if config.get("weight_decay") is not None:
             for i in active:
                 if not self.exclusions.excludes(i, self.names[i]):
-                    self.theta[i] = apply_weight_decay(self.theta[i], config["weight_decay"], lr_floatx, self.floatx)
+                    self.theta[i] = apply_weight_decay(self.theta[i], config["weight_decay"], lr_floatx,
+                                                       self.weight_decay_factor_format())
         self.update_rule(active, g, lr)
         if steps > 1:
             # Keras resets every accumulator, also those of variables whose gradient was None in this call.

@@ -82,8 +82,8 @@ class Tracked:
 
         The budget is the actual rounding error ``|[x]_fmt − x|``, zero when ``x``
         is representable.  ``via`` is a format the implementation stores ``x`` in
-        first (Keras keeps a float learning rate in a ``floatx`` variable); the
-        format's own ``hyperparameters_via`` is allowed as well.
+        first; the format's own ``hyperparameters_via`` (an upstream bug's deviated oracle: TensorFlow turns a
+        Python float into a float32 tensor before casting it) is allowed as well.
         """
         exact = mpfr(x)
         error = abs(fmt.round(exact if via is None else via.round(exact)) - exact)
@@ -358,8 +358,9 @@ def decay(theta: Tracked, rate: Tracked, learning_rate: Tracked, factor_fmt: Flo
     Rounding covers:
 
     * ``θ ⊖ ((θ ⊗ λ) ⊗ η)`` in the variable's format (Keras generic, TF, JAX);
-    * ``θ ⊗ [1 − λη]`` with the factor formed in ``factor_fmt`` (the Keras torch
-      backend forms it in ``floatx`` next to the learning-rate variable).
+    * ``θ ⊗ [1 − λη]`` with the factor formed in ``factor_fmt``: the variable's format in the specification
+      (Keras's torch backend forms it in ``floatx``, float32 for a float64 variable: an upstream bug whose
+      deviated oracle passes ``floatx`` here).
     """
     fmt = theta.fmt
     u = fmt.unit_roundoff

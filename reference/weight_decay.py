@@ -39,8 +39,9 @@ class Exclusions:
 
 
 def apply_weight_decay(
-    theta: list[Tracked], rate: float, learning_rate: Tracked, floatx: FloatFormat
+    theta: list[Tracked], rate: float, learning_rate: Tracked, factor_fmt: FloatFormat
 ) -> list[Tracked]:
+    """``θ·(1 − λη)`` of each element; ``factor_fmt``: where ``1 − λη`` may be formed."""
     fmt = theta[0].fmt
     lam = Tracked.rounded(rate, fmt)
-    return [decay(x, lam, learning_rate, floatx) for x in theta]
+    return [decay(x, lam, learning_rate, factor_fmt) for x in theta]

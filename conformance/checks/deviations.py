@@ -84,7 +84,8 @@ class OverwrittenVariableDecayed(ReferenceOptimizer):
     def overwrite_with_gradient(self, i: int, g: list[Tracked]) -> None:
         super().overwrite_with_gradient(i, g)
         lr_floatx, _ = self.learning_rate()
-        self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx, self.floatx)
+        self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx,
+                                           self.weight_decay_factor_format())
 
 
 class _ScaleNotHalved(DynamicLossScale):

@@ -31,7 +31,7 @@ from optimizer_conformance.conformance.checks.deviations import (
 )
 from optimizer_conformance.conformance.model import make_spec
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
-from optimizer_conformance.reference.formats import FLOAT32
+from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
 from optimizer_conformance.reference.tracked import DEMOTED_TO
 from optimizer_conformance.reference.weight_decay import apply_weight_decay
 
@@ -53,6 +53,25 @@ class TorchFloat64Demotion(ReferenceOptimizer):
             super().apply(grads)
         finally:
             DEMOTED_TO.reset(token)
+
+
+class HyperparametersThroughFloat32(ReferenceOptimizer):
+    """Keras on TensorFlow: ``ops.cast(self.beta_1, "float64")`` turns the Python float into a float32 tensor first
+    (``tf.convert_to_tensor`` of a Python float is float32); on torch, an op given a Python float
+    (``ops.multiply(d, 1 - self.beta_1)`` in Lamb, the bounds of ``ops.clip``) converts it to a ``floatx`` tensor.
+    Either way a float64 variable meets float32-rounded hyperparameters (β₁, β₂, ε, λ, the clipping
+    thresholds)."""
+
+    def value_format(self, fmt: FloatFormat) -> FloatFormat:
+        return fmt.hyperparameters_through(self.floatx)
+
+
+class WeightDecayFactorInFloatx(ReferenceOptimizer):
+    """Keras on torch: ``_apply_weight_decay`` multiplies the variables by ``1 − η·λ`` formed next to the learning
+    rate variable, in ``floatx``: float32 for a float64 variable."""
+
+    def weight_decay_factor_format(self) -> FloatFormat:
+        return self.floatx
 
 
 class EmaCopiesEveryStep(ReferenceOptimizer):
@@ -83,7 +102,7 @@ class ClipsAndDecaysEveryMicroStep(ReferenceOptimizer):
             for i in active:
                 if not self.exclusions.excludes(i, self.names[i]):
                     self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx,
-                                                       self.floatx)
+                                                       self.weight_decay_factor_format())
         acc = self.slots["gradient_accumulator"]
         if (self.raw_iterations + 1) % self.accumulation_steps != 0:
             for i in active:
@@ -126,6 +145,16 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
               _in_float64(TorchFloat64Demotion),
               upstream=Upstream("keras", "3.15.0", None, ("torch",), ("float64",),
                                 (f"{KERAS} #23223", f"{KERAS} #23704"), "pipeline/global-clipnorm [float64]")),
+    Deviation("float64-hyperparameters-via-float32", "a Python-float hyperparameter reaches a float64 variable "
+              "through a float32 tensor (TensorFlow: every ops.cast of one; torch: an op given one, as Lamb's "
+              "moments and ε and the bounds of clipvalue): β₁, β₂, ε, λ and the clipping thresholds are "
+              "float32-rounded", _in_float64(HyperparametersThroughFloat32),
+              upstream=Upstream("keras", "3.0.0", None, ("tensorflow", "torch"), ("float64",),
+                                ("tensorflow/tensorflow #35938", f"{KERAS} #23704"), "pipeline/basic [float64]")),
+    Deviation("torch-float64-weight-decay-factor-in-float32", "Keras's torch backend forms the weight-decay factor "
+              "1 − η·λ in floatx (float32) for a float64 variable", _in_float64(WeightDecayFactorInFloatx),
+              upstream=Upstream("keras", "3.0.0", None, ("torch",), ("float64",), ("not yet reported",),
+                                "pipeline/weight-decay [float64]")),
     Deviation("schedule-free-x-from-updated-z", "schedule-free AdamW's x recovered from the updated z instead of "
               "the old one (momentum.value is the live variable on TensorFlow and torch, read after assign_sub)",
               _for("schedule-free-adamw", _with_rule(_ScheduleFreeXFromUpdatedZRule)),
@@ -152,6 +181,11 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
 REPRODUCTIONS: dict[str, dict] = {
     "torch-float64-demotion": _case("adamax", {"learning_rate": 0.01, "global_clipnorm": 0.2}, "float64", 1),
     "schedule-free-x-from-updated-z": _case("schedule-free-adamw", {"learning_rate": 0.01}, "float64"),
+    "float64-hyperparameters-via-float32": _case("lamb", {"learning_rate": 0.01}, "float64", 1),
+    "torch-float64-weight-decay-factor-in-float32": _case(
+        # β, ε and λ exact in float32 (the other float64 bugs leave them alone); 1 − ηλ is not
+        "adamw", {"learning_rate": 0.01, "weight_decay": 0.25, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2.0**-20},
+        "float64", 1),
     "ema-not-maintained": _case("adam", {"use_ema": True, "ema_momentum": 0.5}, "float32", 2),
     "ema-copies-under-tf-function": _case("adam", {"use_ema": True, "ema_momentum": 0.5}, "float32", 2,
                                           compile="function"),

@@ -17,7 +17,7 @@ def _dense(gradient):
 
 def adam_step(opt, gradient, variable, learning_rate, *, epsilon_inside_sqrt=False, epsilon_after_correction=False,
               step_offset=1, amsgrad="raw", bias_correction=True, velocity_weight=None, weighted_form=False,
-              in_float64=False, reciprocal=False):
+              in_float64=False, reciprocal=False, step_size_dtype=None):
     dtype = "float64" if in_float64 else variable.dtype
     lr = ops.cast(learning_rate, dtype)
     g = ops.cast(_dense(gradient), dtype)
@@ -48,6 +48,10 @@ def adam_step(opt, gradient, variable, learning_rate, *, epsilon_inside_sqrt=Fal
         step = lr / (1 - p1) * m / (ops.sqrt(v_used / (1 - p2)) + eps)
     else:
         alpha = lr * ops.sqrt(1 - p2) / (1 - p1) if bias_correction else lr
+        if step_size_dtype is not None:  # formed in another dtype, then cast back
+            s1 = ops.power(ops.cast(b1, step_size_dtype), ops.cast(t, step_size_dtype))
+            s2 = ops.power(ops.cast(b2, step_size_dtype), ops.cast(t, step_size_dtype))
+            alpha = ops.cast(ops.cast(lr, step_size_dtype) * ops.sqrt(1 - s2) / (1 - s1), dtype)
         denominator = ops.sqrt(v_used + eps) if epsilon_inside_sqrt else ops.sqrt(v_used) + eps
         step = m * alpha * (1 / denominator) if reciprocal else (m * alpha) / denominator
     m_var.assign(ops.cast(m, variable.dtype))
