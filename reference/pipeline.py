@@ -32,6 +32,7 @@ Every other hyperparameter is the given real number, rounded once to the variabl
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -179,7 +180,7 @@ class ReferenceOptimizer:
                        else [Tracked.exact(0, fmt) for _ in t] for i, t in enumerate(self.theta)]
                 for slot in self.rule.slot_names(self.config)
             }
-            self.scalars = self.rule.initial_scalars(fmt)
+            self.scalars = self.rule.initial_scalars(self.coefficient_format())
             if self.config.get("use_ema"):
                 self.slots["average"] = [None if i in self.overwrite else z for i, z in enumerate(zeros)]
             if self.config.get("gradient_accumulation_steps"):
@@ -229,6 +230,18 @@ class ReferenceOptimizer:
     def value_format(self, fmt: FloatFormat) -> FloatFormat:
         """The format the candidate computes in: the variables' dtype, hyperparameters rounded to it once."""
         return fmt
+
+    def coefficient_format(self) -> FloatFormat:
+        """Where the per-step scalars are formed (β powers, bias corrections, step sizes, Nadam's momentum product,
+        schedule-free AdamW's averaging weight), each then rounded once to the variables' dtype: the wider of that
+        dtype and ``floatx``.  They are a handful of scalars per step, so a float16 or bfloat16 variable costs
+        nothing by it, and its result is never degenerate by construction (β₂ = 0.999 is 1 in bfloat16, so
+        ``1 − β₂ᵗ`` formed there is 0 and the step is zero).  Keras forms them in the variable's dtype: an upstream
+        bug (``conformance.checks.upstream``).  The legacy TF Nadam is defined by tf_keras, which forms them in the
+        variable's dtype."""
+        if self.algorithm == "nadam-legacy" or self.fmt.precision >= self.floatx.precision:
+            return self.fmt
+        return self.floatx
 
     def weight_decay_factor_format(self) -> FloatFormat:
         """Where ``1 − λη`` may be formed: in the variables' dtype (``θ·(1 − λη)`` or ``θ − θ·λ·η``)."""
@@ -374,7 +387,15 @@ class ReferenceOptimizer:
         """Step 7: the rule's update of the variables of this call and their slots."""
         rule = self.rule
         step = self.update_count()
-        coefficients, self.scalars = rule.coefficients(self.config, lr, step, self.fmt, self.scalars)
+        cfmt = self.coefficient_format()
+        if cfmt is self.fmt:
+            coefficients, self.scalars = rule.coefficients(self.config, lr, step, self.fmt, self.scalars)
+        else:  # formed in cfmt from the learning rate as held in floatx, then each rounded once to the dtype
+            wide_lr = self.learning_rate()[0].to(cfmt)
+            coefficients, self.scalars = rule.coefficients(self.config, wide_lr, step, cfmt, self.scalars)
+            coefficients = dataclasses.replace(coefficients, **{
+                f.name: getattr(coefficients, f.name).to(self.fmt) for f in dataclasses.fields(coefficients)
+                if isinstance(getattr(coefficients, f.name), Tracked)})
         names = rule.slot_names(self.config)
         if hasattr(rule, "update_variable"):
             for i in active:
@@ -432,7 +453,8 @@ class ReferenceOptimizer:
                 raise ValueError(f"restore: the state lacks {missing}")
             self.theta = theta
             self.slots = slots
-            self.scalars = {name: v[0] for name, v in scalars.items()}
+            cfmt = self.coefficient_format()
+            self.scalars = {name: Tracked(v[0].value, v[0].error, cfmt) for name, v in scalars.items()}
             if self.loss_scale is not None:
                 self.loss_scale.restore(float(wrapper["dynamic_scale"][0].value),
                                         int(wrapper["step_counter"][0].value))

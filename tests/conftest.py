@@ -7,16 +7,23 @@ import pytest
 OPTCONF = [sys.executable, "-m", "optimizer_conformance.conformance.cli"]
 
 # The catalogued upstream bugs (conformance/checks/upstream.py) the installed Keras 3.15 shows in this project's own
-# runs of the CI profile, by backend and algorithm: each is an expected failure diagnosed with exactly its id, and
-# one that stops showing fails the test as stale (a Keras release that fixes it is noticed).  Keras 3.15's
-# ScheduleFreeAdamW recovers x from the updated z on TensorFlow and torch; its torch backend computes float64
-# minimum and maximum in float32 (clipping, NonNeg, the warmup factor, an accumulated overwrite_with_gradient).
-_DEMOTION = "torch-float64-demotion"
+# runs of real Keras, by backend: each is an expected failure diagnosed with exactly its id, and one that stops
+# showing fails the test as stale (a Keras release that fixes it is noticed).  Every backend forms a float16 or
+# bfloat16 variable's bias corrections in its own dtype; TensorFlow and torch hold float64 hyperparameters in
+# float32 and recover schedule-free AdamW's x from the new z; torch computes float64 minimum, maximum and the
+# weight-decay factor in float32.
+SCHEDULE_FREE = "schedule-free-x-from-updated-z"
+_LOW, _F64 = "low-precision-coefficients-in-variable-dtype", "float64-hyperparameters-via-float32"
 KERAS_UPSTREAM_BUGS = {
-    ("tensorflow", "schedule-free-adamw"): {"schedule-free-x-from-updated-z"},
-    ("torch", "schedule-free-adamw"): {"schedule-free-x-from-updated-z", _DEMOTION},
-    **{("torch", a): {_DEMOTION} for a in ("adam", "adamw", "nadam", "adamax", "lamb")},
+    "tensorflow": {_LOW, _F64, SCHEDULE_FREE},
+    "jax": {_LOW},
+    "torch": {_LOW, _F64, SCHEDULE_FREE, "torch-float64-demotion", "torch-float64-weight-decay-factor-in-float32"},
 }
+
+
+def expected_upstream_bugs(backend: str, algorithms) -> set[str]:
+    """What a run of ``algorithms`` on ``backend`` must show: schedule-free's own bug only where it runs."""
+    return {b for b in KERAS_UPSTREAM_BUGS[backend] if b != SCHEDULE_FREE or "schedule-free-adamw" in algorithms}
 
 
 def _missing(*modules: str) -> list[str]:

@@ -14,7 +14,7 @@ from optimizer_conformance.conformance.golden.generate import build_document, ch
 from optimizer_conformance.conformance.golden.replay import spec_for
 from optimizer_conformance.conformance.model import encode
 
-from tests.conftest import KERAS_UPSTREAM_BUGS, OPTCONF, requires
+from tests.conftest import KERAS_UPSTREAM_BUGS, OPTCONF, SCHEDULE_FREE, requires
 from tests.keras_runs import run_keras, upstream_explanation
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -83,10 +83,9 @@ def test_real_keras_replays_every_keras3_fixture_inside_budget(backend):
     assert len(runs) > 50
     assert not failures, "\n".join(failures[:20])
     for algorithm, ids in known.items():
-        assert ids <= KERAS_UPSTREAM_BUGS.get((backend, algorithm), set()), (algorithm, ids)
+        assert ids <= KERAS_UPSTREAM_BUGS[backend], (algorithm, ids)
     # The schedule-free departure shows in every schedule-free fixture: one that stops showing means Keras was fixed.
-    assert ("schedule-free-x-from-updated-z" in known.get("schedule-free-adamw", set())) == \
-        ("schedule-free-x-from-updated-z" in KERAS_UPSTREAM_BUGS.get((backend, "schedule-free-adamw"), set()))
+    assert (SCHEDULE_FREE in known.get("schedule-free-adamw", set())) == (SCHEDULE_FREE in KERAS_UPSTREAM_BUGS[backend])
 
 
 @requires("torch")

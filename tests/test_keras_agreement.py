@@ -5,14 +5,15 @@ process).  Every quantity Keras exposes (variables, momentums, velocities,
 velocity_hat, the Nadam momentum product, EMA averages, accumulators) is
 compared at every step with the oracle computed from the same inputs: every
 difference must lie inside its budget, or be a catalogued upstream bug of that release and backend, diagnosed
-with exactly its id (Keras 3.15 on torch computes float64 clipping in float32: ``torch-float64-demotion``).
+with exactly its id (Keras 3.15 on torch computes float64 clipping in float32: ``torch-float64-demotion``; every
+backend forms a bfloat16 variable's bias correction in bfloat16).
 """
 
 import pytest
 from optimizer_conformance.conformance.cases.catalogue import BY_NAME
 from optimizer_conformance.conformance.checks.compare import compare, oracle_states
 
-from tests.conftest import requires
+from tests.conftest import KERAS_UPSTREAM_BUGS, requires
 from tests.keras_runs import run_keras, upstream_explanation
 
 # Trajectories of the one catalogue, run in every dtype: each rule, each pipeline feature and the combinations
@@ -25,8 +26,6 @@ AGREEMENT = (
     "adam-cosine-decay-warmup", "adam-none-gradients",
 )
 
-# The catalogued upstream bugs these trajectories may meet, by backend.
-EXPECTED_UPSTREAM = {"torch": {"torch-float64-demotion"}}
 WIDE = ("float32", "float64")
 ALL = ("float32", "float64", "float16", "bfloat16")
 # Keras's torch backend itself fails on bfloat16 variables (torch._foreach_mul_ rejects the
@@ -59,4 +58,4 @@ def test_every_keras_difference_is_inside_its_budget(backend, mode, dtypes):
         failures += [] if explained else over
     assert compared > 0
     assert not failures, "\n".join(failures)
-    assert known <= EXPECTED_UPSTREAM.get(backend, set()), known
+    assert known <= KERAS_UPSTREAM_BUGS[backend], known

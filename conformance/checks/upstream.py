@@ -74,6 +74,15 @@ class WeightDecayFactorInFloatx(ReferenceOptimizer):
         return self.floatx
 
 
+class CoefficientsInVariableDtype(ReferenceOptimizer):
+    """Keras casts β₁, β₂, the step count and the learning rate to the variable's dtype and forms the bias
+    corrections and step sizes there: in bfloat16 β₂ = 0.999 is 1, so Adam's ``1 − β₂ᵗ`` is 0 and the step is
+    zero; in float16 β₂ is 0.99902, so ``1 − β₂`` is 2% off."""
+
+    def coefficient_format(self) -> FloatFormat:
+        return self.fmt
+
+
 class EmaCopiesEveryStep(ReferenceOptimizer):
     """Keras 3.0.1's EMA under ``tf.function``: the first-step test is a Python flag read while tracing, so the
     traced step copies the weights into the average on every call and never blends."""
@@ -120,6 +129,12 @@ def _in_float64(oracle: type[ReferenceOptimizer]):
     return deviate
 
 
+def _in_low_precision(oracle: type[ReferenceOptimizer]):
+    def deviate(spec: dict) -> Deviated | None:
+        return (spec, oracle) if spec["dtype"] in ("float16", "bfloat16") else None
+    return deviate
+
+
 def _accumulating(oracle: type[ReferenceOptimizer]):
     def deviate(spec: dict) -> Deviated | None:
         return (spec, oracle) if spec["config"].get("gradient_accumulation_steps") else None
@@ -155,6 +170,13 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
               "1 − η·λ in floatx (float32) for a float64 variable", _in_float64(WeightDecayFactorInFloatx),
               upstream=Upstream("keras", "3.0.0", None, ("torch",), ("float64",), ("not yet reported",),
                                 "pipeline/weight-decay [float64]")),
+    Deviation("low-precision-coefficients-in-variable-dtype", "Keras forms the per-step scalars (β powers, bias "
+              "corrections, step sizes) in a float16 or bfloat16 variable's own dtype: in bfloat16 β₂ = 0.999 rounds "
+              "to 1, 1 − β₂ᵗ is 0 and Adam's step is zero (the weights never move)",
+              _in_low_precision(CoefficientsInVariableDtype),
+              upstream=Upstream("keras", "3.0.0", None, ("tensorflow", "jax", "torch"), ("float16", "bfloat16"),
+                                ("keras-team/keras-hub #2629", "tensorflow/tensorflow #58138",
+                                 f"{KERAS} #21238 (a fix proposed and closed)"), "pipeline/basic [bfloat16]")),
     Deviation("schedule-free-x-from-updated-z", "schedule-free AdamW's x recovered from the updated z instead of "
               "the old one (momentum.value is the live variable on TensorFlow and torch, read after assign_sub)",
               _for("schedule-free-adamw", _with_rule(_ScheduleFreeXFromUpdatedZRule)),
@@ -186,6 +208,7 @@ REPRODUCTIONS: dict[str, dict] = {
         # β, ε and λ exact in float32 (the other float64 bugs leave them alone); 1 − ηλ is not
         "adamw", {"learning_rate": 0.01, "weight_decay": 0.25, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2.0**-20},
         "float64", 1),
+    "low-precision-coefficients-in-variable-dtype": _case("adam", {"learning_rate": 0.01}, "bfloat16"),
     "ema-not-maintained": _case("adam", {"use_ema": True, "ema_momentum": 0.5}, "float32", 2),
     "ema-copies-under-tf-function": _case("adam", {"use_ema": True, "ema_momentum": 0.5}, "float32", 2,
                                           compile="function"),
