@@ -4,6 +4,7 @@
                             [--dtype float32,float64,float16,bfloat16] [--profile quick|ci|deep]
                             [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,api]
                             [--timeout SECONDS] [--json PATH] [--write-failures DIR] [--strict]
+                            [--floatx float32|float64]
 
 checks a candidate against the oracle: ``keras`` (real Keras 3 on the backend, default
 ``$KERAS_BACKEND`` or tensorflow) or ``package.module:Name`` (a Keras-style optimizer class or factory,
@@ -49,7 +50,7 @@ from optimizer_conformance.conformance.golden.format import FixtureError, load
 from optimizer_conformance.conformance.golden.replay import FIXTURES
 from optimizer_conformance.conformance.model import PROFILES
 from optimizer_conformance.conformance.runner import Plan, iter_outcomes
-from optimizer_conformance.conformance.settings import CHECK_FAMILIES, choices, one_of, timeout_seconds
+from optimizer_conformance.conformance.settings import CHECK_FAMILIES, FLOATX, choices, one_of, timeout_seconds
 from optimizer_conformance.reference.config import ALGORITHMS
 from optimizer_conformance.reference.formats import FORMATS
 
@@ -75,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--write-failures", metavar="DIR", help="write each shrunk failing example as a fixture")
     check.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress on stderr (default: when stderr is a terminal)")
+    check.add_argument("--floatx", help="float32 or float64: the floatx the candidate runs under, the dtype of its "
+                                        "learning-rate variable (default: what the candidate declares, else float32; "
+                                        "keras: runs Keras under keras.config.set_floatx)")
     check.add_argument("--strict", action="store_true",
                        help="a known upstream bug of the library the candidate runs on is a failure, not expected")
     upstream = sub.add_parser("upstream", help="which catalogued upstream bugs the installed libraries have")
@@ -107,6 +111,7 @@ def run_check(args) -> int:
         checks = choices(args.checks, CHECK_FAMILIES, "--checks") or list(CHECK_FAMILIES)
         one_of(args.profile, PROFILES, "--profile", "ci")
         timeout = timeout_seconds(args.timeout)
+        floatx = one_of(args.floatx, FLOATX, "--floatx", None)
     except ValueError as error:
         return _usage_error(str(error))
     show = sys.stderr.isatty() if args.progress is None else args.progress
@@ -141,7 +146,7 @@ def run_check(args) -> int:
         print("versions: " + ", ".join(f"{k} {v}" for k, v in described["versions"].items()), flush=True)
         plan = Plan(chosen_algorithms, chosen_dtypes, PROFILES[args.profile], tuple(checks), progress=progress,
                     write_failure=_failure_writer(args.write_failures) if args.write_failures else None,
-                    strict=args.strict)
+                    strict=args.strict, floatx=floatx or described.get("floatx") or "float32")
         for outcome in iter_outcomes(worker, plan):
             outcomes.append(outcome)
     except CandidateError as error:
@@ -164,7 +169,8 @@ def run_check(args) -> int:
         report.write_json(args.json, report.to_json(
             outcomes, {"name": candidate.label, **described},
             {"profile": args.profile, "algorithms": chosen_algorithms, "dtypes": chosen_dtypes, "checks": checks,
-             "compile": args.compile, "timeout": timeout, "strict": args.strict, "interrupted": interrupted}))
+             "compile": args.compile, "timeout": timeout, "strict": args.strict,
+             "floatx": floatx or described.get("floatx") or "float32", "interrupted": interrupted}))
     if interrupted:
         return 130
     return 0 if report.conformant(outcomes) else 1

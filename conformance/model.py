@@ -61,14 +61,17 @@ def decode(values: list[str], shape: Any) -> np.ndarray:
 def make_spec(algorithm: str, config: dict, dtype: str, variables: list[tuple[str, Any]],
               gradients: list[list[Any | None]], *, exclude: dict | None = None, compile: str = "eager",
               finalize: bool = False, overwrite_with_gradient: Any = (), constraints: dict | None = None,
-              loss_scale_optimizer: dict | None = None, sparse_gradients: Any = ()) -> dict:
-    """A JSON-ready spec from ``variables = [(name, array)]`` and ``gradients = [[array or None]]``."""
+              loss_scale_optimizer: dict | None = None, sparse_gradients: Any = (), floatx: str = "float32") -> dict:
+    """A JSON-ready spec from ``variables = [(name, array)]`` and ``gradients = [[array or None]]``; ``floatx``
+    (Keras's ``floatx()``, the dtype of its learning-rate variable) appears only when it is not float32."""
     options = variable_options({"overwrite_with_gradient": list(overwrite_with_gradient),
                                 "constraints": {str(i): c for i, c in (constraints or {}).items()}})
     if loss_scale_optimizer:
         options["loss_scale_optimizer"] = dict(loss_scale_optimizer)
     if sparse_gradients:
         options["sparse_gradients"] = [int(i) for i in sparse_gradients]
+    if floatx != "float32":
+        options["floatx"] = floatx
     return {**options,
         "algorithm": algorithm,
         "config": config,
@@ -79,6 +82,17 @@ def make_spec(algorithm: str, config: dict, dtype: str, variables: list[tuple[st
         "compile": compile,
         "finalize": finalize,
     }
+
+
+def spec_floatx(spec: dict) -> str:
+    """The ``floatx`` a spec runs under (float32 unless it says)."""
+    return spec.get("floatx", "float32")
+
+
+def with_floatx(spec: dict, floatx: str) -> dict:
+    """``spec`` run under ``floatx``."""
+    out = {k: v for k, v in spec.items() if k != "floatx"}
+    return out if floatx == "float32" else {**out, "floatx": floatx}
 
 
 def variable_options(spec: dict) -> dict:

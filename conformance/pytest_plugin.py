@@ -58,6 +58,7 @@ OPTIONS = {
     "compile": ("how Keras candidates run: eager (default), function (tf.function) or jit", None),
     "timeout": ("deadline in seconds of each call into the candidate (default 120)", None),
     "xfail": ("expected-failures file: '<algorithm>/<dtype>/<check>: <reason>' per line", None),
+    "floatx": ("float32 or float64: the floatx the candidate runs under (default: what it declares)", None),
     "strict": ("true: a known upstream bug of the library the candidate runs on fails its item (default false: "
                "an expected failure)", None),
 }
@@ -77,6 +78,7 @@ class Settings:
     timeout: float = 120.0
     xfail: dict[str, str] = field(default_factory=dict)
     strict: bool = False
+    floatx: str | None = None
 
 
 SETTINGS = pytest.StashKey[Settings | None]()
@@ -124,6 +126,7 @@ def _settings(config: pytest.Config) -> Settings | None:
             timeout=s.timeout_seconds(_setting(config, "timeout") or DEFAULT_TIMEOUT, name("timeout")),
             xfail=s.read_xfail(Path(config.rootpath, xfail_path)) if xfail_path else {},
             strict=s.one_of(_setting(config, "strict"), ("true", "false"), name("strict"), "false") == "true",
+            floatx=s.one_of(_setting(config, "floatx"), s.FLOATX, name("floatx"), None),
         )
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
@@ -144,7 +147,7 @@ def _plan(settings: Settings, description: dict):
 
     return Plan(chosen(settings.algorithms, description["algorithms"], settings.dialect),
                 chosen(settings.dtypes, description["dtypes"]), PROFILES[settings.profile], tuple(settings.checks),
-                strict=settings.strict)
+                strict=settings.strict, floatx=settings.floatx or description.get("floatx") or "float32")
 
 
 def pytest_configure(config: pytest.Config) -> None:

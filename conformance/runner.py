@@ -21,7 +21,7 @@ Imports: the candidates' client, the checks, the cases, the golden fixtures and 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from optimizer_conformance.conformance.candidates.client import DEFAULT_TIMEOUT, Worker, parse_candidate
@@ -41,6 +41,7 @@ from optimizer_conformance.conformance.model import (
     Outcome,
     Profile,
     RunError,
+    with_floatx,
 )
 from optimizer_conformance.conformance.settings import CHECK_FAMILIES
 
@@ -59,6 +60,12 @@ class Plan:
     progress: Callable[[str], None] = field(default=lambda label: None)
     write_failure: Callable[[dict], Path] | None = None
     strict: bool = False  # a known upstream bug of the candidate's library is a failure, not an expected one
+    floatx: str = "float32"  # Keras's floatx() the candidate runs under (the dtype of its learning-rate variable)
+
+    def pipeline_cases(self, algorithm: str, dtype: str) -> list[Case]:
+        """The catalogue's pipeline cases, run under the plan's ``floatx``."""
+        return [replace(c, spec=with_floatx(c.spec, self.floatx))
+                for c in pipeline_cases(algorithm, dtype, self.profile)]
 
 
 @dataclass(frozen=True)
@@ -193,7 +200,8 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
     lost = given_up(worker)
     if lost:
         return Outcome(algorithm, "explore", dtype, cases=1, error=lost)
-    outcome = explore(worker.run, algorithm, dtype, plan.profile, write_failure=plan.write_failure)
+    outcome = explore(worker.run, algorithm, dtype, plan.profile, write_failure=plan.write_failure,
+                      floatx=plan.floatx)
     if outcome.worst is not None and outcome.worst.ratio > 1.0 and outcome.example:
         upstream = upstream_bugs(worker, plan, dtype)
         try:  # the shrunk example, run once more, for the diagnosis
@@ -222,7 +230,7 @@ def iter_outcomes(worker: Worker, plan: Plan) -> Iterator[Outcome]:
         for dtype in plan.dtypes:
             cases = []
             if "pipeline" in plan.checks or "one-step" in plan.checks:
-                cases += pipeline_cases(algorithm, dtype, plan.profile)
+                cases += plan.pipeline_cases(algorithm, dtype)
             by_check: dict[str, Outcome] = {}
             if "fixtures" in plan.checks:
                 found = fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)
@@ -278,7 +286,7 @@ def run_item(worker: Worker, plan: Plan, item: Item) -> list[Outcome]:
         return [explore_outcome(worker, item.algorithm, item.dtype, plan)]
     family, label = item.check.split("/", 1)
     if family == "pipeline":
-        cases = pipeline_cases(item.algorithm, item.dtype, plan.profile)
+        cases = plan.pipeline_cases(item.algorithm, item.dtype)
     else:
         cases = fixture_cases(item.algorithm, item.dtype, plan.profile, plan.fixture_directory)
     case = next(c for c in cases if c.label == label)

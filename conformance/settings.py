@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
+# What a candidate may run under as Keras's floatx() (the dtype of its learning-rate variable and schedules).
+FLOATX = ("float32", "float64")
 DIALECTS = {"keras3": ("adam", "adamw", "nadam", "adamax", "lamb", "schedule-free-adamw"),
             "tf-legacy": ("nadam-legacy",)}
 

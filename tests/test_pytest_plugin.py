@@ -132,6 +132,7 @@ def test_the_plugin_spreads_over_cores_with_xdist(tmp_path):
     ("timeout", "-1", "positive number of seconds"),
     ("timeout", "soon", "positive number of seconds"),
     ("strict", "yes", "true, false"),
+    ("floatx", "float16", "float32, float64"),
 ])
 def test_a_bad_setting_is_one_line_naming_it_and_the_accepted_values(tmp_path, option, value, accepted):
     repo = _repository(tmp_path, CORRECT)

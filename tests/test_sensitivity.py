@@ -84,3 +84,29 @@ def test_one_quantity_formed_in_float32_fails_the_float64_check_that_exercises_i
         plan = Plan([algorithm], ["float64"], PROFILES["quick"], ("pipeline",), strict=True)
         (outcome,) = run_item(worker, plan, Item(algorithm, "float64", bug.expected_check))
     assert outcome.failed and outcome.worst is not None and outcome.worst.ratio > 1, (outcome.worst, outcome.error)
+
+
+class ClaimsFloatxFloat64(NumpyAdapter):
+    """The bundled implementation (which holds its learning rate in float32, as Keras under floatx float32 does)
+    declaring floatx float64."""
+
+    floatx = "float64"
+
+
+@pytest.mark.keras
+@requires("keras", "jax", "numba")
+def test_floatx_is_a_parameter_keras_runs_under_it_and_a_port_is_held_to_what_it_declares():
+    from optimizer_conformance.conformance.candidates.client import Candidate, Worker
+    from optimizer_conformance.conformance.runner import Item, Plan, run_item
+
+    under_float64 = Plan(["adam"], ["float64"], PROFILES["quick"], ("pipeline",), floatx="float64")
+    basic = Item("adam", "float64", "pipeline/basic")
+    with Worker(Candidate(None, "jax")) as worker:  # Keras under keras.config.set_floatx("float64")
+        (keras_outcome,) = run_item(worker, under_float64, basic)
+    assert keras_outcome.passed, (keras_outcome.worst, keras_outcome.error)
+    with Worker(Candidate("optimizer_conformance.fast_optimizers.conformance:NumpyAdapter", "jax")) as worker:
+        (declared_float32,) = run_item(worker, under_float64, basic)
+    assert declared_float32.not_applicable and "declares floatx float32" in declared_float32.not_applicable
+    with Worker(Candidate("tests.test_sensitivity:ClaimsFloatxFloat64", "jax")) as worker:
+        (claimed,) = run_item(worker, under_float64, basic)
+    assert claimed.failed and claimed.worst.ratio > 1, claimed.worst

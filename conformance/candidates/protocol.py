@@ -60,6 +60,13 @@ called after ``start`` (and ``set_variable_options``)::
 
 Without it those trajectories are reported as n/a, with the reason.
 
+Optional: ``floatx = "float64"`` (default float32): the ``floatx`` the port holds its learning rate in, as
+Keras's ``keras.config.floatx()``; the trajectories then run under it (a float learning rate is that number).
+A Keras-style class says it as ``conformance_floatx``.
+
+Optional: ``conformance_lacks = {"use_ema": "why"}``: features the port does not have (the configuration's
+switches and the spec's options); the trajectories that use one are not applicable to it, with that reason.
+
 Quantity names: ``variables/<name>``, ``momentum/<name>``, ``velocity/<name>``, ``norm/<name>`` (Adamax),
 ``velocity_hat/<name>``, ``average/<name>``, ``gradient_accumulator/<name>``, ``u_product``,
 ``momentum_cache``, ``dynamic_scale``, ``step_counter``, ``iterations``.  Report what the port has; the harness

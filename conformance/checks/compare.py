@@ -19,7 +19,7 @@ def built_oracle(spec: dict, precision: int = 113,
                  oracle: Callable[..., ReferenceOptimizer] = ReferenceOptimizer) -> ReferenceOptimizer:
     """The oracle configured and built as ``spec`` says, before its first step."""
     opt = oracle(spec["algorithm"], spec["config"], dtype=spec["dtype"], precision=precision,
-                 loss_scale_optimizer=spec.get("loss_scale_optimizer"))
+                 loss_scale_optimizer=spec.get("loss_scale_optimizer"), floatx=spec.get("floatx", "float32"))
     variables, _ = spec_inputs(spec)
     opt.build(variables, **variable_options(spec))
     if spec.get("exclude"):

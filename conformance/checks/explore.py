@@ -34,6 +34,7 @@ from optimizer_conformance.conformance.model import (
     RunError,
     describe_spec,
     make_spec,
+    with_floatx,
 )
 
 
@@ -219,7 +220,7 @@ def _failures(error: BaseException) -> list[_Failure]:
 
 
 def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profile: Profile, *,
-            write_failure: Callable[[dict], Path] | None = None) -> Outcome:
+            write_failure: Callable[[dict], Path] | None = None, floatx: str = "float32") -> Outcome:
     """Run hypothesis against the candidate (``run(spec)`` gives its states); the outcome carries the worst
     shrunk failing example, written as a fixture by ``write_failure`` when given."""
     outcome = Outcome(algorithm, "explore", dtype)
@@ -230,6 +231,7 @@ def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profi
               suppress_health_check=list(HealthCheck))
     @given(trajectories(algorithm, dtype, max_steps=max(4, profile.steps)))
     def property_(spec):
+        spec = with_floatx(spec, floatx)
         outcome.cases += 1
         try:
             states = run(spec)

@@ -26,7 +26,7 @@ def spec_for(fixture: Fixture, dtype: str, compile: str = "eager") -> dict:
     doc = fixture.document
     return make_spec(fixture.algorithm, fixture.config, dtype, fixture.variables(), fixture.gradients(),
                      exclude=doc["exclude_from_weight_decay"], compile=compile, finalize=doc["finalize"],
-                     **fixture.spec_options)
+                     floatx=doc["floatx"], **fixture.spec_options)
 
 
 _VERIFIED: dict[tuple[str, str], str | None] = {}

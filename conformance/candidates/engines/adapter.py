@@ -14,7 +14,7 @@ from optimizer_conformance.conformance.candidates.engines.base import (
 )
 from optimizer_conformance.conformance.candidates.protocol import PortAdapter
 from optimizer_conformance.conformance.checks.api.bridge import Subject
-from optimizer_conformance.conformance.model import encode, variable_options
+from optimizer_conformance.conformance.model import encode, spec_floatx, variable_options
 from optimizer_conformance.reference.config import get_config, normalize
 
 
@@ -32,7 +32,8 @@ class AdapterEngine:
         inst = self._instance()
         declared_lacks(inst)  # a misspelt feature is an error at load, never a silent nothing
         return {"name": self.target, "algorithms": list(inst.algorithms),
-                "dtypes": list(getattr(inst, "dtypes", ("float32",))), "versions": versions(), "backend": "adapter"}
+                "dtypes": list(getattr(inst, "dtypes", ("float32",))), "versions": versions(), "backend": "adapter",
+                "floatx": getattr(inst, "floatx", "float32")}
 
     def api_subject(self, algorithm) -> tuple[Subject | None, str | None]:
         inst = self._instance()
@@ -50,6 +51,10 @@ class AdapterEngine:
         lacking = declared_lack(self._instance(), spec)
         if lacking:
             return lacking
+        declared = getattr(self._instance(), "floatx", "float32")
+        if spec_floatx(spec) != declared:
+            return (f"the trajectory holds its learning rate in floatx {spec_floatx(spec)}; the adapter declares "
+                    f"floatx {declared}")
         options = variable_options(spec)
         if options and not hasattr(self._instance(), "set_variable_options"):
             return (f"the trajectory's variables carry {' and '.join(options)}, and the adapter has no "

@@ -22,7 +22,7 @@ from optimizer_conformance.conformance.checks.api.bridge import (
     keras_tensor,
     keras_variable,
 )
-from optimizer_conformance.conformance.model import encode
+from optimizer_conformance.conformance.model import encode, spec_floatx
 
 
 class KerasEngine:
@@ -46,7 +46,8 @@ class KerasEngine:
             if self.obj is None else claimed_algorithms(self.obj)
         return {"name": self.target or f"keras ({backend})", "algorithms": list(algorithms), "dtypes": list(dtypes),
                 "versions": versions(), "backend": backend, "compile": self.compile,
-                "library": "keras" if self._runs_on_keras() else None}
+                "library": "keras" if self._runs_on_keras() else None,
+                "floatx": getattr(self.obj, "conformance_floatx", None) or self.keras.config.floatx()}
 
     def _runs_on_keras(self) -> bool:
         """Keras itself, or a class built on Keras's optimizer (it inherits Keras's pipeline and its backend's
@@ -143,6 +144,17 @@ class KerasEngine:
         return self._probed[key]
 
     def run(self, spec) -> list[dict]:
+        """The states along ``spec``, under its ``floatx`` (set before the optimizer makes its learning-rate
+        variable, and restored after)."""
+        keras = self.keras
+        before = keras.config.floatx()
+        keras.config.set_floatx(spec_floatx(spec))
+        try:
+            return self._run(spec)
+        finally:
+            keras.config.set_floatx(before)
+
+    def _run(self, spec) -> list[dict]:
         keras, dtype = self.keras, spec["dtype"]
         constraints = {int(i): c for i, c in (spec.get("constraints") or {}).items()}
         variables = [keras.Variable(decode_in(values, shape, dtype), name=name, dtype=dtype)
