@@ -69,50 +69,57 @@ def probe(backends: list[str] | None = None, timeout: float = 120.0) -> list[Pro
         if backend not in installed:
             probes += [Probe(bug.id, backend, "not installed", False) for bug in UPSTREAM_BUGS]
             continue
-        workers: dict[str, Worker] = {}
+        workers: dict[tuple[str, str], Worker] = {}
         try:
             for bug in UPSTREAM_BUGS:
-                spec = REPRODUCTIONS[bug.id]
-                compile = spec.get("compile", "eager")
-                if compile == "function" and backend != "tensorflow" or compile == "jit" and backend != "jax":
-                    probes.append(Probe(bug.id, backend, "not applicable", False, f"no {compile} mode on {backend}"))
-                    continue
-                try:
-                    if compile not in workers:
-                        workers[compile] = Worker(parse_candidate("keras", backend, compile), timeout)
-                    worker = workers[compile]
-                except CandidateError as error:
-                    probes.append(Probe(bug.id, backend, "not installed", False, str(error).splitlines()[0]))
-                    continue
-                probes.append(_probe_one(bug, spec, worker, backend, compile))
+                probes.append(_probe_on(bug, backend, workers, timeout))
         finally:
             for worker in workers.values():
                 worker.close()
     return probes
 
 
-def _probe_one(bug: Deviation, spec: dict, worker: Worker, backend: str, compile: str) -> Probe:
+def _probe_on(bug: Deviation, backend: str, workers: dict, timeout: float) -> Probe:
+    spec = REPRODUCTIONS[bug.id]
+    compile, candidate = spec.get("compile", "eager"), bug.upstream.candidate
+    if compile == "function" and backend != "tensorflow" or compile == "jit" and backend != "jax":
+        return Probe(bug.id, backend, "not applicable", False, f"no {compile} mode on {backend}")
+    if candidate != "keras" and backend != "tensorflow":
+        return Probe(bug.id, backend, "not applicable", False, f"{candidate} runs on TensorFlow")
+    try:
+        if (candidate, compile) not in workers:
+            workers[candidate, compile] = Worker(parse_candidate(candidate, backend, compile), timeout)
+        worker = workers[candidate, compile]
+    except CandidateError as error:
+        return Probe(bug.id, backend, "not installed", False, str(error).splitlines()[0])
+    return _probe_one(bug, spec, worker, compile)
+
+
+def _probe_one(bug: Deviation, spec: dict, worker: Worker, compile: str) -> Probe:
     """Present when the specification fails and the bug explains it (with the other catalogued bugs this release
     has on this backend, where they meet in the reproduction); absent when the specification holds, or the other
     bugs alone explain it."""
-    version = worker.description.get("versions", {}).get("keras", "?")
-    catalogued = bug.upstream.affects("keras", version, backend, compile)
+    described = worker.description
+    backend, library = described["backend"], described.get("library")
+    version = described.get("versions", {}).get(library or "", "?")
+    catalogued = bug.upstream.affects(library, version, backend, compile)
+    shown = worker.candidate.backend
     try:
         states = worker.run(spec)
     except NotApplicable as reason:
-        return Probe(bug.id, backend, "not applicable", catalogued, str(reason), version)
+        return Probe(bug.id, shown, "not applicable", catalogued, str(reason), version)
     except RunError as error:
-        return Probe(bug.id, backend, "raised", catalogued, str(error).splitlines()[0][:120], version)
+        return Probe(bug.id, shown, "raised", catalogued, str(error).splitlines()[0][:120], version)
     worst = _worst(spec, states, None)
     if worst <= 1.0:
-        return Probe(bug.id, backend, "absent", catalogued, "", version)
-    others = tuple(b for b in affecting(worker.description, spec["dtype"]) if b.id != bug.id)
+        return Probe(bug.id, shown, "absent", catalogued, "", version)
+    others = tuple(b for b in affecting(described, spec["dtype"]) if b.id != bug.id)
     together = (bug,) + tuple(d for d in composed((bug,) + others) if bug.id in d.id.split(" + "))
     if any(_worst(spec, states, d) <= 1.0 for d in others + composed(others)):
-        return Probe(bug.id, backend, "absent", catalogued, "the release's other bugs explain the case", version)
+        return Probe(bug.id, shown, "absent", catalogued, "the release's other bugs explain the case", version)
     if any(_worst(spec, states, d) <= 1.0 for d in together):
-        return Probe(bug.id, backend, "present", catalogued, f"ratio {worst:.3g}", version)
-    return Probe(bug.id, backend, "differs", catalogued, f"ratio {worst:.3g}, not explained by the catalogue", version)
+        return Probe(bug.id, shown, "present", catalogued, f"ratio {worst:.3g}", version)
+    return Probe(bug.id, shown, "differs", catalogued, f"ratio {worst:.3g}, not explained by the catalogue", version)
 
 
 def _worst(spec: dict, states: list[dict], deviation: Deviation | None) -> float:
@@ -127,7 +134,7 @@ def _worst(spec: dict, states: list[dict], deviation: Deviation | None) -> float
 
 def render(probes: list[Probe]) -> str:
     releases = sorted({p.release for p in probes if p.release})
-    lines = [f"known upstream bugs, measured on the installed Keras ({', '.join(releases) or 'not installed'}):"]
+    lines = [f"known upstream bugs, measured on the installed libraries ({', '.join(releases) or 'not installed'}):"]
     lines += [p.line() for p in probes]
     stale = [p for p in probes if not p.agrees]
     lines.append(f"{sum(p.status == 'present' for p in probes)} present, {len(stale)} where the catalogue and "

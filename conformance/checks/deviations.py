@@ -316,6 +316,7 @@ class Upstream:
     check: str  # the check that catches it
     last_affected: str | None = None  # the last affected release, where it is fixed
     compile: tuple[str, ...] | None = None  # the compile modes it occurs in; None: every mode
+    candidate: str = "keras"  # what ``optconf upstream`` runs the reproduction on
 
     def releases(self) -> str:
         """``3.0.2–3.4.1 (fixed in 3.5.0)``, or ``3.15.0 and later (not fixed)``."""

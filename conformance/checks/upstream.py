@@ -166,6 +166,12 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
               "float32-rounded", _in_float64(HyperparametersThroughFloat32),
               upstream=Upstream("keras", "3.0.0", None, ("tensorflow", "torch"), ("float64",),
                                 ("tensorflow/tensorflow #35938", f"{KERAS} #23704"), "pipeline/basic [float64]")),
+    Deviation("tf-keras-float64-constants-via-float32", "tf_keras's legacy Nadam casts Python floats to float64 "
+              "through a float32 tensor (tf.cast(0.96, var_dtype), β₁, β₂, ε): a float64 variable's momentum "
+              "schedule uses float32-rounded constants", _in_float64(HyperparametersThroughFloat32),
+              upstream=Upstream("tf_keras", "2.21.0", None, ("tf_keras",), ("float64",),
+                                ("tensorflow/tensorflow #35938",), "pipeline/large-hyperparameters [float64]",
+                                candidate="tf_keras.optimizers.legacy:Nadam")),
     Deviation("torch-float64-weight-decay-factor-in-float32", "Keras's torch backend forms the weight-decay factor "
               "1 − η·λ in floatx (float32) for a float64 variable", _in_float64(WeightDecayFactorInFloatx),
               upstream=Upstream("keras", "3.0.0", None, ("torch",), ("float64",), ("not yet reported",),
@@ -208,6 +214,8 @@ REPRODUCTIONS: dict[str, dict] = {
         # β, ε and λ exact in float32 (the other float64 bugs leave them alone); 1 − ηλ is not
         "adamw", {"learning_rate": 0.01, "weight_decay": 0.25, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2.0**-20},
         "float64", 1),
+    "tf-keras-float64-constants-via-float32": _case("nadam-legacy", {"learning_rate": 0.01, "beta_1": 0.5,
+                                                                     "beta_2": 0.75, "epsilon": 2.0**-20}, "float64"),
     "low-precision-coefficients-in-variable-dtype": _case("adam", {"learning_rate": 0.01}, "bfloat16"),
     "ema-not-maintained": _case("adam", {"use_ema": True, "ema_momentum": 0.5}, "float32", 2),
     "ema-copies-under-tf-function": _case("adam", {"use_ema": True, "ema_momentum": 0.5}, "float32", 2,

@@ -20,7 +20,8 @@ class LegacyEngine:
 
     def describe(self) -> dict:
         return {"name": self.target, "algorithms": list(claimed_algorithms(self.obj)),
-                "dtypes": ["float32", "float64", "float16"], "versions": versions(), "backend": "tf_keras"}
+                "dtypes": ["float32", "float64", "float16"], "versions": versions(), "backend": "tf_keras",
+                "library": "tf_keras"}
 
     def api_subject(self, algorithm):
         return None, "the API checks compare with Keras 3; tf_keras legacy optimizers have another API"
