@@ -22,8 +22,6 @@ from optimizer_conformance.conformance.checks.upstream import REPRODUCTIONS, UPS
 from optimizer_conformance.conformance.model import NotApplicable, RunError
 from optimizer_conformance.reference import ReferenceOptimizer
 
-BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
-
 
 @dataclass(frozen=True)
 class Probe:
@@ -58,7 +56,7 @@ class Probe:
 def installed_backends() -> list[str]:
     if importlib.util.find_spec("keras") is None:
         return []
-    return [b for b in BACKENDS if importlib.util.find_spec(BACKEND_MODULES[b]) is not None]
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
 def probe(backends: list[str] | None = None, timeout: float = 120.0) -> list[Probe]:

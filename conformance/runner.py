@@ -190,8 +190,8 @@ def api_outcomes(worker: Worker, algorithm: str, profile: Profile, checks: list[
     if len(outcomes) > 1 and len(reasons) == 1 and None not in reasons:
         # Not one of them applies, for the same reason: one row says it.
         return [Outcome(algorithm, "api/*", None, not_applicable=reasons.pop())]
-    for o in outcomes:
-        if strict:
+    if strict:
+        for o in outcomes:
             o.upstream = None
     return [o.close() for o in outcomes]
 

@@ -2,11 +2,10 @@
 
 A failing trajectory is replayed through each computable deviation of the catalogues
 (:mod:`conformance.checks.deviations`, :mod:`conformance.checks.upstream`); a deviation is named only when the
-deviated oracle holds every
-quantity the candidate reports (weights, moments, averages, accumulators, the Nadam product, the step
-counter) within its budget at every step: a deviation that explains the weights but not the averages is
-not the deviation that happened.  A deviation whose outcome the oracle cannot compute (a step applied with an
-Inf gradient leaves NaN weights) is named by its signature instead.
+deviated oracle holds every quantity the candidate reports (weights, moments, averages, accumulators, the Nadam
+product, the step counter) within its budget at every step: a deviation that explains the weights but not the
+averages is not the deviation that happened.  A deviation whose outcome the oracle cannot compute (a step applied
+with an Inf gradient leaves NaN weights) is named by its signature instead.
 """
 
 from __future__ import annotations

@@ -123,21 +123,10 @@ class ClipsAndDecaysEveryMicroStep(ReferenceOptimizer):
         self.update_moving_average()
 
 
-def _in_float64(oracle: type[ReferenceOptimizer]):
+def _in(dtypes: tuple[str, ...], oracle: type[ReferenceOptimizer]):
+    """The spec as it is, with ``oracle``, where it runs in one of ``dtypes``."""
     def deviate(spec: dict) -> Deviated | None:
-        return (spec, oracle) if spec["dtype"] == "float64" else None
-    return deviate
-
-
-def _in_low_precision(oracle: type[ReferenceOptimizer]):
-    def deviate(spec: dict) -> Deviated | None:
-        return (spec, oracle) if spec["dtype"] in ("float16", "bfloat16") else None
-    return deviate
-
-
-def _accumulating(oracle: type[ReferenceOptimizer]):
-    def deviate(spec: dict) -> Deviated | None:
-        return (spec, oracle) if spec["config"].get("gradient_accumulation_steps") else None
+        return (spec, oracle) if spec["dtype"] in dtypes else None
     return deviate
 
 
@@ -157,29 +146,29 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
     Deviation("torch-float64-demotion", "Keras's torch backend computes float64 minimum and maximum in float32 "
               "(dtypes.result_type maps float64 to float32): the clipping scale of a float64 gradient, NonNeg's "
               "max(θ, 0) and schedule-free AdamW's warmup factor carry float32 rounding",
-              _in_float64(TorchFloat64Demotion),
+              _in(("float64",), TorchFloat64Demotion),
               upstream=Upstream("keras", "3.15.0", None, ("torch",), ("float64",),
                                 (f"{KERAS} #23223", f"{KERAS} #23704"), "pipeline/global-clipnorm [float64]")),
     Deviation("float64-hyperparameters-via-float32", "a Python-float hyperparameter reaches a float64 variable "
               "through a float32 tensor (TensorFlow: every ops.cast of one; torch: an op given one, as Lamb's "
               "moments and ε and the bounds of clipvalue): β₁, β₂, ε, λ and the clipping thresholds are "
-              "float32-rounded", _in_float64(HyperparametersThroughFloat32),
+              "float32-rounded", _in(("float64",), HyperparametersThroughFloat32),
               upstream=Upstream("keras", "3.0.0", None, ("tensorflow", "torch"), ("float64",),
                                 ("tensorflow/tensorflow #35938", f"{KERAS} #23704"), "pipeline/basic [float64]")),
     Deviation("tf-keras-float64-constants-via-float32", "tf_keras's legacy Nadam casts Python floats to float64 "
               "through a float32 tensor (tf.cast(0.96, var_dtype), β₁, β₂, ε): a float64 variable's momentum "
-              "schedule uses float32-rounded constants", _in_float64(HyperparametersThroughFloat32),
+              "schedule uses float32-rounded constants", _in(("float64",), HyperparametersThroughFloat32),
               upstream=Upstream("tf_keras", "2.21.0", None, ("tf_keras",), ("float64",),
                                 ("tensorflow/tensorflow #35938",), "pipeline/large-hyperparameters [float64]",
                                 candidate="tf_keras.optimizers.legacy:Nadam")),
     Deviation("torch-float64-weight-decay-factor-in-float32", "Keras's torch backend forms the weight-decay factor "
-              "1 − η·λ in floatx (float32) for a float64 variable", _in_float64(WeightDecayFactorInFloatx),
+              "1 − η·λ in floatx (float32) for a float64 variable", _in(("float64",), WeightDecayFactorInFloatx),
               upstream=Upstream("keras", "3.0.0", None, ("torch",), ("float64",), ("not yet reported",),
                                 "pipeline/weight-decay [float64]")),
     Deviation("low-precision-coefficients-in-variable-dtype", "Keras forms the per-step scalars (β powers, bias "
               "corrections, step sizes) in a float16 or bfloat16 variable's own dtype: in bfloat16 β₂ = 0.999 rounds "
               "to 1, 1 − β₂ᵗ is 0 and Adam's step is zero (the weights never move)",
-              _in_low_precision(CoefficientsInVariableDtype),
+              _in(("float16", "bfloat16"), CoefficientsInVariableDtype),
               upstream=Upstream("keras", "3.0.0", None, ("tensorflow", "jax", "torch"), ("float16", "bfloat16"),
                                 ("keras-team/keras-hub #2629", "tensorflow/tensorflow #58138",
                                  f"{KERAS} #21238 (a fix proposed and closed)"), "pipeline/basic [bfloat16]")),
@@ -199,7 +188,7 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
                                 "pipeline/ema --compile function", last_affected="3.0.1", compile=("function",))),
     Deviation("accumulation-clips-and-decays-micro-steps", "gradient accumulation clips every micro-gradient and "
               "decays the weights on every call, and counts every call as an iteration",
-              _accumulating(ClipsAndDecaysEveryMicroStep),
+              _when("gradient_accumulation_steps", lambda s: s, ClipsAndDecaysEveryMicroStep),
               upstream=Upstream("keras", "3.0.2", "3.5.0", ("tensorflow", "jax", "torch"), None,
                                 (f"{KERAS} #19990", f"{KERAS} #19998"), "pipeline/accumulation-clipping",
                                 last_affected="3.4.1")),
