@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from optimizer_conformance.reference.rules import DIALECT_RULES
+
 CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
 # What a candidate may run under as Keras's floatx() (the dtype of its learning-rate variable and schedules).
 FLOATX = ("float32", "float64")
-DIALECTS = {"keras3": ("adam", "adamw", "nadam", "adamax", "lamb", "schedule-free-adamw"),
-            "tf-legacy": ("nadam-legacy",)}
+DIALECTS = DIALECT_RULES
 
 
 def choices(value: str | None, accepted: Iterable[str], name: str) -> list[str] | None:

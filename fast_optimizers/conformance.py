@@ -15,7 +15,7 @@ from optimizer_conformance.fast_optimizers.optimizer import OPTIMIZERS
 
 
 class NumpyAdapter:
-    algorithms = ("adam", "adamw", "nadam", "nadam-legacy", "adamax", "lamb", "schedule-free-adamw")
+    algorithms = tuple(OPTIMIZERS)
     dtypes = ("float32", "float64")
 
     def optimizer_class(self, algorithm: str):
@@ -33,10 +33,7 @@ class NumpyAdapter:
         return np.asarray(x)
 
     def start(self, algorithm: str, config: dict[str, Any], variables, dtype: str, exclude: dict) -> None:
-        config = dict(config)
-        if algorithm == "nadam-legacy" and "decay" in config:
-            config["schedule_decay"] = config.pop("decay")
-        self.optimizer = OPTIMIZERS[algorithm].from_config(config)
+        self.optimizer = OPTIMIZERS[algorithm].from_config(dict(config))
         self.names = [name for name, _ in variables]
         self.dtype = dtype
         self.params = [self.to_array(v, dtype) for _, v in variables]
@@ -76,10 +73,8 @@ class NumpyAdapter:
             for label, value in zip(labels, values):
                 if value is not None:
                     out[f"{slot}/{label}"] = self.to_numpy(value)
-        if self.optimizer.algorithm == "nadam":
-            out["u_product"] = np.array(self.optimizer._product)
-        elif self.optimizer.algorithm == "nadam-legacy":
-            out["momentum_cache"] = np.array(self.optimizer._product)
+        if self.optimizer.product_name is not None:
+            out[self.optimizer.product_name] = np.array(self.optimizer._product)
         if self.loss_scale is not None:
             out["dynamic_scale"] = np.array(self.loss_scale.dynamic_scale)
             out["step_counter"] = np.array(self.loss_scale.step_counter)

@@ -57,12 +57,14 @@ class _Optimizer:
     slot_names: tuple[str, ...] = ("momentum", "velocity")
     rule_keys: tuple[str, ...] = ("beta_1", "beta_2", "epsilon")
     keras3 = True  # the Keras 3 API (the legacy TF Nadam is configured by the oracle's rules instead)
+    weight_decay_required = False  # AdamW: weight_decay must be a float
+    product_name: str | None = None  # the name of the momentum product it keeps (Nadam), if any
 
     def __init__(self, extra: dict[str, Any] | None = None, **config: Any) -> None:
         if self.keras3:
             serialized = isinstance(config["learning_rate"], _SerializedSchedule)  # validated when stored
             keras_rules.validate({**config, "learning_rate": 0.0} if serialized else config, extra or {},
-                                 adamw=self.algorithm == "adamw")
+                                 adamw=self.weight_decay_required)
             self._config = dict(config)
             if self._config["name"] is None:
                 self._config["name"] = keras_rules.auto_name(type(self).__name__)
@@ -216,7 +218,7 @@ class _Optimizer:
             layout += [(name, i) for name in self.slot_names if i not in self._overwrite]
         if "velocity_hat" in self.slots:
             layout += [("velocity_hat", i) for i in range(n) if i not in self._overwrite]
-        if self.algorithm in ("nadam", "nadam-legacy"):
+        if self.product_name is not None:
             layout.append(("u_product", None))
         return layout
 
@@ -416,6 +418,7 @@ class AdamW(Adam):
     """``keras.optimizers.AdamW``: Adam with decoupled weight decay θ ← θ − θ·λη (default λ = 0.004)."""
 
     algorithm = "adamw"
+    weight_decay_required = True
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
@@ -429,6 +432,7 @@ class Nadam(_Optimizer):
     """``keras.optimizers.Nadam``: momentum schedule u_t = β₁(1 − ½·0.96ᵗ) with its running product."""
 
     algorithm = "nadam"
+    product_name = "u_product"
     exponent_scale = 1.0
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
@@ -532,6 +536,7 @@ class LegacyNadam(Nadam):
     """``tf_keras.optimizers.legacy.Nadam`` (TF 2.0): μ_t = β₁(1 − ½·0.96^(0.004 t))."""
 
     algorithm = "nadam-legacy"
+    product_name = "momentum_cache"
     keras3 = False
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="Nadam",

@@ -134,8 +134,6 @@ class ReferenceOptimizer:
             raise ValueError(f"precision must be an integer number of bits >= 64; got {precision!r}")
         self.algorithm = algorithm
         self.config = normalize(algorithm, config)
-        if algorithm == "nadam-legacy" and not isinstance(self.config["learning_rate"], float):
-            raise ValueError("learning_rate: the legacy Nadam takes a float only")
         self.rule = RULES[algorithm]
         # Wrapped in Keras's LossScaleOptimizer, which clears the inner optimizer's loss_scale_factor.
         self.loss_scale = None
@@ -237,9 +235,9 @@ class ReferenceOptimizer:
         dtype and ``floatx``.  They are a handful of scalars per step, so a float16 or bfloat16 variable costs
         nothing by it, and its result is never degenerate by construction (β₂ = 0.999 is 1 in bfloat16, so
         ``1 − β₂ᵗ`` formed there is 0 and the step is zero).  Keras forms them in the variable's dtype: an upstream
-        bug (``conformance.checks.upstream``).  The legacy TF Nadam is defined by tf_keras, which forms them in the
-        variable's dtype."""
-        if self.algorithm == "nadam-legacy" or self.fmt.precision >= self.floatx.precision:
+        bug (``conformance.checks.upstream``).  A dialect may form them in the variable's dtype by definition
+        (tf_keras's legacy optimizers: ``Dialect.coefficients_in_variable_dtype``)."""
+        if RULES[self.algorithm].dialect.coefficients_in_variable_dtype or self.fmt.precision >= self.floatx.precision:
             return self.fmt
         return self.floatx
 
@@ -397,7 +395,7 @@ class ReferenceOptimizer:
                 f.name: getattr(coefficients, f.name).to(self.fmt) for f in dataclasses.fields(coefficients)
                 if isinstance(getattr(coefficients, f.name), Tracked)})
         names = rule.slot_names(self.config)
-        if hasattr(rule, "update_variable"):
+        if getattr(rule, "update_variable", None) is not None:
             for i in active:
                 self.theta[i], new_slots = rule.update_variable(coefficients, g[i], self.theta[i],
                                                                 {n: self.slots[n][i] for n in names})

@@ -32,6 +32,8 @@ from optimizer_conformance.conformance.cases.inputs import (
     spread,
 )
 from optimizer_conformance.conformance.model import Case, Profile, make_spec
+from optimizer_conformance.reference.rules import ALL, RULES
+from optimizer_conformance.reference.rules.descriptor import Golden
 
 Shapes = tuple[tuple[str, tuple[int, ...]], ...]
 TWO_VARIABLES: Shapes = (("kernel", (3, 4)), ("bias", (4,)))
@@ -74,9 +76,33 @@ class Trajectory:
     loss_scale_optimizer: dict[str, Any] = field(default_factory=dict)  # wrapped in Keras's LossScaleOptimizer
     sparse_gradients: tuple[int, ...] = ()  # variables whose gradients are delivered as row slices
 
+    needs: str | None = None  # a capability of the rule (reference.rules.descriptor.CAPABILITIES) the feature needs
+    on_first_rule: bool = False  # a pipeline feature that also runs on the first rule (Adam), whatever it needs
+
     @property
     def dialect(self) -> str:
-        return "tf-legacy" if self.algorithm == "nadam-legacy" else "keras3"
+        return RULES[self.algorithm].dialect.name
+
+    @property
+    def parts(self) -> frozenset[str]:
+        """The parts of the ``apply`` pipeline this trajectory uses (``reference.rules.descriptor.PIPELINE_PARTS``):
+        it applies to a rule whose dialect has them all."""
+        c = self.config
+        used = {
+            "clipping": any(c.get(k) is not None for k in ("clipnorm", "global_clipnorm", "clipvalue")),
+            "weight-decay": bool(c.get("weight_decay") or self.exclude),
+            "loss-scale": bool(c.get("loss_scale_factor")),
+            "accumulation": bool(c.get("gradient_accumulation_steps")),
+            "ema": bool(c.get("use_ema") or self.finalize),
+            "schedules": isinstance(c.get("learning_rate"), dict),
+            "none-gradients": bool(self.none_every),
+            "constraints": bool(self.constraints),
+            "overwrite-with-gradient": bool(self.overwrite_with_gradient),
+            "loss-scale-optimizer": bool(self.loss_scale_optimizer),
+            "sparse-gradients": bool(self.sparse_gradients),
+            "non-finite": self.data in NON_FINITE_DATA,
+        }
+        return frozenset(part for part, on in used.items() if on)
 
     def inputs(self, dtype: str | None = None) -> tuple[list[tuple[str, np.ndarray]], list[list[np.ndarray | None]]]:
         """Initial variables and gradients, exactly representable in ``dtype`` (default: the input dtype)."""
@@ -101,10 +127,9 @@ class Trajectory:
                          sparse_gradients=self.sparse_gradients)
 
     def for_algorithm(self, algorithm: str, steps: int) -> Trajectory:
-        """A feature made concrete: ``algorithm`` at learning rate 0.01 (AdamW's decay 0.05) over ``steps``."""
-        config = {"learning_rate": 0.01, **self.config}
-        if algorithm == "adamw":
-            config.setdefault("weight_decay", 0.05)
+        """A feature made concrete: ``algorithm`` at learning rate 0.01 (and its rule's ``pipeline_config``: AdamW's
+        decay 0.05) over ``steps``."""
+        config = {"learning_rate": 0.01, **RULES[algorithm].pipeline_config, **self.config}
         return replace(self, name=f"{algorithm}/{self.name}", algorithm=algorithm, config=config,
                        steps=max(steps, self.steps))
 
@@ -199,6 +224,8 @@ NON_FINITE_STEPS = {2: np.inf, 5: np.nan, 8: -np.inf}
 NON_FINITE_PLAIN_STEPS = {1: np.inf, 2: np.nan, 4: -np.inf}
 
 
+NON_FINITE_DATA = ("non-finite", "scaled-non-finite")
+
 DATA: dict[str, Callable] = {
     "normal": _normal,
     "shrinking": _shrinking,
@@ -223,7 +250,8 @@ FEATURES: tuple[Trajectory, ...] = (
     _feature("basic", "the rule alone", {}),
     _feature("large-hyperparameters", "learning rate, betas and epsilon large enough to show their placement",
              {"learning_rate": 0.25, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 0.5}),
-    _feature("amsgrad", "AMSGrad after a gradient spike", {"amsgrad": True}, data="shrinking", min_steps=5),
+    _feature("amsgrad", "AMSGrad after a gradient spike", {"amsgrad": True}, data="shrinking", min_steps=5,
+             needs="amsgrad"),
     _feature("loss-scale", "gradients divided by loss_scale_factor", {"loss_scale_factor": 64.0}),
     _feature("accumulation", "the mean of 3 micro-gradients", {"gradient_accumulation_steps": 3, "epsilon": 0.1},
              min_steps=7),
@@ -269,17 +297,20 @@ FEATURES: tuple[Trajectory, ...] = (
              min_steps=9),
     _feature("non-finite-gradients", "Inf and NaN gradient elements carried by IEEE arithmetic: that element of "
              "the variable turns NaN, the others go on", {}, data="non-finite"),
+    # Clipping is the pipeline's, the same under every rule: its non-finite cases run for the first rule (Adam) and
+    # for the rules whose running maximum meets the NaN (Adamax); each rule meets Inf and NaN in non-finite-gradients.
     _feature("non-finite-gradients-clipnorm", "an Inf element sends the rest of its clipped tensor to 0, a NaN "
-             "makes it all NaN", {"clipnorm": 1.0}, data="non-finite"),
+             "makes it all NaN", {"clipnorm": 1.0}, data="non-finite", needs="running-max", on_first_rule=True),
     _feature("non-finite-gradients-global-clipnorm", "a non-finite global norm makes every gradient NaN (Keras "
-             "adds N − N to the scale)", {"global_clipnorm": 1.0}, data="non-finite"),
+             "adds N − N to the scale)", {"global_clipnorm": 1.0}, data="non-finite", needs="running-max",
+             on_first_rule=True),
     _feature("non-finite-gradients-clipvalue", "±Inf clipped to ±c (a finite step), NaN kept",
-             {"clipvalue": 0.5}, data="non-finite"),
+             {"clipvalue": 0.5}, data="non-finite", needs="running-max", on_first_rule=True),
     _feature("sparse-gradients", "an embedding's gradient delivered as row slices (tf.IndexedSlices, JAX BCOO): "
              "the dense result, untouched rows' moments decaying too", {"weight_decay": 0.01}, data="sparse-rows",
              shapes=EMBEDDING, sparse_gradients=(0,)),
     _feature("zero-variable", "a variable that starts at zero (a bias): Lamb's trust ratio is 1 there", {},
-             data="zero-variable"),
+             data="zero-variable", needs="variable-norms"),
     _feature("schedule-exponential", "ExponentialDecay", {"learning_rate": schedule(
         "ExponentialDecay", initial_learning_rate=0.05, decay_steps=2, decay_rate=0.5)}),
     _feature("schedule-piecewise", "PiecewiseConstantDecay", {"learning_rate": schedule(
@@ -294,23 +325,12 @@ FEATURES: tuple[Trajectory, ...] = (
         "CosineDecayRestarts", initial_learning_rate=0.05, first_decay_steps=2, m_mul=0.5)}),
 )
 
-# The legacy Nadam has no pipeline beyond clipping; some features matter to some rules only.
-LEGACY_FEATURES = ("basic", "large-hyperparameters", "clipnorm", "global-clipnorm", "clipvalue")
-# (tf_keras's legacy optimizers have their own loss-scale wrapper, which the oracle does not model.)
-# Clipping is the pipeline's, the same under every rule: its non-finite cases run for Adam and for Adamax (whose
-# max meets the NaN); each rule meets Inf and NaN in non-finite-gradients.
-NON_FINITE_CLIPPING = ("adam", "adamax")
-ONLY_FOR = {"amsgrad": ("adam", "adamw"), "zero-variable": ("lamb",),
-            "non-finite-gradients-clipnorm": NON_FINITE_CLIPPING,
-            "non-finite-gradients-global-clipnorm": NON_FINITE_CLIPPING,
-            "non-finite-gradients-clipvalue": NON_FINITE_CLIPPING}
-
-
 def features_for(algorithm: str) -> list[Trajectory]:
-    """The features that apply to ``algorithm``."""
-    if algorithm == "nadam-legacy":
-        return [f for f in FEATURES if f.name in LEGACY_FEATURES]
-    return [f for f in FEATURES if algorithm in ONLY_FOR.get(f.name, (algorithm,))]
+    """The features that apply to ``algorithm``: its dialect has the pipeline parts they use, and it has the
+    capability they need."""
+    rule = RULES[algorithm]
+    return [f for f in FEATURES if f.parts <= rule.dialect.pipeline
+            and (f.needs is None or f.needs in rule.capabilities or (f.on_first_rule and rule is ALL[0]))]
 
 
 def pipeline_cases(algorithm: str, dtype: str, profile: Profile) -> list[Case]:
@@ -324,58 +344,18 @@ def pipeline_cases(algorithm: str, dtype: str, profile: Profile) -> list[Case]:
 
 LR = 0.01
 
+SHAPES: dict[str, Shapes] = {"two-variables": TWO_VARIABLES, "one-small": ONE_SMALL, "many-shapes": MANY_SHAPES}
+
+
+def owned(rule_name: str, golden: Golden) -> Trajectory:
+    """A rule's own golden trajectory (``reference.rules.descriptor.Golden``) in the catalogue's form."""
+    return Trajectory(golden.name, golden.description, rule_name, dict(golden.config), input_dtype=golden.input_dtype,
+                      data=golden.data, steps=golden.steps, shapes=SHAPES[golden.shapes])
+
+
 CORPUS: tuple[Trajectory, ...] = (
-    # -- each rule, float32 inputs --------------------------------------------------------------------
-    Trajectory("adam-basic", "Keras 3 Adam, default betas and epsilon", "adam", {"learning_rate": LR}),
-    Trajectory("adam-defaults", "Keras 3 Adam with every default (learning rate 0.001)", "adam", {}),
-    Trajectory("adam-amsgrad-shrinking-gradients", "AMSGrad after a gradient spike: velocity_hat keeps the max",
-          "adam", {"learning_rate": LR, "amsgrad": True}, data="shrinking"),
-    Trajectory("adam-large-epsilon", "epsilon 0.1 makes its placement (epsilon-hat, outside the root) visible",
-          "adam", {"learning_rate": 0.1, "epsilon": 0.1}),
-    Trajectory("adamw-basic", "Keras 3 AdamW, default weight decay 0.004", "adamw", {"learning_rate": LR}),
-    Trajectory("adamw-large-weight-decay", "weight decay 0.5 at learning rate 0.1: decay scaled by the learning rate",
-          "adamw", {"learning_rate": 0.1, "weight_decay": 0.5}),
-    Trajectory("nadam-basic", "Keras 3 Nadam: momentum schedule 0.96^t and the u_product state", "nadam",
-          {"learning_rate": LR}),
-    Trajectory("nadam-custom-betas", "Nadam with beta_1 0.5, beta_2 0.67, epsilon 1e-5 (Keras's golden test)", "nadam",
-          {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.67, "epsilon": 1e-5}),
-    Trajectory("nadam-legacy-basic", "TF 2.0 / tf_keras legacy Nadam: schedule 0.96^(0.004 t)", "nadam-legacy",
-          {"learning_rate": LR}),
-    Trajectory("adamax-basic", "Keras 3 Adamax: the infinity norm u = max(beta_2 u, |g|)", "adamax",
-          {"learning_rate": LR}),
-    Trajectory("adamax-shrinking-gradients", "Adamax after a gradient spike: the norm decays by beta_2 0.9 a step",
-          "adamax", {"learning_rate": LR, "beta_2": 0.9}, data="shrinking"),
-    Trajectory("lamb-basic", "Keras 3 Lamb: Adam's direction scaled per variable by the trust ratio |theta| / |r|",
-          "lamb", {"learning_rate": LR}),
-    Trajectory("lamb-zero-bias", "Lamb with a bias that starts at zero: its trust ratio is 1 on the first step",
-          "lamb", {"learning_rate": LR}, data="zero-variable"),
-    Trajectory("lamb-large-epsilon", "epsilon 0.1 makes its placement (after the bias correction) visible", "lamb",
-          {"learning_rate": 0.1, "epsilon": 0.1}),
-    Trajectory("schedule-free-adamw-basic", "Keras 3 ScheduleFreeAdamW: z starts as the weights, x averages z with "
-          "weight 1/t, the weights hold y", "schedule-free-adamw", {"learning_rate": LR}),
-    Trajectory("schedule-free-adamw-warmup", "ScheduleFreeAdamW with warmup_steps 4 and large betas' complements",
-          "schedule-free-adamw", {"learning_rate": 0.05, "beta_1": 0.5, "beta_2": 0.75, "warmup_steps": 4}),
-    Trajectory("adamax-large-epsilon", "epsilon 0.1 makes its placement (added to the norm, outside the max) visible",
-          "adamax", {"learning_rate": 0.1, "epsilon": 0.1}),
-    # -- each dtype ----------------------------------------------------------------------------------
-    Trajectory("adam-float64", "Adam on float64 inputs", "adam", {"learning_rate": LR}, input_dtype="float64"),
-    Trajectory("adam-float16", "Adam on float16 inputs (epsilon 1e-7 is subnormal in float16)", "adam",
-          {"learning_rate": LR}, input_dtype="float16"),
-    Trajectory("adam-bfloat16", "Adam on bfloat16 inputs (beta_2 0.999 rounds to 1 in bfloat16)", "adam",
-          {"learning_rate": LR}, input_dtype="bfloat16"),
-    Trajectory("adam-bfloat16-representable-betas", "Adam on bfloat16 with betas bfloat16 can hold (0.875, 0.984375)",
-          "adam", {"learning_rate": 0.015625, "beta_1": 0.875, "beta_2": 0.984375, "epsilon": 0.001},
-          input_dtype="bfloat16"),
-    Trajectory("nadam-float16", "Nadam on float16 inputs", "nadam", {"learning_rate": LR}, input_dtype="float16"),
-    Trajectory("adamax-float16", "Adamax on float16 inputs", "adamax", {"learning_rate": LR}, input_dtype="float16"),
-    Trajectory("adamax-float64", "Adamax on float64 inputs", "adamax", {"learning_rate": LR}, input_dtype="float64"),
-    Trajectory("lamb-float16", "Lamb on float16 inputs", "lamb", {"learning_rate": LR}, input_dtype="float16"),
-    Trajectory("schedule-free-adamw-float16", "ScheduleFreeAdamW on float16 inputs", "schedule-free-adamw",
-          {"learning_rate": LR}, input_dtype="float16"),
-    Trajectory("adamw-float16", "AdamW on float16 inputs", "adamw", {"learning_rate": LR, "weight_decay": 0.1},
-          input_dtype="float16"),
-    Trajectory("nadam-legacy-float64", "legacy Nadam on float64 inputs (hyperparameters held in float32)",
-          "nadam-legacy", {"learning_rate": LR}, input_dtype="float64"),
+    # -- each rule and dtype: the trajectories each rule's module owns (reference/rules/<rule>.py) -------------
+    *(owned(rule.name, golden) for rule in ALL for golden in rule.corpus),
     # -- pipeline features, alone -----------------------------------------------------------------------
     Trajectory("adam-loss-scale", "loss_scale_factor 1024: gradients are divided by it", "adam",
           {"learning_rate": LR, "loss_scale_factor": 1024.0}),

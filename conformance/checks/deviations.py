@@ -29,7 +29,7 @@ import numpy as np
 from optimizer_conformance.conformance.model import decode, spec_inputs
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
 from optimizer_conformance.reference.loss_scale import DynamicLossScale, all_finite
-from optimizer_conformance.reference.rules import adamax, lamb, schedule_free_adamw
+from optimizer_conformance.reference.rules import RULES, adamax, lamb, schedule_free_adamw
 from optimizer_conformance.reference.tracked import absolute, lerp, maximum, minimum, norm
 from optimizer_conformance.reference.weight_decay import apply_weight_decay
 
@@ -364,23 +364,24 @@ def _decay_without_lr(spec: dict) -> Deviated | None:
     return _patched(spec, weight_decay=wd / lr), ReferenceOptimizer
 
 
-def _legacy_schedule(spec: dict) -> Deviated | None:
-    if spec["algorithm"] != "nadam":
-        return None
-    keep = {k: spec["config"][k] for k in ("learning_rate", "beta_1", "beta_2", "epsilon", "clipnorm",
-                                            "global_clipnorm", "clipvalue") if k in spec["config"]}
-    extras = [k for k in ("weight_decay", "use_ema", "gradient_accumulation_steps", "loss_scale_factor")
-              if spec["config"].get(k)]
-    if extras or not isinstance(keep.get("learning_rate", 0.001), float):
-        return None
-    return {**spec, "algorithm": "nadam-legacy", "config": keep}, ReferenceOptimizer
-
-
-def _keras3_schedule(spec: dict) -> Deviated | None:
-    if spec["algorithm"] != "nadam-legacy":
-        return None
-    config = {k: v for k, v in spec["config"].items() if k not in ("decay", "name")}
-    return {**spec, "algorithm": "nadam", "config": config}, ReferenceOptimizer
+def _counterpart(dialect: str) -> Callable[[dict], Deviated | None]:
+    """The rule's counterpart (``Rule.counterpart``) in ``dialect`` run in its place, given the arguments it accepts;
+    not applicable where the spec uses a pipeline argument the counterpart's dialect lacks, or a schedule it cannot
+    take."""
+    def deviate(spec: dict) -> Deviated | None:
+        rule = RULES[spec["algorithm"]]
+        other = RULES.get(rule.counterpart or "")
+        if other is None or other.dialect.name != dialect:
+            return None
+        accepted = set(other.all_defaults) - {"name"}
+        base = rule.dialect.base_defaults
+        if any(k not in accepted and k in base and v != base[k] for k, v in spec["config"].items()):
+            return None
+        config = {k: v for k, v in spec["config"].items() if k in accepted}
+        if "schedules" not in other.dialect.pipeline and not isinstance(config.get("learning_rate", 0.001), float):
+            return None
+        return {**spec, "algorithm": other.name, "config": config}, ReferenceOptimizer
+    return deviate
 
 
 def _when(key: str, transform: Callable[[dict], dict], oracle=ReferenceOptimizer) -> Callable[[dict], Deviated | None]:
@@ -472,9 +473,11 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "instead of the update direction's ‖θ‖ / ‖r‖", _for("lamb", _with_rule(_LambGradientNormRule))),
     Deviation("lamb-zero-norm-unguarded", "Lamb's trust ratio ‖θ‖ / ‖r‖ not guarded: a variable that starts at zero "
               "never moves (Keras uses 1 when either norm is zero)", _for("lamb", _with_rule(_LambUnguardedRule))),
-    Deviation("legacy-schedule-in-nadam", "the legacy TF schedule 0.96^(0.004 t) in Keras 3 Nadam", _legacy_schedule,
+    Deviation("legacy-schedule-in-nadam", "the legacy TF schedule 0.96^(0.004 t) in Keras 3 Nadam",
+              _counterpart("tf-legacy"),
               renames={"u_product": "momentum_cache"}),
-    Deviation("keras3-schedule-in-legacy-nadam", "the Keras 3 schedule 0.96^t in the legacy Nadam", _keras3_schedule,
+    Deviation("keras3-schedule-in-legacy-nadam", "the Keras 3 schedule 0.96^t in the legacy Nadam",
+              _counterpart("keras3"),
               renames={"momentum_cache": "u_product"}),
     Deviation("stale-momentum-product", "Nadam's momentum product advanced after the variables were updated"),
     # -- the pipeline ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from optimizer_conformance.conformance.model import (
     make_spec,
     with_floatx,
 )
+from optimizer_conformance.reference.rules import RULES
 
 
 def _log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
@@ -59,8 +60,10 @@ def _schedules() -> st.SearchStrategy[dict]:
 
 @st.composite
 def configs(draw, algorithm: str) -> dict:
+    rule = RULES[algorithm]
+    parts = rule.dialect.pipeline
     config: dict = {
-        "learning_rate": draw(st.one_of(_log_uniform(1e-4, 1.0), _schedules()) if algorithm != "nadam-legacy"
+        "learning_rate": draw(st.one_of(_log_uniform(1e-4, 1.0), _schedules()) if "schedules" in parts
                               else _log_uniform(1e-4, 1.0)),
         "beta_1": draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]) | st.floats(0.0, 0.999).map(lambda x: round(x, 4))),
         "beta_2": draw(st.sampled_from([0.5, 0.9, 0.999]) | st.floats(0.5, 0.9999).map(lambda x: round(x, 5))),
@@ -69,19 +72,17 @@ def configs(draw, algorithm: str) -> dict:
     clip = draw(st.sampled_from([None, "clipnorm", "global_clipnorm", "clipvalue"]))
     if clip:
         config[clip] = draw(_log_uniform(1e-3, 10.0))
-    if algorithm == "nadam-legacy":
-        return config
-    if algorithm in ("adam", "adamw"):
+    if "amsgrad" in rule.capabilities:
         config["amsgrad"] = draw(st.booleans())
-    if algorithm == "adamw" or draw(st.booleans()):
+    if "weight-decay" in parts and (rule.weight_decay_required or draw(st.booleans())):
         config["weight_decay"] = draw(_log_uniform(1e-4, 1.0))
-    if draw(st.booleans()):
+    if "loss-scale" in parts and draw(st.booleans()):
         config["loss_scale_factor"] = float(2 ** draw(st.integers(-4, 12)))
-    if draw(st.booleans()):
+    if "accumulation" in parts and draw(st.booleans()):
         config["gradient_accumulation_steps"] = draw(st.integers(2, 4))
-    if algorithm == "schedule-free-adamw":
-        config["warmup_steps"] = draw(st.sampled_from([0, 1, 3]))
-    if draw(st.booleans()):
+    for key, values in rule.explore.items():
+        config[key] = draw(st.sampled_from(values))
+    if "ema" in parts and draw(st.booleans()):
         config["use_ema"] = True
         config["ema_momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
         config["ema_overwrite_frequency"] = draw(st.none() | st.integers(1, 4))
@@ -99,7 +100,8 @@ def trajectories(draw, algorithm: str, dtype: str, max_steps: int) -> dict:
     seed = draw(st.integers(0, 2**16))
     # None gradients on an accumulation update step: Keras's TF and torch backends reset the missing
     # variable's accumulator, the JAX backend keeps it (a divergence between Keras backends, README).
-    none_gradients = (draw(st.booleans()) if algorithm != "nadam-legacy" and len(shapes) > 1
+    parts = RULES[algorithm].dialect.pipeline
+    none_gradients = (draw(st.booleans()) if "none-gradients" in parts and len(shapes) > 1
                       and not config.get("gradient_accumulation_steps") else False)
     rng = np.random.default_rng(seed)
     names = [f"v{i}" for i in range(len(shapes))]
@@ -115,15 +117,15 @@ def trajectories(draw, algorithm: str, dtype: str, max_steps: int) -> dict:
     if config.get("weight_decay") and len(shapes) > 1 and draw(st.booleans()):
         exclude = {"var_names": ["v1"]}
     finalize = bool(config.get("use_ema")) and draw(st.booleans())
-    options = draw(variable_options(shapes)) if algorithm != "nadam-legacy" else {}
-    wrapper = draw(loss_scale_optimizers(config, dtype)) if algorithm != "nadam-legacy" else None
+    options = draw(variable_options(shapes)) if {"constraints", "overwrite-with-gradient"} <= parts else {}
+    wrapper = draw(loss_scale_optimizers(config, dtype)) if "loss-scale-optimizer" in parts else None
     if wrapper is not None:
         options["loss_scale_optimizer"], scale_bits, non_finite = wrapper
         config.pop("loss_scale_factor", None)  # Keras's wrapper clears it
         grads = [[g if g is None else np.ldexp(g, scale_bits) for g in step] for step in grads]
     else:
         # Sometimes Inf and NaN carried by IEEE arithmetic, without a wrapper to skip them.
-        non_finite = draw(_non_finite_steps()) if draw(st.integers(0, 5)) == 0 else {}
+        non_finite = draw(_non_finite_steps()) if "non-finite" in parts and draw(st.integers(0, 5)) == 0 else {}
         if non_finite:
             options.pop("constraints", None)
     for k, value in non_finite.items():

@@ -1,4 +1,4 @@
-"""The update rules, one module each, every one a :class:`Rule`.
+"""The update rules, one module each, each ending with its :class:`~reference.rules.descriptor.Rule`.
 
 A rule is a small set of pure functions in the style of optax's ``init``/``update`` pairs, and the
 pipeline (:mod:`reference.pipeline`) is written once around them, as Keras writes ``apply`` once in
@@ -13,6 +13,9 @@ its base optimizer and only ``update_step`` per rule:
 * ``update(c, g, theta, slots)``: one element of one variable and its slots: ``(theta, slots)``;
   or, for a rule that couples the elements of a variable (Lamb's trust ratio), ``update_variable(c, g,
   theta, slots)`` on the variable's lists of elements, its ``slots`` a list per name.
+
+Each module's ``RULE`` holds those functions with the rule's other facts (:mod:`reference.rules.descriptor`);
+:data:`ALL` lists them, and every registry of rules in the project is derived from it.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import Any, Protocol
 
 from optimizer_conformance.reference.formats import FloatFormat
 from optimizer_conformance.reference.rules import adam, adamax, adamw, lamb, nadam, nadam_legacy, schedule_free_adamw
+from optimizer_conformance.reference.rules.descriptor import Golden, Rule
+from optimizer_conformance.reference.rules.dialects import DIALECTS
 from optimizer_conformance.reference.tracked import Tracked
 
 
-class Rule(Protocol):
-    """What the pipeline needs of an update rule (each rule module satisfies it)."""
+class ElementRule(Protocol):
+    """What the pipeline needs of an update rule that updates one element at a time."""
 
     def slot_names(self, hp: dict[str, Any]) -> tuple[str, ...]: ...
 
@@ -52,15 +57,30 @@ class VariableRule(Protocol):
                         ) -> tuple[list[Tracked], dict[str, list[Tracked]]]: ...
 
 
-RULES: dict[str, Rule | VariableRule] = {
-    "adam": adam,
-    "adamw": adamw,
-    "nadam": nadam,
-    "nadam-legacy": nadam_legacy,
-    "adamax": adamax,
-    "lamb": lamb,
-    "schedule-free-adamw": schedule_free_adamw,
-}
+# The rules, in the order reports list them.  Every registry of rules derives from this tuple.
+ALL: tuple[Rule, ...] = (adam.RULE, adamw.RULE, nadam.RULE, nadam_legacy.RULE, adamax.RULE, lamb.RULE,
+                         schedule_free_adamw.RULE)
+RULES: dict[str, Rule] = {rule.name: rule for rule in ALL}
+ALGORITHMS: tuple[str, ...] = tuple(RULES)
+DIALECT_RULES: dict[str, tuple[str, ...]] = {
+    dialect.name: tuple(rule.name for rule in ALL if rule.dialect is dialect) for dialect in DIALECTS}
 
-__all__ = ["RULES", "Rule", "VariableRule", "adam", "adamax", "adamw", "lamb", "nadam", "nadam_legacy",
-           "schedule_free_adamw"]
+# The rules that are Keras 3 classes, and the class's name in keras.optimizers.
+KERAS_CLASSES: dict[str, str] = {rule.name: rule.keras_class for rule in ALL
+                                 if rule.dialect.name == "keras3" and rule.keras_class}
+# Where Keras 3 keeps each rule's state: (attribute, slot, the attribute that switches it on), and scalar attributes.
+KERAS_SLOTS: tuple[tuple[str, str, str | None], ...] = tuple(dict.fromkeys(
+    entry for rule in ALL if rule.dialect.name == "keras3" for entry in rule.all_keras_slots))
+KERAS_SCALARS: dict[str, str] = {attribute: name for rule in ALL for attribute, name in rule.keras_scalars.items()}
+
+
+def rule_for(algorithm: str) -> Rule:
+    """The rule named ``algorithm``; ``ValueError`` naming the accepted ones otherwise."""
+    try:
+        return RULES[algorithm]
+    except (KeyError, TypeError):
+        raise ValueError(f"algorithm must be one of {list(ALGORITHMS)}; got {algorithm!r}") from None
+
+
+__all__ = ["ALGORITHMS", "ALL", "DIALECT_RULES", "KERAS_CLASSES", "KERAS_SCALARS", "KERAS_SLOTS", "RULES",
+           "ElementRule", "Golden", "Rule", "VariableRule", "rule_for"]

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.rules.descriptor import Golden, Rule
+from optimizer_conformance.reference.rules.dialects import KERAS3
 from optimizer_conformance.reference.tracked import Tracked, lerp, maximum, power, sqrt
 
 
@@ -63,3 +65,34 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
         new_slots["velocity_hat"] = v
     theta = theta - (m * c.alpha) / (sqrt(v) + c.epsilon)
     return theta, new_slots
+
+
+RULE = Rule(
+    name="adam",
+    dialect=KERAS3,
+    slot_names=slot_names,
+    initial_scalars=initial_scalars,
+    coefficients=coefficients,
+    update=update,
+    keras_class="Adam",
+    defaults={"name": "adam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False},
+    capabilities=frozenset({"amsgrad"}),
+    keras_slots=(("_momentums", "momentum", None), ("_velocities", "velocity", None),
+                 ("_velocity_hats", "velocity_hat", "amsgrad")),
+    corpus=(
+        Golden("adam-basic", "Keras 3 Adam, default betas and epsilon", {"learning_rate": 0.01}),
+        Golden("adam-defaults", "Keras 3 Adam with every default (learning rate 0.001)", {}),
+        Golden("adam-amsgrad-shrinking-gradients", "AMSGrad after a gradient spike: velocity_hat keeps the max",
+               {"learning_rate": 0.01, "amsgrad": True}, data="shrinking"),
+        Golden("adam-large-epsilon", "epsilon 0.1 makes its placement (epsilon-hat, outside the root) visible",
+               {"learning_rate": 0.1, "epsilon": 0.1}),
+        Golden("adam-float64", "Adam on float64 inputs", {"learning_rate": 0.01}, input_dtype="float64"),
+        Golden("adam-float16", "Adam on float16 inputs (epsilon 1e-7 is subnormal in float16)",
+               {"learning_rate": 0.01}, input_dtype="float16"),
+        Golden("adam-bfloat16", "Adam on bfloat16 inputs (beta_2 0.999 rounds to 1 in bfloat16)",
+               {"learning_rate": 0.01}, input_dtype="bfloat16"),
+        Golden("adam-bfloat16-representable-betas", "Adam on bfloat16 with betas bfloat16 can hold (0.875, 0.984375)",
+               {"learning_rate": 0.015625, "beta_1": 0.875, "beta_2": 0.984375, "epsilon": 0.001},
+               input_dtype="bfloat16"),
+    ),
+)

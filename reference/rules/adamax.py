@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.rules.descriptor import Golden, Rule
+from optimizer_conformance.reference.rules.dialects import KERAS3
 from optimizer_conformance.reference.tracked import Tracked, absolute, lerp, maximum, power
 
 
@@ -55,3 +57,26 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
     u = maximum(c.beta_2 * slots["norm"], absolute(g))
     theta = theta - (c.learning_rate * m) / (c.one_minus_beta_1_power * (u + c.epsilon))
     return theta, {"momentum": m, "norm": u}
+
+
+RULE = Rule(
+    name="adamax",
+    dialect=KERAS3,
+    slot_names=slot_names,
+    initial_scalars=initial_scalars,
+    coefficients=coefficients,
+    update=update,
+    keras_class="Adamax",
+    defaults={"name": "adamax", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    capabilities=frozenset({"running-max"}),
+    keras_slots=(("_m", "momentum", None), ("_u", "norm", None)),
+    corpus=(
+        Golden("adamax-basic", "Keras 3 Adamax: the infinity norm u = max(beta_2 u, |g|)", {"learning_rate": 0.01}),
+        Golden("adamax-shrinking-gradients", "Adamax after a gradient spike: the norm decays by beta_2 0.9 a step",
+               {"learning_rate": 0.01, "beta_2": 0.9}, data="shrinking"),
+        Golden("adamax-large-epsilon", "epsilon 0.1 makes its placement (added to the norm, outside the max) visible",
+               {"learning_rate": 0.1, "epsilon": 0.1}),
+        Golden("adamax-float16", "Adamax on float16 inputs", {"learning_rate": 0.01}, input_dtype="float16"),
+        Golden("adamax-float64", "Adamax on float64 inputs", {"learning_rate": 0.01}, input_dtype="float64"),
+    ),
+)

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.rules.descriptor import Golden, Rule
+from optimizer_conformance.reference.rules.dialects import KERAS3
 from optimizer_conformance.reference.tracked import Tracked, lerp, norm, power, sqrt
 
 
@@ -106,3 +108,26 @@ def update_variable(c: Coefficients, g: list[Tracked], theta: list[Tracked], slo
     r = [direction(c, s) for s in new]
     step_size = ratio(theta, g, r) * c.learning_rate
     return [x - step_size * rj for x, rj in zip(theta, r)], {n: [s[n] for s in new] for n in names}
+
+
+RULE = Rule(
+    name="lamb",
+    dialect=KERAS3,
+    slot_names=slot_names,
+    initial_scalars=initial_scalars,
+    coefficients=coefficients,
+    update_variable=update_variable,
+    keras_class="Lamb",
+    defaults={"name": "lamb", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    capabilities=frozenset({"variable-norms"}),
+    keras_slots=(("_momentums", "momentum", None), ("_velocities", "velocity", None)),
+    corpus=(
+        Golden("lamb-basic", "Keras 3 Lamb: Adam's direction scaled per variable by the trust ratio |theta| / |r|",
+               {"learning_rate": 0.01}),
+        Golden("lamb-zero-bias", "Lamb with a bias that starts at zero: its trust ratio is 1 on the first step",
+               {"learning_rate": 0.01}, data="zero-variable"),
+        Golden("lamb-large-epsilon", "epsilon 0.1 makes its placement (after the bias correction) visible",
+               {"learning_rate": 0.1, "epsilon": 0.1}),
+        Golden("lamb-float16", "Lamb on float16 inputs", {"learning_rate": 0.01}, input_dtype="float16"),
+    ),
+)

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.rules.descriptor import Golden, Rule
+from optimizer_conformance.reference.rules.dialects import KERAS3
 from optimizer_conformance.reference.tracked import Tracked, lerp, power, sqrt
 
 
@@ -78,3 +80,25 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
     v_hat = v / c.one_minus_beta_2_power
     theta = theta - (m_hat * c.learning_rate) / (sqrt(v_hat) + c.epsilon)
     return theta, {"momentum": m, "velocity": v}
+
+
+RULE = Rule(
+    name="nadam",
+    dialect=KERAS3,
+    slot_names=slot_names,
+    initial_scalars=initial_scalars,
+    coefficients=coefficients,
+    update=update,
+    keras_class="Nadam",
+    defaults={"name": "nadam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    keras_slots=(("_momentums", "momentum", None), ("_velocities", "velocity", None)),
+    keras_scalars={"_u_product": "u_product"},
+    counterpart="nadam-legacy",  # ported with TF 2.0's schedule, 0.96^(0.004 t)
+    corpus=(
+        Golden("nadam-basic", "Keras 3 Nadam: momentum schedule 0.96^t and the u_product state",
+               {"learning_rate": 0.01}),
+        Golden("nadam-custom-betas", "Nadam with beta_1 0.5, beta_2 0.67, epsilon 1e-5 (Keras's golden test)",
+               {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.67, "epsilon": 1e-5}),
+        Golden("nadam-float16", "Nadam on float16 inputs", {"learning_rate": 0.01}, input_dtype="float16"),
+    ),
+)

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
+from optimizer_conformance.reference.rules.descriptor import Golden, Rule, require_number
+from optimizer_conformance.reference.rules.dialects import TF_LEGACY
 from optimizer_conformance.reference.tracked import Tracked, lerp, power, sqrt
 
 
@@ -84,3 +86,31 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
     m_bar = (1 - c.mu_t) * g_prime + c.mu_next * m_prime
     theta = theta - (c.learning_rate * m_bar) / (sqrt(v_prime) + c.epsilon)
     return theta, {"momentum": m, "velocity": v}
+
+
+def _validate(config: dict) -> None:
+    require_number(config, "decay")
+    if config["epsilon"] == 0:
+        config["epsilon"] = 1e-7  # tf_keras legacy: `epsilon or backend.epsilon()`
+
+
+RULE = Rule(
+    name="nadam-legacy",
+    dialect=TF_LEGACY,
+    slot_names=slot_names,
+    initial_scalars=initial_scalars,
+    coefficients=coefficients,
+    update=update,
+    keras_class="Nadam",  # tf_keras.optimizers.legacy.Nadam
+    # Its get_config writes the schedule decay as "decay".
+    defaults={"name": "Nadam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "decay": 0.004},
+    aliases={"schedule_decay": "decay"},
+    validate=_validate,
+    counterpart="nadam",  # ported with Keras 3's schedule, 0.96^t
+    corpus=(
+        Golden("nadam-legacy-basic", "TF 2.0 / tf_keras legacy Nadam: schedule 0.96^(0.004 t)",
+               {"learning_rate": 0.01}),
+        Golden("nadam-legacy-float64", "legacy Nadam on float64 inputs (hyperparameters held in float32)",
+               {"learning_rate": 0.01}, input_dtype="float64"),
+    ),
+)

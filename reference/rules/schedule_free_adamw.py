@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from optimizer_conformance.reference.formats import FloatFormat
+from optimizer_conformance.reference.rules.descriptor import Golden, Rule, require_number
+from optimizer_conformance.reference.rules.dialects import KERAS3
 from optimizer_conformance.reference.tracked import Tracked, lerp, minimum, power, sqrt, through_floatx
 
 
@@ -94,3 +96,32 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
     z = new["momentum"]
     x = averaged_point(c, theta, slots["momentum"], z)
     return c.one_minus_beta_1 * z + c.beta_1 * x, new
+
+
+def _validate(config: dict) -> None:
+    require_number(config, "warmup_steps")
+
+
+RULE = Rule(
+    name="schedule-free-adamw",
+    dialect=KERAS3,
+    slot_names=slot_names,
+    initial_scalars=initial_scalars,
+    coefficients=coefficients,
+    update=update,
+    initial_slot=initial_slot,
+    keras_class="ScheduleFreeAdamW",
+    defaults={"name": "schedule_free_adam_w", "learning_rate": 0.0025, "beta_1": 0.9, "beta_2": 0.999,
+              "epsilon": 1e-8, "warmup_steps": 0},
+    validate=_validate,
+    keras_slots=(("_momentums", "momentum", None), ("_velocities", "velocity", None)),
+    explore={"warmup_steps": (0, 1, 3)},
+    corpus=(
+        Golden("schedule-free-adamw-basic", "Keras 3 ScheduleFreeAdamW: z starts as the weights, x averages z with "
+               "weight 1/t, the weights hold y", {"learning_rate": 0.01}),
+        Golden("schedule-free-adamw-warmup", "ScheduleFreeAdamW with warmup_steps 4 and large betas' complements",
+               {"learning_rate": 0.05, "beta_1": 0.5, "beta_2": 0.75, "warmup_steps": 4}),
+        Golden("schedule-free-adamw-float16", "ScheduleFreeAdamW on float16 inputs", {"learning_rate": 0.01},
+               input_dtype="float16"),
+    ),
+)

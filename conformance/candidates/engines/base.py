@@ -7,9 +7,9 @@ import sys
 from typing import Any
 
 import numpy as np
-from optimizer_conformance.conformance.checks.api.bridge import KERAS_CLASSES
 from optimizer_conformance.conformance.model import decode
 from optimizer_conformance.reference.formats import numpy_dtype
+from optimizer_conformance.reference.rules import ALL
 
 ALL_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
@@ -47,26 +47,37 @@ def is_legacy(obj: Any) -> bool:
 
 
 def claimed_algorithms(obj: Any) -> tuple[str, ...]:
-    """What a candidate implements: what it says (``conformance_algorithms``), else what its class or name shows."""
+    """What a candidate implements: what it says (``conformance_algorithms``), else what its class or name shows.
+
+    A subclass of a rule's Keras class claims that rule (the most derived one: a subclass of ``AdamW`` is AdamW,
+    not Adam); otherwise the longest rule name or class name its name contains."""
     claimed = getattr(obj, "conformance_algorithms", None) or getattr(obj, "algorithms", None)
     if claimed:
         return tuple(claimed)
-    name = getattr(obj, "__name__", "").lower()
-    if is_legacy(obj) and "nadam" in name:
-        return ("nadam-legacy",)
-    try:
-        import keras
+    if is_legacy(obj):
+        legacy = _named_in(obj, [rule for rule in ALL if rule.dialect.name == "tf-legacy"])
+        if legacy:
+            return legacy
+    keras3 = [rule for rule in ALL if rule.dialect.name == "keras3"]
+    if isinstance(obj, type):
+        try:
+            import keras
 
-        if isinstance(obj, type):
-            for algorithm in ("schedule-free-adamw", "adamw", "nadam", "adamax", "lamb", "adam"):
-                if issubclass(obj, getattr(keras.optimizers, KERAS_CLASSES[algorithm])):
-                    return (algorithm,)
-    except ImportError:
-        pass
-    for algorithm in ("schedule-free-adamw", "adamw", "nadam", "adamax", "lamb", "adam"):
-        if algorithm.replace("-", "") in name.replace("_", ""):
-            return (algorithm,)
-    return ()
+            classes = [(rule.name, getattr(keras.optimizers, rule.keras_class or "", None)) for rule in keras3]
+            bases = [(name, cls) for name, cls in classes if isinstance(cls, type) and issubclass(obj, cls)]
+            if bases:
+                return (max(bases, key=lambda pair: len(pair[1].__mro__))[0],)
+        except ImportError:
+            pass
+    return _named_in(obj, keras3)
+
+
+def _named_in(obj: Any, rules: list) -> tuple[str, ...]:
+    """The rule whose name or class name is the longest found in ``obj``'s name."""
+    name = getattr(obj, "__name__", "").lower().replace("_", "")
+    found = [(len(key), rule.name) for rule in rules
+             for key in {rule.name.replace("-", ""), (rule.keras_class or "").lower()} if key and key in name]
+    return (max(found)[1],) if found else ()
 
 
 # What a candidate may declare it lacks (``conformance_lacks = {"use_ema": "why"}``): the configuration's switches

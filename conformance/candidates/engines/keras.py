@@ -13,7 +13,6 @@ from optimizer_conformance.conformance.candidates.engines.base import (
     versions,
 )
 from optimizer_conformance.conformance.checks.api.bridge import (
-    KERAS_CLASSES,
     Subject,
     keras_ignores_variable_options,
     keras_read,
@@ -23,6 +22,7 @@ from optimizer_conformance.conformance.checks.api.bridge import (
     keras_variable,
 )
 from optimizer_conformance.conformance.model import encode, spec_floatx
+from optimizer_conformance.reference.rules import KERAS_CLASSES, KERAS_SCALARS, KERAS_SLOTS
 
 
 class KerasEngine:
@@ -224,23 +224,15 @@ class KerasEngine:
         """The inner optimizer's state, and a LossScaleOptimizer's own variables when ``wrapper`` is one."""
         to_np = self.keras.ops.convert_to_numpy
         out = {f"variables/{label}": encode(to_np(v.value)) for label, v in zip(labels, variables)}
-        slots = {
-            "momentum": getattr(opt, "_momentums", None) or getattr(opt, "_m", None),  # Adamax: _m
-            "velocity": getattr(opt, "_velocities", None),
-            "norm": getattr(opt, "_u", None),  # Adamax's exponentially weighted infinity norm
-            "velocity_hat": getattr(opt, "_velocity_hats", None) if getattr(opt, "amsgrad", False) else None,
-            "average": getattr(opt, "_model_variables_moving_average", None) if getattr(opt, "use_ema", False)
-            else None,
-            "gradient_accumulator": getattr(opt, "_accumulated_gradients", None)
-            if getattr(opt, "gradient_accumulation_steps", None) else None,
-        }
-        for slot, values in slots.items():
+        for attribute, slot, switch in KERAS_SLOTS:  # each rule's attributes (reference.rules)
+            values = getattr(opt, attribute, None) if switch is None or getattr(opt, switch, None) else None
             if values and len(values) == len(labels):
                 for label, v in zip(labels, values):
                     if v is not None:  # no slots for a variable assigned its gradient
                         out[f"{slot}/{label}"] = encode(to_np(v.value))
-        if getattr(opt, "_u_product", None) is not None:
-            out["u_product"] = encode(to_np(opt._u_product.value))
+        for attribute, name in KERAS_SCALARS.items():
+            if getattr(opt, attribute, None) is not None:
+                out[name] = encode(to_np(getattr(opt, attribute).value))
         if wrapper is not opt:
             out["dynamic_scale"] = encode(to_np(wrapper.dynamic_scale.value))
             out["step_counter"] = encode(to_np(wrapper.step_counter.value))

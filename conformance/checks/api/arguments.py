@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from optimizer_conformance.conformance.checks.api.bridge import Raised, Subject, api_outcome, attempt, materialize
 from optimizer_conformance.conformance.model import Outcome
+from optimizer_conformance.reference.rules import RULES
 
 
 def bad_arguments(algorithm: str) -> list[dict]:
@@ -27,7 +28,7 @@ def bad_arguments(algorithm: str) -> list[dict]:
         {"clipvalue": 1.0, "global_clipnorm": 1.0}, {"clipnorm": 1.0, "clipvalue": 1.0, "global_clipnorm": 1.0},
         {"clipnorm": 0.0}, {"clipnorm": -1.0},
     ]
-    if algorithm == "adamw":
+    if RULES[algorithm].weight_decay_required:
         table += [{"weight_decay": None}, {"weight_decay": 0}]
     return table
 
@@ -73,7 +74,7 @@ def _random_arguments(algorithm: str):
 
     keys = ["learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm",
             "use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps"]
-    if algorithm in ("adam", "adamw"):
+    if "amsgrad" in RULES[algorithm].capabilities:
         keys.append("amsgrad")
     value = _argument_values(st)
     return st.dictionaries(st.sampled_from(keys), value, min_size=1, max_size=4)

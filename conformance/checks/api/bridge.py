@@ -22,6 +22,7 @@ from optimizer_conformance.conformance.cases.catalogue import features_for
 from optimizer_conformance.conformance.checks.compare import compare, oracle_states
 from optimizer_conformance.conformance.model import Outcome, encode, spec_inputs, variable_options
 from optimizer_conformance.reference.formats import FORMATS, numpy_dtype
+from optimizer_conformance.reference.rules import KERAS_CLASSES, RULES
 
 # The oracle the API checks judge numbers against: the specification, or, to tell whether a failure is a catalogued
 # upstream bug of the library the candidate runs on, that bug's deviated oracle (a Deviation of checks.upstream).
@@ -35,8 +36,6 @@ def expected_states(spec: dict) -> list[dict]:
     return oracle_states(spec) if deviated is None else oracle_states(deviated[0], oracle=deviated[1])
 
 
-KERAS_CLASSES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam", "adamax": "Adamax", "lamb": "Lamb",
-                 "schedule-free-adamw": "ScheduleFreeAdamW"}
 
 
 _REJECTED: dict[str, str | None] = {}
@@ -217,9 +216,10 @@ def argument_sets(algorithm: str) -> list[tuple[str, dict]]:
         ("accumulation", {"gradient_accumulation_steps": 4}),
         ("name", {"name": "my_optimizer"}),
     ]
-    if algorithm in ("adam", "adamw"):
+    rule = RULES[algorithm]
+    if "amsgrad" in rule.capabilities:
         sets.append(("amsgrad", {"amsgrad": True}))
-    if algorithm == "adamw":
+    if rule.weight_decay_required:
         sets.append(("integer weight decay", {"weight_decay": 1}))
     sets += [(f"schedule {name}", {"learning_rate": name}) for name in SCHEDULES]
     return sets

@@ -19,6 +19,7 @@ from optimizer_conformance.conformance.checks.api.bridge import (
 )
 from optimizer_conformance.conformance.checks.compare import worst_finding
 from optimizer_conformance.conformance.model import Outcome, encode
+from optimizer_conformance.reference.rules import KERAS_SCALARS, KERAS_SLOTS
 
 
 def keras_layout(optimizer, names: list[str]) -> list[str | None]:
@@ -39,14 +40,13 @@ def keras_layout(optimizer, names: list[str]) -> list[str | None]:
     lr = getattr(optimizer, "_learning_rate", None)
     if lr is not None and hasattr(lr, "assign"):
         known[id(lr)] = "learning_rate"
-    for attribute, slot in (("_momentums", "momentum"), ("_m", "momentum"), ("_u", "norm"), ("_velocities", "velocity"),
-                            ("_velocity_hats", "velocity_hat"), ("_model_variables_moving_average", "average"),
-                            ("_accumulated_gradients", "gradient_accumulator")):
+    for attribute, slot, _ in KERAS_SLOTS:
         for name, variable in zip(names, getattr(optimizer, attribute, None) or []):
             if variable is not None:
                 known[id(variable)] = f"{slot}/{name}"
-    if getattr(optimizer, "_u_product", None) is not None:
-        known[id(optimizer._u_product)] = "u_product"
+    for attribute, name in KERAS_SCALARS.items():
+        if getattr(optimizer, attribute, None) is not None:
+            known[id(getattr(optimizer, attribute))] = name
     return [known.get(id(v)) for v in optimizer.variables]
 
 
