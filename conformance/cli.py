@@ -1,6 +1,6 @@
 """``optconf``: the project's command line.
 
-    optconf check CANDIDATE [--backend tensorflow|jax|torch] [--algorithm adam,adamw,nadam,nadam-legacy]
+    optconf check CANDIDATE [--backend tensorflow|jax|torch] [--algorithm adam,adamw,...] [--dialect keras3|tf-legacy]
                             [--dtype float32,float64,float16,bfloat16] [--profile quick|ci|deep]
                             [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,api]
                             [--timeout SECONDS] [--json PATH] [--write-failures DIR] [--strict]
@@ -35,24 +35,25 @@ import argparse
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from optimizer_conformance.conformance import probe, report
-from optimizer_conformance.conformance.candidates.client import (
-    BACKENDS,
-    DEFAULT_TIMEOUT,
-    CandidateError,
-    Worker,
-    parse_candidate,
-)
+from optimizer_conformance.conformance.candidates.client import CandidateError, Worker, parse_candidate
 from optimizer_conformance.conformance.golden import generate as gen
 from optimizer_conformance.conformance.golden.format import FixtureError, load
 from optimizer_conformance.conformance.golden.replay import FIXTURES
-from optimizer_conformance.conformance.model import PROFILES
-from optimizer_conformance.conformance.runner import Plan, iter_outcomes
-from optimizer_conformance.conformance.settings import CHECK_FAMILIES, FLOATX, choices, one_of, timeout_seconds
-from optimizer_conformance.reference.config import ALGORITHMS
-from optimizer_conformance.reference.formats import FORMATS
+from optimizer_conformance.conformance.runner import iter_outcomes, plan_for
+from optimizer_conformance.conformance.settings import (
+    BACKENDS,
+    CHECK_FAMILIES,
+    DEFAULT_TIMEOUT,
+    DIALECTS,
+    Settings,
+    choices,
+    chosen,
+)
+from optimizer_conformance.reference.rules import ALGORITHMS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,10 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--algorithm", help=f"comma-separated, from {', '.join(ALGORITHMS)} "
                                            "(default: all the candidate claims)")
     check.add_argument("--dtype", help="comma-separated dtypes (default: all the candidate computes in)")
-    check.add_argument("--profile", default="ci", help="quick, ci (default) or deep")
-    check.add_argument("--compile", default="eager", help="eager (default), function (tf.function) or jit")
+    check.add_argument("--dialect", help=f"only the rules of one dialect: {', '.join(DIALECTS)} (default: every rule "
+                                         "the candidate claims)")
+    check.add_argument("--profile", help="quick, ci (default) or deep")
+    check.add_argument("--compile", help="eager (default), function (tf.function) or jit")
     check.add_argument("--checks", help=f"comma-separated, from {', '.join(CHECK_FAMILIES)} (default: all)")
-    check.add_argument("--timeout", metavar="SECONDS", default=str(DEFAULT_TIMEOUT),
+    check.add_argument("--timeout", metavar="SECONDS",
                        help=f"deadline of each call into the candidate (default {DEFAULT_TIMEOUT:g}): a hang fails the "
                             "check it happened in and the worker is restarted")
     check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
@@ -103,17 +106,21 @@ def _usage_error(message: str) -> int:
     return 2
 
 
+# The command line's spelling of each setting (conformance.settings.Settings) where it is not --<name>.
+FLAGS = {"algorithms": "--algorithm", "dtypes": "--dtype"}
+
+
 def run_check(args) -> int:
     try:
-        candidate = parse_candidate(args.candidate, args.backend, args.compile)
-        algorithms = choices(args.algorithm, ALGORITHMS, "--algorithm")
-        dtypes = choices(args.dtype, FORMATS, "--dtype")
-        checks = choices(args.checks, CHECK_FAMILIES, "--checks") or list(CHECK_FAMILIES)
-        one_of(args.profile, PROFILES, "--profile", "ci")
-        timeout = timeout_seconds(args.timeout)
-        floatx = one_of(args.floatx, FLOATX, "--floatx", None)
+        settings = Settings.parse({"candidate": args.candidate, "algorithms": args.algorithm, "dtypes": args.dtype,
+                                   "dialect": args.dialect, "backend": args.backend, "profile": args.profile,
+                                   "checks": args.checks, "compile": args.compile, "timeout": args.timeout,
+                                   "floatx": args.floatx, "strict": args.strict},
+                                  lambda key: FLAGS.get(key, f"--{key}"))
+        candidate = parse_candidate(settings.candidate, settings.backend, settings.compile)
     except ValueError as error:
         return _usage_error(str(error))
+    algorithms, dtypes, checks = settings.algorithms, settings.dtypes, list(settings.checks)
     show = sys.stderr.isatty() if args.progress is None else args.progress
     started = time.perf_counter()
 
@@ -128,12 +135,14 @@ def run_check(args) -> int:
     described: dict = {}
     chosen_algorithms, chosen_dtypes = algorithms or [], dtypes or []
     try:
-        worker = Worker(candidate, timeout)
+        worker = Worker(candidate, settings.timeout)
         described = worker.description
         claimed = described["algorithms"]
         if not claimed and algorithms is None:
             return _usage_error(f"{candidate.label} claims no algorithm; name one with --algorithm")
-        chosen_algorithms = algorithms or claimed
+        chosen_algorithms = chosen(algorithms, claimed, settings.dialect)
+        if not chosen_algorithms:
+            return _usage_error(f"{candidate.label} claims no algorithm of the {settings.dialect} dialect")
         unsupported = [a for a in chosen_algorithms if claimed and a not in claimed]
         if unsupported:
             return _usage_error(f"{candidate.label} implements {', '.join(claimed)}, not {', '.join(unsupported)}")
@@ -142,11 +151,11 @@ def run_check(args) -> int:
         if unsupported and dtypes is not None and args.candidate == "keras":
             return _usage_error(f"{candidate.label} does not compute in {', '.join(unsupported)}")
         print(f"optconf check {candidate.label}: {', '.join(chosen_algorithms)} in {', '.join(chosen_dtypes)}, "
-              f"profile {args.profile}, checks {', '.join(checks)}")
+              f"profile {settings.profile}, checks {', '.join(checks)}")
         print("versions: " + ", ".join(f"{k} {v}" for k, v in described["versions"].items()), flush=True)
-        plan = Plan(chosen_algorithms, chosen_dtypes, PROFILES[args.profile], tuple(checks), progress=progress,
-                    write_failure=_failure_writer(args.write_failures) if args.write_failures else None,
-                    strict=args.strict, floatx=floatx or described.get("floatx") or "float32")
+        plan = replace(plan_for(settings, described, progress=progress,
+                                write_failure=_failure_writer(args.write_failures) if args.write_failures else None),
+                       algorithms=chosen_algorithms, dtypes=chosen_dtypes)
         for outcome in iter_outcomes(worker, plan):
             outcomes.append(outcome)
     except CandidateError as error:
@@ -166,11 +175,10 @@ def run_check(args) -> int:
     report.render(outcomes, sys.stdout)
     print(f"\n{report.summary_line(outcomes)} in {time.perf_counter() - started:.1f} s")
     if args.json:
+        floatx = settings.floatx or described.get("floatx") or "float32"
         report.write_json(args.json, report.to_json(
             outcomes, {"name": candidate.label, **described},
-            {"profile": args.profile, "algorithms": chosen_algorithms, "dtypes": chosen_dtypes, "checks": checks,
-             "compile": args.compile, "timeout": timeout, "strict": args.strict,
-             "floatx": floatx or described.get("floatx") or "float32", "interrupted": interrupted}))
+            settings.report_block(chosen_algorithms, chosen_dtypes, floatx, interrupted)))
     if interrupted:
         return 130
     return 0 if report.conformant(outcomes) else 1

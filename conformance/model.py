@@ -21,6 +21,7 @@ Floats travel as ``float.hex`` strings, exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,30 +59,69 @@ def decode(values: list[str], shape: Any) -> np.ndarray:
     return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape)
 
 
+@dataclass(frozen=True)
+class Spec:
+    """One trajectory to run: what the worker receives (``to_json``) and reads back (``from_json``)."""
+
+    algorithm: str
+    config: dict
+    dtype: str
+    variables: list  # [[name, shape, [hex, ...]], ...]
+    gradients: list  # [[[hex, ...] or None, ...], ...] per step
+    exclude: dict = field(default_factory=dict)
+    compile: str = "eager"
+    finalize: bool = False
+    overwrite_with_gradient: list = field(default_factory=list)
+    constraints: dict = field(default_factory=dict)  # {"index": serialized constraint}
+    loss_scale_optimizer: dict | None = None
+    sparse_gradients: list = field(default_factory=list)
+    floatx: str = "float32"
+
+    REQUIRED = ("algorithm", "config", "dtype", "variables", "gradients")
+
+    def to_json(self) -> dict:
+        """The JSON form: the options only where used (``floatx`` only when it is not float32)."""
+        options = variable_options({"overwrite_with_gradient": list(self.overwrite_with_gradient),
+                                    "constraints": dict(self.constraints)})
+        if self.loss_scale_optimizer:
+            options["loss_scale_optimizer"] = dict(self.loss_scale_optimizer)
+        if self.sparse_gradients:
+            options["sparse_gradients"] = [int(i) for i in self.sparse_gradients]
+        if self.floatx != "float32":
+            options["floatx"] = self.floatx
+        return {**options, "algorithm": self.algorithm, "config": self.config, "dtype": self.dtype,
+                "variables": self.variables, "gradients": self.gradients, "exclude": self.exclude,
+                "compile": self.compile, "finalize": self.finalize}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Spec:
+        """A spec from its JSON form; ``ValueError`` naming what is missing, unknown or of the wrong type."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a spec is a JSON object; got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        missing = [k for k in cls.REQUIRED if k not in data]
+        if unknown or missing:
+            parts = ([f"unknown {', '.join(unknown)}"] if unknown else []) + (
+                [f"missing {', '.join(missing)}"] if missing else [])
+            raise ValueError(f"spec: {'; '.join(parts)}")
+        for key, kind in (("algorithm", str), ("config", dict), ("dtype", str), ("variables", list),
+                          ("gradients", list), ("exclude", dict), ("constraints", dict), ("floatx", str)):
+            if key in data and not isinstance(data[key], kind):
+                raise ValueError(f"spec: {key} must be a {kind.__name__}; got {type(data[key]).__name__}")
+        return cls(**{k: v for k, v in data.items() if v is not None or k == "loss_scale_optimizer"})
+
+
 def make_spec(algorithm: str, config: dict, dtype: str, variables: list[tuple[str, Any]],
               gradients: list[list[Any | None]], *, exclude: dict | None = None, compile: str = "eager",
               finalize: bool = False, overwrite_with_gradient: Any = (), constraints: dict | None = None,
               loss_scale_optimizer: dict | None = None, sparse_gradients: Any = (), floatx: str = "float32") -> dict:
-    """A JSON-ready spec from ``variables = [(name, array)]`` and ``gradients = [[array or None]]``; ``floatx``
-    (Keras's ``floatx()``, the dtype of its learning-rate variable) appears only when it is not float32."""
-    options = variable_options({"overwrite_with_gradient": list(overwrite_with_gradient),
-                                "constraints": {str(i): c for i, c in (constraints or {}).items()}})
-    if loss_scale_optimizer:
-        options["loss_scale_optimizer"] = dict(loss_scale_optimizer)
-    if sparse_gradients:
-        options["sparse_gradients"] = [int(i) for i in sparse_gradients]
-    if floatx != "float32":
-        options["floatx"] = floatx
-    return {**options,
-        "algorithm": algorithm,
-        "config": config,
-        "dtype": dtype,
-        "variables": [[name, list(np.shape(a)), encode(a)] for name, a in variables],
-        "gradients": [[None if g is None else encode(g) for g in step] for step in gradients],
-        "exclude": exclude or {},
-        "compile": compile,
-        "finalize": finalize,
-    }
+    """A JSON-ready spec (:class:`Spec`) from ``variables = [(name, array)]`` and ``gradients = [[array or None]]``;
+    ``floatx`` (Keras's ``floatx()``, the dtype of its learning-rate variable) appears only when it is not float32."""
+    return Spec(algorithm, config, dtype, [[name, list(np.shape(a)), encode(a)] for name, a in variables],
+                [[None if g is None else encode(g) for g in step] for step in gradients], exclude or {}, compile,
+                finalize, list(overwrite_with_gradient), {str(i): c for i, c in (constraints or {}).items()},
+                loss_scale_optimizer, list(sparse_gradients), floatx).to_json()
 
 
 def spec_floatx(spec: dict) -> str:

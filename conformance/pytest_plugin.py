@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +49,9 @@ OPTIONS = {
     "candidate": ("candidate to check: 'keras' or 'package.module:Name'", None),
     "algorithms": ("comma-separated algorithms (default: all the candidate claims)", None),
     "dtypes": ("comma-separated dtypes (default: all the candidate computes in)", None),
-    "dialect": ("keras3 (Adam, AdamW, Nadam) or tf-legacy (the TF 2.0 Nadam); default: what the candidate claims",
-                None),
+    "dialect": ("only one dialect's rules: keras3 or tf-legacy (default: every rule the candidate claims)", None),
     "backend": ("Keras backend of the candidate's worker: tensorflow, jax or torch", None),
-    "profile": ("hypothesis and trajectory profile: quick, ci (default) or deep", "ci"),
+    "profile": ("hypothesis and trajectory profile: quick, ci (default; the optconf fixture's: quick) or deep", None),
     "checks": ("comma-separated check families: pipeline, one-step, fixtures, explore, api", None),
     "compile": ("how Keras candidates run: eager (default), function (tf.function) or jit", None),
     "timeout": ("deadline in seconds of each call into the candidate (default 120)", None),
@@ -65,23 +63,8 @@ OPTIONS = {
 OUTCOMES_PROPERTY = "optconf"
 
 
-@dataclass
-class Settings:
-    candidate: str
-    algorithms: list[str] | None
-    dtypes: list[str] | None
-    dialect: str | None
-    backend: str | None
-    profile: str
-    checks: list[str]
-    compile: str = "eager"
-    timeout: float = 120.0
-    xfail: dict[str, str] = field(default_factory=dict)
-    strict: bool = False
-    floatx: str | None = None
-
-
-SETTINGS = pytest.StashKey[Settings | None]()
+CANDIDATE_PROPERTY = "optconf-candidate"
+SETTINGS = pytest.StashKey[Any]()  # conformance.settings.Settings, or None when no candidate is named
 WORKERS = pytest.StashKey[Any]()  # conformance.runner.Workers, made when first needed
 
 
@@ -98,36 +81,21 @@ def _setting(config: pytest.Config, name: str) -> str | None:
     return value if value is not None else (config.getini(f"optconf_{name}") or None)
 
 
-def _settings(config: pytest.Config) -> Settings | None:
+def _name(key: str) -> str:
+    return f"optconf_{key} (--optconf-{key})"
+
+
+def _settings(config: pytest.Config):
     """The settings from options and ini keys, each validated: a bad one is one line naming it."""
     candidate = _setting(config, "candidate")
     if not candidate:
         return None
-    from optimizer_conformance.conformance import settings as s
-    from optimizer_conformance.conformance.candidates.client import BACKENDS, COMPILE_MODES, DEFAULT_TIMEOUT
-    from optimizer_conformance.conformance.model import PROFILES
-    from optimizer_conformance.reference.config import ALGORITHMS
-    from optimizer_conformance.reference.formats import FORMATS
-
-    def name(key: str) -> str:
-        return f"optconf_{key} (--optconf-{key})"
+    from optimizer_conformance.conformance.settings import Settings, read_xfail
 
     try:
         xfail_path = _setting(config, "xfail")
-        return Settings(
-            candidate=candidate,
-            algorithms=s.choices(_setting(config, "algorithms"), ALGORITHMS, name("algorithms")),
-            dtypes=s.choices(_setting(config, "dtypes"), FORMATS, name("dtypes")),
-            dialect=s.one_of(_setting(config, "dialect"), s.DIALECTS, name("dialect"), None),
-            backend=s.one_of(_setting(config, "backend"), BACKENDS, name("backend"), None),
-            profile=s.one_of(_setting(config, "profile"), PROFILES, name("profile"), "ci"),
-            checks=s.choices(_setting(config, "checks"), s.CHECK_FAMILIES, name("checks")) or list(s.CHECK_FAMILIES),
-            compile=s.one_of(_setting(config, "compile"), COMPILE_MODES, name("compile"), "eager"),
-            timeout=s.timeout_seconds(_setting(config, "timeout") or DEFAULT_TIMEOUT, name("timeout")),
-            xfail=s.read_xfail(Path(config.rootpath, xfail_path)) if xfail_path else {},
-            strict=s.one_of(_setting(config, "strict"), ("true", "false"), name("strict"), "false") == "true",
-            floatx=s.one_of(_setting(config, "floatx"), s.FLOATX, name("floatx"), None),
-        )
+        return Settings.parse({key: _setting(config, key) for key in OPTIONS}, _name,
+                              xfail=read_xfail(Path(config.rootpath, xfail_path)) if xfail_path else {})
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
 
@@ -140,14 +108,10 @@ def _workers(config: pytest.Config):
     return config.stash[WORKERS]
 
 
-def _plan(settings: Settings, description: dict):
-    from optimizer_conformance.conformance.model import PROFILES
-    from optimizer_conformance.conformance.runner import Plan
-    from optimizer_conformance.conformance.settings import chosen
+def _plan(settings, description: dict):
+    from optimizer_conformance.conformance.runner import plan_for
 
-    return Plan(chosen(settings.algorithms, description["algorithms"], settings.dialect),
-                chosen(settings.dtypes, description["dtypes"]), PROFILES[settings.profile], tuple(settings.checks),
-                strict=settings.strict, floatx=settings.floatx or description.get("floatx") or "float32")
+    return plan_for(settings, description)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -174,8 +138,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return lines
 
 
-def _worker(config: pytest.Config, settings: Settings):
-    return _workers(config).get(settings.candidate, settings.backend, settings.compile, settings.timeout)
+def _worker(config: pytest.Config, settings):
+    return _workers(config).get(settings)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
@@ -224,6 +188,7 @@ class ConformanceItem(pytest.Item):
         worker = _worker(self.config, settings)
         outcomes = run_item(worker, _plan(settings, worker.description), self.planned)
         self.user_properties.append((OUTCOMES_PROPERTY, json.dumps([o.to_json() for o in outcomes])))
+        self.user_properties.append((CANDIDATE_PROPERTY, json.dumps(worker.description)))
         if outcomes and all(o.not_applicable for o in outcomes):
             pytest.skip(outcomes[0].not_applicable)
         if any(o.failed for o in outcomes):
@@ -268,29 +233,40 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     path = config.getoption("optconf_json")
     if path:
         settings = config.stash[SETTINGS]
-        report.write_json(path, report.to_json(outcomes, {"name": settings.candidate},
-                                               {"profile": settings.profile, "checks": settings.checks,
-                                                "algorithms": settings.algorithms, "dtypes": settings.dtypes,
-                                                "compile": settings.compile, "timeout": settings.timeout,
-                                                "strict": settings.strict}))
+        described = next((json.loads(value) for r in reports for key, value in getattr(r, "user_properties", ())
+                          if key == CANDIDATE_PROPERTY), {})
+        plan = _plan(settings, described) if described else None
+        floatx = plan.floatx if plan else settings.floatx or "float32"
+        block = settings.report_block(plan.algorithms if plan else settings.algorithms or [],
+                                      plan.dtypes if plan else settings.dtypes or [], floatx,
+                                      exitstatus == pytest.ExitCode.INTERRUPTED)
+        report.write_json(path, report.to_json(outcomes, {**described, "name": settings.candidate}, block))
 
 
 @pytest.fixture
 def optconf(request: pytest.FixtureRequest):
     """``optconf(candidate) -> Report``: run the checks (settings from the ``optconf`` marker) on a candidate."""
-    from optimizer_conformance.conformance.model import PROFILES
     from optimizer_conformance.conformance.report import Report
-    from optimizer_conformance.conformance.runner import Plan, run_plan
-    from optimizer_conformance.conformance.settings import CHECK_FAMILIES
+    from optimizer_conformance.conformance.runner import plan_for, run_plan
+    from optimizer_conformance.conformance.settings import Settings
 
     marker = request.node.get_closest_marker("optconf")
     options = dict(marker.kwargs) if marker else {}
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise pytest.UsageError(f"@pytest.mark.optconf: unknown setting(s) {sorted(unknown)}; the settings are "
+                                f"{', '.join(k for k in OPTIONS if k != 'xfail')}")
 
     def check(candidate: str) -> Report:
-        worker = _workers(request.config).get(candidate, options.get("backend"))
-        plan = Plan(list(options.get("algorithms") or worker.description["algorithms"]),
-                    list(options.get("dtypes") or worker.description["dtypes"]),
-                    PROFILES[options.get("profile", "quick")], tuple(options.get("checks") or CHECK_FAMILIES))
-        return Report(run_plan(worker, plan))
+        # The session's settings (options and ini keys, the timeout among them), the fixture's quick profile,
+        # then the marker's.
+        raw = {key: _setting(request.config, key) for key in OPTIONS if key != "xfail"}
+        raw = {**raw, "profile": raw["profile"] or "quick", **options, "candidate": candidate}
+        try:
+            settings = Settings.parse(raw, lambda key: f"@pytest.mark.optconf({key}=...)")
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
+        worker = _workers(request.config).get(settings)
+        return Report(run_plan(worker, plan_for(settings, worker.description)))
 
     return check

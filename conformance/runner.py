@@ -1,9 +1,10 @@
 """The one runner: what ``optconf check`` and the pytest plugin run on a candidate, and in which order.
 
-A :class:`Plan` names the algorithms, dtypes, profile and check families.  :func:`iter_outcomes` runs it
-whole (the command line); :func:`plan_items` lists it as separate items and :func:`run_item` runs one
-(the plugin, one test each).  Both run every case through :func:`run_case`, so whatever the candidate
-does (raise, hang, die, report junk) ends as a judged finding or an error, never as a lost run.
+A :class:`Plan` names the algorithms, dtypes, profile and check families.  Each family is one entry of
+:data:`FAMILIES` (its items, and how it runs and judges them); :func:`iter_outcomes` is one loop over them (the
+command line), :func:`plan_items` lists every item, each carrying its case, and :func:`run_item` runs one (the
+plugin, one test each).  Every case runs through :func:`run_case`, so whatever the candidate does (raise, hang,
+die, report junk) ends as a judged finding or an error, never as a lost run.
 
 Checks, each reported per algorithm and dtype:
 
@@ -23,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from optimizer_conformance.conformance.candidates.client import DEFAULT_TIMEOUT, Worker, parse_candidate
+from optimizer_conformance.conformance.candidates.client import Worker, parse_candidate
 from optimizer_conformance.conformance.cases.catalogue import pipeline_cases
 from optimizer_conformance.conformance.checks.api import CHECKS as API_CHECKS
 from optimizer_conformance.conformance.checks.deviations import Deviation
@@ -34,6 +36,7 @@ from optimizer_conformance.conformance.checks.numeric import counter_problem, ju
 from optimizer_conformance.conformance.checks.upstream import affecting
 from optimizer_conformance.conformance.golden.replay import FIXTURES, expected_fixtures, fixture_cases
 from optimizer_conformance.conformance.model import (
+    PROFILES,
     CandidateLost,
     Case,
     JudgeError,
@@ -43,7 +46,7 @@ from optimizer_conformance.conformance.model import (
     RunError,
     with_floatx,
 )
-from optimizer_conformance.conformance.settings import CHECK_FAMILIES
+from optimizer_conformance.conformance.settings import CHECK_FAMILIES, Settings, chosen
 
 # After this many requests in a row whose candidate hung or died, the rest are reported without running them:
 # a candidate that hangs on every call would otherwise hold the run for hours.
@@ -68,14 +71,24 @@ class Plan:
                 for c in pipeline_cases(algorithm, dtype, self.profile)]
 
 
+def plan_for(settings: Settings, description: dict, **extras: Any) -> Plan:
+    """The plan of a run with ``settings`` on a candidate its worker described: what was asked for, else what the
+    candidate claims (within the dialect); its floatx, else the candidate's, else float32."""
+    return Plan(chosen(settings.algorithms, description["algorithms"], settings.dialect),
+                chosen(settings.dtypes, description["dtypes"]), PROFILES[settings.profile], tuple(settings.checks),
+                strict=settings.strict, floatx=settings.floatx or description.get("floatx") or "float32", **extras)
+
+
 @dataclass(frozen=True)
 class Item:
-    """One separately runnable check: ``dtype`` None for an API check; ``label`` the case of a pipeline or
-    fixture item."""
+    """One separately runnable check of a family (:data:`FAMILIES`): ``dtype`` None for an API check; ``case`` the
+    trajectory a pipeline or fixture item runs."""
 
+    family: str
     algorithm: str
     dtype: str | None
     check: str  # "api/<name>", "pipeline/<feature>", "fixtures/<name>" or "explore"
+    case: Case | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -89,11 +102,12 @@ class Workers:
     def __init__(self) -> None:
         self._workers: dict[tuple, Worker] = {}
 
-    def get(self, candidate: str, backend: str | None = None, compile: str = "eager",
-            timeout: float = DEFAULT_TIMEOUT) -> Worker:
-        key = (candidate, backend, compile)
+    def get(self, settings: Settings) -> Worker:
+        """The worker of ``settings``'s candidate, backend and compile mode (made on first use)."""
+        key = (settings.candidate, settings.backend, settings.compile)
         if key not in self._workers:
-            self._workers[key] = Worker(parse_candidate(candidate, backend, compile), timeout)
+            self._workers[key] = Worker(parse_candidate(settings.candidate, settings.backend, settings.compile),
+                                        settings.timeout)
         return self._workers[key]
 
     def close(self) -> None:
@@ -212,88 +226,162 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
     return outcome.close()
 
 
-# -- a whole plan (the command line) -------------------------------------------------------------------
+# -- the check families ------------------------------------------------------------------------------
 
 
-def _missing_fixtures(algorithm: str, dtype: str, plan: Plan, expected: int) -> Outcome:
-    return Outcome(algorithm, "fixtures", dtype, cases=1,
-                   error=f"no fixture found in {plan.fixture_directory}; the corpus has {expected} for {algorithm} "
-                         f"with {dtype} budgets (is the package installed with its fixtures?)")
+class Family:
+    """A family of checks: its items for an algorithm (and dtype), and how it runs and judges some of them.
+
+    ``run`` takes every item of one algorithm and dtype (``whole``, the command line) or one item (the plugin);
+    ``selected_by`` are the names of ``--checks`` that select it."""
+
+    name: str
+    selected_by: tuple[str, ...]
+    per_dtype = True
+
+    def items(self, plan: Plan, algorithm: str, dtype: str | None) -> list[Item]:
+        raise NotImplementedError
+
+    def run(self, worker: Worker, plan: Plan, items: list[Item], whole: bool) -> Iterator[Outcome]:
+        raise NotImplementedError
+
+    def outcomes(self, worker: Worker, plan: Plan, algorithm: str, dtype: str | None) -> Iterator[Outcome]:
+        """The whole family for ``algorithm`` in ``dtype``."""
+        return self.run(worker, plan, self.items(plan, algorithm, dtype), whole=True)
+
+
+class Api(Family):
+    """``api/<name>``: API and configuration compatibility with Keras, per algorithm."""
+
+    name, selected_by, per_dtype = "api", ("api",), False
+
+    def items(self, plan, algorithm, dtype):
+        return [Item(self.name, algorithm, None, f"api/{name}") for name in API_CHECKS]
+
+    def run(self, worker, plan, items, whole):
+        if items:
+            plan.progress(f"{items[0].algorithm} api")
+            yield from api_outcomes(worker, items[0].algorithm, plan.profile,
+                                    [item.check.split("/", 1)[1] for item in items], plan.strict)
+
+
+class Pipeline(Family):
+    """``pipeline/<feature>``: the catalogue's features as whole trajectories; and ``one-step``: each of their steps
+    judged from the candidate's own previous state (one outcome per dtype, or ``one-step (<feature>)`` per item)."""
+
+    name, selected_by = "pipeline", ("pipeline", "one-step")
+
+    def items(self, plan, algorithm, dtype):
+        return [Item(self.name, algorithm, dtype, c.check, c) for c in plan.pipeline_cases(algorithm, dtype)]
+
+    def run(self, worker, plan, items, whole):
+        if not items:
+            return
+        algorithm, dtype = items[0].algorithm, items[0].dtype
+        one_step = Outcome(algorithm, "one-step", dtype) if "one-step" in plan.checks and whole else None
+        for item in items:
+            plan.progress(f"{algorithm} {dtype} {item.check}")
+            outcome = Outcome(algorithm, item.check, dtype)
+            own_step = one_step
+            if "one-step" in plan.checks and not whole:
+                own_step = Outcome(algorithm, f"one-step ({item.case.label})", dtype)
+            run_case(worker, outcome, item.case, own_step, upstream_bugs(worker, plan, dtype))
+            if "pipeline" in plan.checks:
+                yield outcome.close()
+            if own_step is not None and not whole:
+                yield own_step.close()
+        if one_step is not None:
+            yield one_step.close()
+
+
+class Fixtures(Family):
+    """``fixtures``: the golden fixtures of the algorithm with budgets for the dtype (one outcome per dtype, or
+    ``fixtures/<name>`` per item)."""
+
+    name, selected_by = "fixtures", ("fixtures",)
+
+    def items(self, plan, algorithm, dtype):
+        return [Item(self.name, algorithm, dtype, f"fixtures/{c.label}", c)
+                for c in fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)]
+
+    def outcomes(self, worker, plan, algorithm, dtype):
+        items = self.items(plan, algorithm, dtype)
+        expected = expected_fixtures(algorithm, dtype, plan.profile)
+        if not items and expected:
+            yield Outcome(algorithm, "fixtures", dtype, cases=1,
+                          error=f"no fixture found in {plan.fixture_directory}; the corpus has {expected} for "
+                                f"{algorithm} with {dtype} budgets (is the package installed with its fixtures?)")
+        yield from self.run(worker, plan, items, whole=True)
+
+    def run(self, worker, plan, items, whole):
+        if not items:
+            return
+        algorithm, dtype = items[0].algorithm, items[0].dtype
+        outcome = Outcome(algorithm, "fixtures", dtype) if whole else None
+        for item in items:
+            plan.progress(f"{algorithm} {dtype} {item.check}")
+            own = outcome or Outcome(algorithm, item.check, dtype)
+            run_case(worker, own, item.case, None, upstream_bugs(worker, plan, dtype))
+            if not whole:
+                yield own.close()
+        if outcome is not None:
+            yield outcome.close()
+
+
+class Explore(Family):
+    """``explore``: property-based exploration with hypothesis (:mod:`conformance.checks.explore`)."""
+
+    name, selected_by = "explore", ("explore",)
+
+    def items(self, plan, algorithm, dtype):
+        return [Item(self.name, algorithm, dtype, "explore")]
+
+    def run(self, worker, plan, items, whole):
+        for item in items:
+            plan.progress(f"{item.algorithm} {item.dtype} explore")
+            yield explore_outcome(worker, item.algorithm, item.dtype, plan)
+
+
+# The families, in the order a run goes through them (per algorithm: the API, then per dtype the rest).
+FAMILIES: dict[str, Family] = {f.name: f for f in (Api(), Pipeline(), Fixtures(), Explore())}
+assert {name for f in FAMILIES.values() for name in f.selected_by} == set(CHECK_FAMILIES)
+
+
+def selected(plan: Plan) -> list[Family]:
+    """The families ``plan.checks`` selects."""
+    return [f for f in FAMILIES.values() if set(f.selected_by) & set(plan.checks)]
+
+
+# -- the runner: one loop ----------------------------------------------------------------------------------
 
 
 def iter_outcomes(worker: Worker, plan: Plan) -> Iterator[Outcome]:
     """Each outcome as soon as it is decided (so an interrupted run still reports what finished)."""
     for algorithm in plan.algorithms:
-        if "api" in plan.checks:
-            plan.progress(f"{algorithm} api")
-            yield from api_outcomes(worker, algorithm, plan.profile, strict=plan.strict)
-        for dtype in plan.dtypes:
-            cases = []
-            if "pipeline" in plan.checks or "one-step" in plan.checks:
-                cases += plan.pipeline_cases(algorithm, dtype)
-            by_check: dict[str, Outcome] = {}
-            if "fixtures" in plan.checks:
-                found = fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)
-                expected = expected_fixtures(algorithm, dtype, plan.profile)
-                if not found and expected:
-                    by_check["fixtures"] = _missing_fixtures(algorithm, dtype, plan, expected)
-                cases += found
-            one_step = Outcome(algorithm, "one-step", dtype) if "one-step" in plan.checks else None
-            for case in cases:
-                plan.progress(f"{algorithm} {dtype} {case.check} {case.label}")
-                outcome = by_check.setdefault(case.check, Outcome(algorithm, case.check, dtype))
-                run_case(worker, outcome, case, one_step if case.check.startswith("pipeline/") else None,
-                         upstream_bugs(worker, plan, dtype))
-            for o in by_check.values():
-                if "pipeline" in plan.checks or not o.check.startswith("pipeline/"):
-                    yield o.close()
-            if one_step is not None:
-                yield one_step.close()
-            if "explore" in plan.checks:
-                plan.progress(f"{algorithm} {dtype} explore")
-                yield explore_outcome(worker, algorithm, dtype, plan)
+        for dtype in (None, *plan.dtypes):
+            for family in selected(plan):
+                if family.per_dtype == (dtype is not None):
+                    yield from family.outcomes(worker, plan, algorithm, dtype)
 
 
 def run_plan(worker: Worker, plan: Plan) -> list[Outcome]:
     return list(iter_outcomes(worker, plan))
 
 
-# -- item by item (the plugin) -------------------------------------------------------------------------
-
-
 def plan_items(plan: Plan) -> list[Item]:
     """Every check of the plan as a separately runnable item, in the order :func:`iter_outcomes` runs them."""
-    items = []
-    for algorithm in plan.algorithms:
-        if "api" in plan.checks:
-            items += [Item(algorithm, None, f"api/{name}") for name in API_CHECKS]
-        for dtype in plan.dtypes:
-            if "pipeline" in plan.checks or "one-step" in plan.checks:
-                items += [Item(algorithm, dtype, c.check) for c in pipeline_cases(algorithm, dtype, plan.profile)]
-            if "fixtures" in plan.checks:
-                items += [Item(algorithm, dtype, f"fixtures/{c.label}")
-                          for c in fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)]
-            if "explore" in plan.checks:
-                items.append(Item(algorithm, dtype, "explore"))
-    return items
+    return [item for algorithm in plan.algorithms for dtype in (None, *plan.dtypes) for family in selected(plan)
+            if family.per_dtype == (dtype is not None) for item in family.items(plan, algorithm, dtype)]
+
+
+def find_item(plan: Plan, algorithm: str, dtype: str | None, check: str) -> Item:
+    """The plan's item of ``check`` (``pipeline/basic``, ``api/signature``, ...) for ``algorithm`` in ``dtype``."""
+    for item in plan_items(replace(plan, algorithms=[algorithm], dtypes=[dtype] if dtype else [])):
+        if item.dtype == dtype and item.check == check:
+            return item
+    raise ValueError(f"the plan has no check {check!r} for {algorithm} in {dtype}")
 
 
 def run_item(worker: Worker, plan: Plan, item: Item) -> list[Outcome]:
     """The outcomes of one item: a pipeline item also gives its one-step outcome (``one-step (<feature>)``)."""
-    if item.dtype is None:
-        return api_outcomes(worker, item.algorithm, plan.profile, [item.check.split("/", 1)[1]], plan.strict)
-    if item.check == "explore":
-        return [explore_outcome(worker, item.algorithm, item.dtype, plan)]
-    family, label = item.check.split("/", 1)
-    if family == "pipeline":
-        cases = plan.pipeline_cases(item.algorithm, item.dtype)
-    else:
-        cases = fixture_cases(item.algorithm, item.dtype, plan.profile, plan.fixture_directory)
-    case = next(c for c in cases if c.label == label)
-    outcome = Outcome(item.algorithm, item.check, item.dtype)
-    one_step = None
-    if family == "pipeline" and "one-step" in plan.checks:
-        one_step = Outcome(item.algorithm, f"one-step ({label})", item.dtype)
-    run_case(worker, outcome, case, one_step, upstream_bugs(worker, plan, item.dtype))
-    outcomes = [outcome.close()] if family == "fixtures" or "pipeline" in plan.checks else []
-    return outcomes + ([one_step.close()] if one_step is not None else [])
+    return list(FAMILIES[item.family].run(worker, plan, [item], whole=False))

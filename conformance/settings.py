@@ -1,19 +1,86 @@
-"""The settings of a run, validated alike for the command line and the pytest plugin.
+"""The settings of a run: one type for the command line, the pytest plugin and the ``optconf`` fixture.
 
-Every bad value is one ``ValueError`` whose message names the setting, the value and what is accepted.
+:class:`Settings` holds every setting with its default, written once here; :meth:`Settings.parse` validates the
+raw strings (or lists) each entry point gathers, and every bad value is one ``ValueError`` whose message names the
+setting as that entry point spells it, the value and what is accepted.  :meth:`Settings.report_block` is the
+``settings`` block of the JSON report, the same from every entry point.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from optimizer_conformance.reference.rules import DIALECT_RULES
+from optimizer_conformance.conformance.model import PROFILES
+from optimizer_conformance.reference.formats import FORMATS
+from optimizer_conformance.reference.rules import ALGORITHMS, DIALECT_RULES
 
 CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
 # What a candidate may run under as Keras's floatx() (the dtype of its learning-rate variable and schedules).
 FLOATX = ("float32", "float64")
 DIALECTS = DIALECT_RULES
+BACKENDS = ("tensorflow", "jax", "torch")
+COMPILE_MODES = ("eager", "function", "jit")
+# The deadline of one call into the candidate: a hang past it fails the check and restarts the worker.  Far above
+# what any honest candidate needs for one call on the 2-core CI machine (loading TensorFlow and compiling a JAX step
+# take seconds).
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to check, and how: every setting of a run, with its default."""
+
+    candidate: str
+    algorithms: list[str] | None = None  # None: what the candidate claims
+    dtypes: list[str] | None = None  # None: what the candidate computes in
+    dialect: str | None = None  # None: every dialect the candidate claims rules of
+    backend: str | None = None  # None: $KERAS_BACKEND, else tensorflow
+    profile: str = "ci"
+    checks: tuple[str, ...] = CHECK_FAMILIES
+    compile: str = "eager"
+    timeout: float = DEFAULT_TIMEOUT
+    floatx: str | None = None  # None: what the candidate declares, else float32
+    strict: bool = False
+    xfail: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], spelled: Callable[[str], str] = lambda key: f"--{key}",
+              **given: Any) -> Settings:
+        """Settings from raw values (strings, or lists for the list settings; None or absent: the default), each
+        validated; ``spelled(key)`` is how the entry point names a setting in its messages."""
+        def text(key: str) -> str | None:
+            value = raw.get(key)
+            if isinstance(value, (list, tuple)):
+                return ",".join(map(str, value))
+            return None if value is None else str(value)
+
+        strict = raw.get("strict")
+        if not isinstance(strict, bool):
+            strict = one_of(text("strict"), ("true", "false"), spelled("strict"), "false") == "true"
+        return cls(
+            candidate=str(raw["candidate"]),
+            algorithms=choices(text("algorithms"), ALGORITHMS, spelled("algorithms")),
+            dtypes=choices(text("dtypes"), FORMATS, spelled("dtypes")),
+            dialect=one_of(text("dialect"), DIALECTS, spelled("dialect"), None),
+            backend=one_of(text("backend"), BACKENDS, spelled("backend"), None),
+            profile=one_of(text("profile"), PROFILES, spelled("profile"), cls.profile),
+            checks=tuple(choices(text("checks"), CHECK_FAMILIES, spelled("checks")) or CHECK_FAMILIES),
+            compile=one_of(text("compile"), COMPILE_MODES, spelled("compile"), cls.compile),
+            timeout=timeout_seconds(text("timeout") or cls.timeout, spelled("timeout")),
+            floatx=one_of(text("floatx"), FLOATX, spelled("floatx"), None),
+            strict=strict,
+            **given,
+        )
+
+    def report_block(self, algorithms: list[str], dtypes: list[str], floatx: str, interrupted: bool) -> dict:
+        """The JSON report's ``settings``: these settings, with what the run covered and under which floatx."""
+        return {"profile": self.profile, "algorithms": list(algorithms), "dtypes": list(dtypes),
+                "checks": list(self.checks), "dialect": self.dialect, "backend": self.backend,
+                "compile": self.compile, "timeout": self.timeout, "strict": self.strict, "floatx": floatx,
+                "interrupted": interrupted}
 
 
 def choices(value: str | None, accepted: Iterable[str], name: str) -> list[str] | None:

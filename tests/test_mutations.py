@@ -151,10 +151,13 @@ def test_the_command_line_prints_the_shrunk_example_and_writes_it_as_a_fixture(t
     "args, message",
     [
         (["check", "no.such.module:Thing", "--backend", "tensorflow"], "cannot load"),
-        (["check", "keras", "--backend", "theano"], "--backend must be one of"),
+        (["check", "keras", "--backend", "theano"], "--backend: 'theano' is not accepted"),
         (["check", "keras", "--algorithm", "sgd"], "--algorithm: 'sgd' is not accepted"),
         (["check", "keras", "--profile", "forever"], "--profile: 'forever' is not accepted"),
         (["check", "keras", "--dtype", "float8"], "--dtype: 'float8' is not accepted"),
+        (["check", "keras", "--dialect", "keras4"], "--dialect: 'keras4' is not accepted; accepted: keras3, tf-legacy"),
+        (["check", "keras", "--compile", "warp"], "--compile: 'warp' is not accepted"),
+        (["check", "keras", "--timeout", "-1"], "--timeout must be a positive number of seconds"),
     ],
 )
 def test_bad_arguments_and_unloadable_candidates_exit_2_with_one_line(args, message):

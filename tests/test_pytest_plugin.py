@@ -1,5 +1,6 @@
 """The pytest plugin, used as a port author would: in a throwaway repository outside this project."""
 
+import json
 import os
 import subprocess
 import sys
@@ -103,7 +104,11 @@ def test_a_broken_port_fails_with_a_readable_report(tmp_path):
     assert "FAIL adam pipeline/large-hyperparameters [float32]" in out.stdout
     for field in ("quantity", "candidate", "exact", "budget", "ratio"):
         assert f"  {field}" in out.stdout
-    assert (tmp_path / "report.json").exists()
+    report = json.loads((tmp_path / "report.json").read_text())
+    # The same report as optconf check --json: the candidate's versions, and the one settings block.
+    assert report["candidate"]["name"] == "myport:Adapter" and "python" in report["candidate"]["versions"]
+    assert report["settings"]["interrupted"] is False and report["settings"]["profile"] == "quick"
+    assert report["settings"]["algorithms"] == ["adam"] and report["settings"]["floatx"] == "float32"
 
 
 def test_stale_expected_failures_warn_and_unexpected_passes_fail(tmp_path):

@@ -77,12 +77,12 @@ def _precision_bugs():
 @pytest.mark.parametrize("bug", _precision_bugs(), ids=lambda c: c.__name__)
 def test_one_quantity_formed_in_float32_fails_the_float64_check_that_exercises_it(bug):
     from optimizer_conformance.conformance.candidates.client import Candidate, Worker
-    from optimizer_conformance.conformance.runner import Item, Plan, run_item
+    from optimizer_conformance.conformance.runner import Plan, find_item, run_item
 
     with Worker(Candidate(f"{bug.__module__}:{bug.__name__}", "jax")) as worker:
         (algorithm,) = worker.description["algorithms"]
         plan = Plan([algorithm], ["float64"], PROFILES["quick"], ("pipeline",), strict=True)
-        (outcome,) = run_item(worker, plan, Item(algorithm, "float64", bug.expected_check))
+        (outcome,) = run_item(worker, plan, find_item(plan, algorithm, "float64", bug.expected_check))
     assert outcome.failed and outcome.worst is not None and outcome.worst.ratio > 1, (outcome.worst, outcome.error)
 
 
@@ -97,10 +97,10 @@ class ClaimsFloatxFloat64(NumpyAdapter):
 @requires("keras", "jax", "numba")
 def test_floatx_is_a_parameter_keras_runs_under_it_and_a_port_is_held_to_what_it_declares():
     from optimizer_conformance.conformance.candidates.client import Candidate, Worker
-    from optimizer_conformance.conformance.runner import Item, Plan, run_item
+    from optimizer_conformance.conformance.runner import Plan, find_item, run_item
 
     under_float64 = Plan(["adam"], ["float64"], PROFILES["quick"], ("pipeline",), floatx="float64")
-    basic = Item("adam", "float64", "pipeline/basic")
+    basic = find_item(under_float64, "adam", "float64", "pipeline/basic")
     with Worker(Candidate(None, "jax")) as worker:  # Keras under keras.config.set_floatx("float64")
         (keras_outcome,) = run_item(worker, under_float64, basic)
     assert keras_outcome.passed, (keras_outcome.worst, keras_outcome.error)

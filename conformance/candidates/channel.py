@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
+from optimizer_conformance.conformance.candidates import messages
+
 _STREAM: TextIO | None = None  # the protocol's output stream, once the worker serves
 
 
@@ -23,4 +25,4 @@ def send(message: dict) -> None:
 def announce(call: str, step: int | None = None) -> None:
     """Tell the host which call into the candidate comes next (its deadline and its crash report use it)."""
     if _STREAM is not None:
-        send({"call": call, "step": step})
+        send(messages.call(call, step))

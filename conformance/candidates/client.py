@@ -21,13 +21,11 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
+from optimizer_conformance.conformance.candidates import messages
 from optimizer_conformance.conformance.model import CandidateLost, NotApplicable, RunError
+from optimizer_conformance.conformance.settings import BACKENDS, COMPILE_MODES, DEFAULT_TIMEOUT
 
-BACKENDS = ("tensorflow", "jax", "torch")
-COMPILE_MODES = ("eager", "function", "jit")
-# Far above what any honest candidate needs for one call on the 2-core CI machine (loading TensorFlow and
-# compiling a JAX step take seconds).
-DEFAULT_TIMEOUT = 120.0
+__all__ = ["BACKENDS", "COMPILE_MODES", "DEFAULT_TIMEOUT", "Candidate", "CandidateError", "Worker", "parse_candidate"]
 # The worker is this project's module under its own import root, so nothing in the current directory (first
 # on the worker's path, so the candidate's own modules are found) can stand in for it.
 WORKER = [sys.executable, "-m", "optimizer_conformance.conformance.candidates.server"]
@@ -50,8 +48,7 @@ class Candidate:
         return f"{what} [{self.backend}{mode}]"
 
     def header(self) -> dict:
-        return {"candidate": {"kind": "keras" if self.target is None else "import", "target": self.target,
-                              "compile": self.compile}}
+        return messages.load("keras" if self.target is None else "import", self.target, self.compile)
 
 
 def parse_candidate(text: str, backend: str | None = None, compile: str = "eager") -> Candidate:
@@ -103,10 +100,10 @@ class Worker:
             reply = self._exchange(self.candidate.header(), "loading the candidate")
         except RunError as error:
             raise CandidateError(f"cannot load {self.candidate.label}: {error}") from None
-        if "error" in reply:
+        if messages.ERROR in reply:
             self.close()
-            raise CandidateError(f"cannot load {self.candidate.label}: {reply['error']}")
-        return reply["describe"]
+            raise CandidateError(f"cannot load {self.candidate.label}: {reply[messages.ERROR]}")
+        return reply[messages.DESCRIBE]
 
     def _ensure_running(self) -> None:
         if self.process is not None:
@@ -152,9 +149,9 @@ class Worker:
                 self.kill()
                 raise CandidateLost(f"the worker's protocol channel carried junk in {doing}: {line[:120]!r}",
                                     call=self.call) from None
-            if "call" in reply:
+            if messages.CALL in reply:
                 self._last = reply
-                doing, self.call = _describe_call(reply), str(reply["call"])
+                doing, self.call = _describe_call(reply), str(reply[messages.CALL])
                 continue
             return reply
 
@@ -210,21 +207,22 @@ class Worker:
             reply = self._exchange(candidate.header(), "loading the candidate")
         except RunError as error:
             raise CandidateError(f"cannot load {candidate.label}: {error}") from None
-        if "error" in reply:
-            raise CandidateError(f"cannot load {candidate.label}: {reply['error']}")
-        self.candidate, self.description = candidate, reply["describe"]
+        if messages.ERROR in reply:
+            raise CandidateError(f"cannot load {candidate.label}: {reply[messages.ERROR]}")
+        self.candidate, self.description = candidate, reply[messages.DESCRIBE]
         return self.description
 
     def run(self, spec: dict) -> list[dict]:
         """The candidate's states along ``spec``; :class:`RunError` if it raised, hung or died;
         :class:`NotApplicable` if the worker's Keras itself rejects the spec's configuration."""
-        reply = self._request({"spec": spec}, "the candidate")
-        if "error" in reply:
-            raise RunError(f"{reply['error']} (in {_describe_call(self._last)})" if self.call else reply["error"],
-                           reply.get("traceback", ""), self.call)
-        if "not_applicable" in reply:
-            raise NotApplicable(reply["not_applicable"])
-        states = reply.get("states")
+        reply = self._request(messages.run(spec), "the candidate")
+        if messages.ERROR in reply:
+            error = reply[messages.ERROR]
+            raise RunError(f"{error} (in {_describe_call(self._last)})" if self.call else error,
+                           reply.get(messages.TRACEBACK, ""), self.call)
+        if messages.NOT_APPLICABLE in reply:
+            raise NotApplicable(reply[messages.NOT_APPLICABLE])
+        states = reply.get(messages.STATES)
         if not isinstance(states, list) or not all(isinstance(s, dict) for s in states):
             raise RunError(f"the worker's reply holds no list of states: {str(reply)[:120]}")
         return states
@@ -233,11 +231,10 @@ class Worker:
         """The API/config checks (:mod:`conformance.checks.api`), run in the worker next to real Keras.
 
         Their outcomes, as JSON (:meth:`Outcome.to_json`)."""
-        reply = self._request({"api": {"algorithm": algorithm, "examples": examples, "checks": checks}},
-                              "the API checks")
-        if "error" in reply:
-            raise RunError(reply["error"], reply.get("traceback", ""), self.call)
-        return reply["api"]
+        reply = self._request(messages.api(algorithm, examples, checks), "the API checks")
+        if messages.ERROR in reply:
+            raise RunError(reply[messages.ERROR], reply.get(messages.TRACEBACK, ""), self.call)
+        return reply[messages.API]
 
     def close(self) -> None:
         """End the worker: politely (end of input), and killed if it does not end within a few seconds."""
@@ -274,7 +271,7 @@ def _pump(stream, lines: queue.Queue) -> None:
 
 
 def _describe_call(announcement: dict) -> str:
-    call, step = announcement["call"], announcement.get("step")
+    call, step = announcement[messages.CALL], announcement.get(messages.STEP)
     return f"{call}()" + (f" at step {step}" if step is not None else "") if not call.startswith("api/") else call
 
 

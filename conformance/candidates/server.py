@@ -2,22 +2,12 @@
 
 Keras picks its backend once per process, and importing TensorFlow costs seconds, so the harness
 starts a worker per candidate (``KERAS_BACKEND`` set) and talks to it in JSON lines over stdin and
-stdout:
+stdout: a candidate to load, then trajectory specs and API requests, each answered with the candidate's
+states (or its error, or why the worker's Keras itself rejects the spec); before each call into the candidate
+the worker announces it, so the host's deadline restarts and a hang or crash is reported at that call.
 
-    → {"candidate": {"kind": "keras" | "import", "target": "pkg.mod:Name", "compile": "eager"}}
-    ← {"ready": true, "describe": {...}}   or   {"error": "..."}
-    → {"spec": {...}}                       (a trajectory: conformance.model)
-    → {"api": {"algorithm": "adam", "examples": 60, "checks": [...]}}   (the API checks: conformance.checks.api)
-    → {"candidate": {...}}                  (switch to another candidate; answered like the first)
-    ← {"call": "apply", "step": 3}          (before each call into the candidate: the host's deadline
-                                             restarts, and a hang or crash is reported at that call)
-    ← {"states": [{quantity: [hex, ...]}, ...]}   or   {"api": [outcome, ...]}
-                                            or   {"error": "...", "traceback": "..."}
-                                            or   {"not_applicable": "Keras 3.0.0 rejects it (...)"}
-                                                 (a Keras-based candidate: the Keras release in the worker,
-                                                 the reference, refuses the spec's configuration)
-
-Floats travel as ``float.hex`` strings.  Candidates: real Keras 3 (``keras.optimizers``), any
+The messages are built and read with :mod:`conformance.candidates.messages` on both sides.  Floats travel as
+``float.hex`` strings.  Candidates: real Keras 3 (``keras.optimizers``), any
 class or factory named by import path that follows the Keras optimizer API (Keras 3 subclasses,
 ``tf_keras.optimizers.legacy`` optimizers), and adapters (:mod:`conformance.candidates.protocol`); each
 has its engine (:mod:`conformance.candidates.engines`).
@@ -37,10 +27,12 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from optimizer_conformance.conformance.candidates import messages  # noqa: E402
 from optimizer_conformance.conformance.candidates.channel import announce, open_channel, send  # noqa: E402
 from optimizer_conformance.conformance.candidates.engines import Engine, make_engine  # noqa: E402
 from optimizer_conformance.conformance.checks.api import CHECKS, run_api_checks  # noqa: E402
 from optimizer_conformance.conformance.checks.upstream import affecting  # noqa: E402
+from optimizer_conformance.conformance.model import Spec  # noqa: E402
 
 
 def _api(engine: Engine, request: dict) -> list[dict]:
@@ -60,7 +52,7 @@ def _api(engine: Engine, request: dict) -> list[dict]:
 def _error_reply(error: BaseException) -> dict:
     # SystemExit and KeyboardInterrupt raised by the candidate are its results too: a Ctrl-C at the terminal
     # never reaches the worker, which runs in a process group of its own.
-    return {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-3000:]}
+    return messages.failed(f"{type(error).__name__}: {error}", traceback.format_exc()[-3000:])
 
 
 def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
@@ -69,32 +61,33 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            engine = make_engine(header["candidate"])
+            engine = make_engine(header[messages.CANDIDATE])
             description = engine.describe()
     except BaseException as error:  # noqa: BLE001 - reported to the harness as "cannot load"
-        send({"error": f"{type(error).__name__}: {error}"})
+        send(messages.failed(f"{type(error).__name__}: {error}"))
         return 2
-    send({"ready": True, "describe": description})
+    send(messages.ready(description))
     for line in stdin:
         request = json.loads(line)
-        if "candidate" in request:
+        kind = messages.kind_of(request)
+        if kind == messages.CANDIDATE:
             # Switching candidates in one process spares the framework's import (seconds for TensorFlow).
             try:
-                engine = make_engine(request["candidate"])
-                reply = {"ready": True, "describe": engine.describe()}
+                engine = make_engine(request[messages.CANDIDATE])
+                reply = messages.ready(engine.describe())
             except BaseException as error:  # noqa: BLE001
-                reply = {"error": f"{type(error).__name__}: {error}"}
+                reply = messages.failed(f"{type(error).__name__}: {error}")
             send(reply)
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if "api" in request:
-                    reply = {"api": _api(engine, request["api"])}
-                elif reason := engine.reference_rejects(request["spec"]):
-                    reply = {"not_applicable": reason}
+                if kind == messages.API:
+                    reply = messages.api_outcomes(_api(engine, request[messages.API]))
                 else:
-                    reply = {"states": engine.run(request["spec"])}
+                    spec = Spec.from_json(request[messages.SPEC]).to_json()  # a malformed spec: one clear error
+                    reason = engine.reference_rejects(spec)
+                    reply = messages.not_applicable(reason) if reason else messages.states(engine.run(spec))
         except BaseException as error:  # noqa: BLE001 - a candidate's exception is a result, not a crash
             reply = _error_reply(error)
         send(reply)

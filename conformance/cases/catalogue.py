@@ -6,11 +6,13 @@ reproducible byte for byte on any machine.
 
 * :data:`FEATURES`: one trajectory per rule or pipeline feature (and the combinations that interact),
   written for any algorithm (``algorithm`` None) and made concrete by :func:`pipeline_cases`: the
-  ``pipeline/<feature>`` checks of ``optconf check``;
-* :data:`CORPUS`: the golden fixtures (``optconf generate``), each with its algorithm and input dtype;
-  its names say what each tests.
+  ``pipeline/<feature>`` checks of ``optconf check``.  A feature applies to a rule whose dialect has the
+  parts of ``apply`` it uses (:attr:`Trajectory.parts`) and that has the capability it needs;
+* :data:`CORPUS`: the golden fixtures (``optconf generate``), each with its algorithm and input dtype: the
+  trajectories each rule owns (its descriptor's ``corpus``), then the pipeline's and the numerics' edge
+  cases; its names say what each tests.
 
-Imports: the data model and the input generator.
+Imports: the data model, the input generator and the rules' descriptors.
 """
 
 from __future__ import annotations

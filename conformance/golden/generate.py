@@ -193,7 +193,8 @@ def check(directory: Path, entries: list[Trajectory], jobs: int | None = None,
             problems.append(f"{path}: differs from its regeneration at {_first_difference(stored, text)}")
     if len(entries) == len(CORPUS):
         known = {f"{e.name}.json" for e in CORPUS}
-        problems += [f"{p}: not in the corpus (remove it, or add an entry to conformance/cases/catalogue.py)"
+        problems += [f"{p}: not in the corpus (remove it, or add a Golden to its rule's descriptor in "
+                     "reference/rules/<rule>.py or a Trajectory to conformance/cases/catalogue.py)"
                      for p in sorted(directory.glob("*.json")) if p.name not in known]
     return problems
 
