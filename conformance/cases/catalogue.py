@@ -311,6 +311,8 @@ FEATURES: tuple[Trajectory, ...] = (
     _feature("sparse-gradients", "an embedding's gradient delivered as row slices (tf.IndexedSlices, JAX BCOO): "
              "the dense result, untouched rows' moments decaying too", {"weight_decay": 0.01}, data="sparse-rows",
              shapes=EMBEDDING, sparse_gradients=(0,)),
+    _feature("warmup", "the rule's own learning-rate warmup over 3 steps", {"warmup_steps": 3}, min_steps=5,
+             needs="warmup"),
     _feature("zero-variable", "a variable that starts at zero (a bias): Lamb's trust ratio is 1 there", {},
              data="zero-variable", needs="variable-norms"),
     _feature("schedule-exponential", "ExponentialDecay", {"learning_rate": schedule(

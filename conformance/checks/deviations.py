@@ -274,6 +274,21 @@ class _ScheduleFreeWeightOffByOneRule(_ScheduleFreeXFromUpdatedZRule):
         return dataclasses.replace(c, weight=weight, one_minus_weight=1 - weight), scalars
 
 
+class _ScheduleFreeWarmupOffByOneRule(_ScheduleFreeXFromUpdatedZRule):
+    """Schedule-free AdamW warming up with ``min((t − 1)/W, 1)`` (the raw counter) instead of ``min(t/W, 1)``: the
+    first step does not move."""
+
+    update = staticmethod(schedule_free_adamw.update)
+
+    @staticmethod
+    def coefficients(hp, lr, step, fmt, scalars):
+        c, scalars = schedule_free_adamw.coefficients(hp, lr, step, fmt, scalars)
+        if hp["warmup_steps"] > 0:
+            c = dataclasses.replace(c, learning_rate=lr * schedule_free_adamw.warmup_factor(step - 1,
+                                                                                           hp["warmup_steps"], fmt))
+        return c, scalars
+
+
 def _with_rule(rule: Any) -> Callable[..., ReferenceOptimizer]:
     class Deviated(ReferenceOptimizer):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -469,6 +484,9 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "a NaN gradient leaves u finite", _for("adamax", _with_rule(_AdamaxMaxDropsNanRule))),
     Deviation("schedule-free-averaging-weight-off-by-one", "schedule-free AdamW's averaging weight 1/(t + 1) "
               "instead of 1/t", _for("schedule-free-adamw", _with_rule(_ScheduleFreeWeightOffByOneRule))),
+    Deviation("schedule-free-warmup-off-by-one", "schedule-free AdamW's warmup min(t/W, 1) counted from the raw "
+              "counter, t − 1: the first step does not move",
+              _for("schedule-free-adamw", _with_rule(_ScheduleFreeWarmupOffByOneRule))),
     Deviation("lamb-trust-ratio-over-gradient-norm", "Lamb's trust ratio over the gradient's norm, ‖θ‖ / ‖g‖ (LARS's), "
               "instead of the update direction's ‖θ‖ / ‖r‖", _for("lamb", _with_rule(_LambGradientNormRule))),
     Deviation("lamb-zero-norm-unguarded", "Lamb's trust ratio ‖θ‖ / ‖r‖ not guarded: a variable that starts at zero "

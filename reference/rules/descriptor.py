@@ -30,6 +30,7 @@ CAPABILITIES = {
     "amsgrad": "the amsgrad option: a running maximum of the velocity",
     "variable-norms": "norms over a whole variable (Lamb's trust ratio): a variable at zero meets its guard",
     "running-max": "a running maximum of |g| (Adamax's norm): Inf and NaN gradients meet the max",
+    "warmup": "a learning-rate warmup of its own (schedule-free AdamW's warmup_steps)",
 }
 
 

@@ -58,11 +58,17 @@ def averaging_weight(step: int, fmt: FloatFormat) -> Tracked:
     return 1 / Tracked.count(step, fmt)
 
 
+def warmup_factor(step: int, warmup_steps: float, fmt: FloatFormat) -> Tracked:
+    """``min(t / W, 1)``, the factor of the learning rate during warmup (held in floatx on Keras's torch backend:
+    the budget covers it)."""
+    return through_floatx(minimum(Tracked.count(step, fmt) / Tracked.rounded(warmup_steps, fmt),
+                                  Tracked.exact(1, fmt)))
+
+
 def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: dict):
     t = Tracked.count(step, fmt)
-    warmup = hp["warmup_steps"]
-    if warmup > 0:
-        lr = lr * through_floatx(minimum(t / Tracked.rounded(warmup, fmt), Tracked.exact(1, fmt)))
+    if hp["warmup_steps"] > 0:
+        lr = lr * warmup_factor(step, hp["warmup_steps"], fmt)
     beta_1, beta_2 = Tracked.rounded(hp["beta_1"], fmt), Tracked.rounded(hp["beta_2"], fmt)
     weight = averaging_weight(step, fmt)
     c = Coefficients(
@@ -114,6 +120,7 @@ RULE = Rule(
     defaults={"name": "schedule_free_adam_w", "learning_rate": 0.0025, "beta_1": 0.9, "beta_2": 0.999,
               "epsilon": 1e-8, "warmup_steps": 0},
     validate=_validate,
+    capabilities=frozenset({"warmup"}),
     keras_slots=(("_momentums", "momentum", None), ("_velocities", "velocity", None)),
     explore={"warmup_steps": (0, 1, 3)},
     corpus=(

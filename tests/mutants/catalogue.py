@@ -86,6 +86,13 @@ class ScheduleFreeWeightOffByOne(_ScheduleFreeStep):
     options = {"weight_offset": 1}
 
 
+class ScheduleFreeWarmupOffByOne(_ScheduleFreeStep):
+    """The warmup factor min(t/W, 1) from the raw counter (t − 1): the first step does not move."""
+    deviation = "schedule-free-warmup-off-by-one"
+    expected_check = "pipeline/warmup"
+    options = {"warmup_offset": -1}
+
+
 class ScheduleFreeXFromUpdatedZ(_ScheduleFreeStep):
     """x recovered from the updated z (as Keras 3.15 does on TensorFlow and torch)."""
     deviation = "schedule-free-x-from-updated-z"
@@ -554,6 +561,7 @@ BUGS = [c for c in (
     ClippingBeforeAveraging, PerVariableClipping, LossScaleNotUndone, ScheduleFedRealUpdates,
     AdamaxMissingBiasCorrection, AdamaxMaxWithoutAbsoluteValue,
     AdamaxEpsilonInsideMax, LambTrustRatioOverGradientNorm, LambZeroNormUnguarded, ScheduleFreeWeightOffByOne,
+    ScheduleFreeWarmupOffByOne,
     ScheduleFreeXFromUpdatedZ, ConstraintBeforeUpdate, OverwrittenVariableDecayed, LossScaleNotHalved,
     NonFiniteStepApplied, GrowthCountedOnSkippedSteps, AdamaxMaxDropsNan, GlobalClipKeepsNonFiniteNorm,
     NonFiniteGradientsZeroed, SparseUpdateLazy,

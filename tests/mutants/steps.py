@@ -114,14 +114,14 @@ def lamb_step(opt, gradient, variable, learning_rate, *, ratio_over="direction",
 
 
 def schedule_free_step(opt, gradient, variable, learning_rate, *, weight_offset=0, x_from_updated_z=False,
-                       in_float64=False):
+                       in_float64=False, warmup_offset=0):
     dtype = "float64" if in_float64 else variable.dtype
     lr = ops.cast(learning_rate, dtype)
     g = ops.cast(_dense(gradient), dtype)
     t = ops.cast(opt.iterations + 1, dtype)
     b1, b2, eps = (ops.cast(x, dtype) for x in (opt.beta_1, opt.beta_2, opt.epsilon))
     if opt.warmup_steps > 0:
-        lr = lr * ops.minimum(t / ops.cast(opt.warmup_steps, dtype), ops.cast(1.0, dtype))
+        lr = lr * ops.minimum((t + warmup_offset) / ops.cast(opt.warmup_steps, dtype), ops.cast(1.0, dtype))
     z_var = opt._momentums[opt._get_variable_index(variable)]
     v_var = opt._velocities[opt._get_variable_index(variable)]
     z_old, v, y = ops.cast(z_var, dtype), ops.cast(v_var, dtype), ops.cast(variable, dtype)
