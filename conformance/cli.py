@@ -43,7 +43,8 @@ from optimizer_conformance.conformance.candidates.client import CandidateError, 
 from optimizer_conformance.conformance.golden import generate as gen
 from optimizer_conformance.conformance.golden.format import FixtureError, load
 from optimizer_conformance.conformance.golden.replay import FIXTURES
-from optimizer_conformance.conformance.runner import iter_outcomes, plan_for
+from optimizer_conformance.conformance.progress import Progress
+from optimizer_conformance.conformance.runner import iter_outcomes, plan_for, plan_items
 from optimizer_conformance.conformance.settings import (
     BACKENDS,
     CHECK_FAMILIES,
@@ -78,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     check.add_argument("--write-failures", metavar="DIR", help="write each shrunk failing example as a fixture")
     check.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="progress on stderr (default: when stderr is a terminal)")
+                       help="progress on stderr: a bar on a terminal, else a line every 10%% or 30 s (default: on)")
+    check.add_argument("--quiet", action="store_true", help="no progress, no header: the report only")
+    check.add_argument("--durations", metavar="N", type=int, default=None,
+                       help="list the N slowest checks after the report (0: all), as pytest's --durations")
     check.add_argument("--floatx", help="float32 or float64: the floatx the candidate runs under, the dtype of its "
                                         "learning-rate variable (default: what the candidate declares, else float32; "
                                         "keras: runs Keras under keras.config.set_floatx)")
@@ -121,13 +125,11 @@ def run_check(args) -> int:
     except ValueError as error:
         return _usage_error(str(error))
     algorithms, dtypes, checks = settings.algorithms, settings.dtypes, list(settings.checks)
-    show = sys.stderr.isatty() if args.progress is None else args.progress
+    if args.durations is not None and args.durations < 0:
+        return _usage_error(f"--durations must be a number of checks >= 0; got {args.durations}")
+    progress_mode = "off" if args.quiet or args.progress is False else "bar" if sys.stderr.isatty() else "lines"
     started = time.perf_counter()
-
-    def progress(label: str) -> None:
-        if show:
-            sys.stderr.write(f"\r{time.perf_counter() - started:6.1f}s {label[:70]:<70}")
-            sys.stderr.flush()
+    progress = None
 
     outcomes: list = []
     interrupted = False
@@ -150,17 +152,19 @@ def run_check(args) -> int:
         unsupported = [d for d in chosen_dtypes if d not in described["dtypes"]]
         if unsupported and dtypes is not None and args.candidate == "keras":
             return _usage_error(f"{candidate.label} does not compute in {', '.join(unsupported)}")
-        print(f"optconf check {candidate.label}: {', '.join(chosen_algorithms)} in {', '.join(chosen_dtypes)}, "
-              f"profile {settings.profile}, checks {', '.join(checks)}")
-        print("versions: " + ", ".join(f"{k} {v}" for k, v in described["versions"].items()), flush=True)
-        plan = replace(plan_for(settings, described, progress=progress,
+        if not args.quiet:
+            print(f"optconf check {candidate.label}: {', '.join(chosen_algorithms)} in {', '.join(chosen_dtypes)}, "
+                  f"profile {settings.profile}, checks {', '.join(checks)}")
+            print("versions: " + ", ".join(f"{k} {v}" for k, v in described["versions"].items()), flush=True)
+        plan = replace(plan_for(settings, described,
                                 write_failure=_failure_writer(args.write_failures) if args.write_failures else None),
                        algorithms=chosen_algorithms, dtypes=chosen_dtypes)
-        for outcome in iter_outcomes(worker, plan):
+        progress = Progress(len(plan_items(plan)), progress_mode)
+        for outcome in iter_outcomes(worker, replace(plan, progress=progress)):
             outcomes.append(outcome)
     except CandidateError as error:
-        if show:
-            sys.stderr.write("\n")
+        if progress is not None:
+            progress.close()
         return _usage_error(str(error).splitlines()[0])
     except KeyboardInterrupt:
         interrupted = True
@@ -168,17 +172,24 @@ def run_check(args) -> int:
     finally:
         if worker is not None:
             worker.kill() if interrupted else worker.close()
-    if show:
-        sys.stderr.write("\r" + " " * 80 + "\r")
+    if progress is not None:
+        progress.close()
     if interrupted:
         print(f"\noptconf: interrupted; the report covers the {len(outcomes)} checks that finished", file=sys.stderr)
     report.render(outcomes, sys.stdout)
-    print(f"\n{report.summary_line(outcomes)} in {time.perf_counter() - started:.1f} s")
+    if args.durations is not None:
+        report.print_durations(outcomes, sys.stdout, args.durations)
+    total = time.perf_counter() - started
+    print(f"\n{report.summary_line(outcomes)} in {total:.1f} s")
+    timing = None
+    if worker is not None:
+        timing = {"total": total, **worker.timing}
+        timing["host"] = total - timing["startup"] - timing["candidate"]
     if args.json:
         floatx = settings.floatx or described.get("floatx") or "float32"
         report.write_json(args.json, report.to_json(
             outcomes, {"name": candidate.label, **described},
-            settings.report_block(chosen_algorithms, chosen_dtypes, floatx, interrupted)))
+            settings.report_block(chosen_algorithms, chosen_dtypes, floatx, interrupted), timing))
     if interrupted:
         return 130
     return 0 if report.conformant(outcomes) else 1

@@ -258,6 +258,7 @@ class Outcome:
     # failing case; ``unexplained``: a failing case it does not explain.  Together: the verdict.
     upstream: str | None = None
     unexplained: bool = False
+    duration: float | None = None  # wall seconds the check took (its cases run and judged)
 
     @property
     def judged(self) -> bool:
@@ -334,7 +335,8 @@ class Outcome:
                 "worst_case": self.worst_case, "error": self.error, "diagnosis": self.diagnosis,
                 "problems": list(self.problems), "not_applicable": self.not_applicable,
                 "skipped": list(self.skipped), "example": self.example,
-                "known_upstream_bug": self.upstream if self.known_upstream_bug else None}
+                "known_upstream_bug": self.upstream if self.known_upstream_bug else None,
+                "duration": None if self.duration is None else round(self.duration, 3)}
 
     @classmethod
     def from_json(cls, data: dict) -> Outcome:
@@ -342,4 +344,5 @@ class Outcome:
         return cls(data["algorithm"], data["check"], data["dtype"], data["cases"],
                    None if worst is None else Finding.from_json(worst), data.get("worst_case", ""), data.get("error"),
                    data.get("diagnosis"), data.get("example"), list(data.get("problems") or []),
-                   data.get("not_applicable"), list(data.get("skipped") or []), data.get("known_upstream_bug"))
+                   data.get("not_applicable"), list(data.get("skipped") or []), data.get("known_upstream_bug"),
+                   duration=data.get("duration"))

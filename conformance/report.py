@@ -139,15 +139,26 @@ def failures_text(outcomes: Iterable[Outcome]) -> str:
     return out.getvalue().strip()
 
 
+def print_durations(outcomes: list[Outcome], out: TextIO, count: int) -> None:
+    """The ``count`` slowest checks (all with 0), slowest first, as pytest's ``--durations``."""
+    timed = sorted((o for o in outcomes if o.duration is not None), key=lambda o: -o.duration)
+    shown = timed[:count] if count else timed
+    title = "slowest checks" if count else "durations"
+    print(f"\n{title} ({len(shown)} of {len(timed)}):", file=out)
+    for o in shown:
+        where = o.algorithm if o.dtype is None else f"{o.algorithm} [{o.dtype}]"
+        print(f"  {o.duration:8.2f}s  {o.check:<40} {where}", file=out)
+
+
 def render(outcomes: list[Outcome], out: TextIO) -> None:
     """The table, then every failure with what diverged."""
     print_table(outcomes, out)
     print_failures(outcomes, out)
 
 
-def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
-    """The report as a JSON document (see the schema)."""
-    return {
+def to_json(outcomes: list[Outcome], candidate: dict, settings: dict, timing: dict | None = None) -> dict:
+    """The report as a JSON document (see the schema); ``timing``: where the run's time went."""
+    document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "candidate": candidate,
@@ -158,6 +169,9 @@ def to_json(outcomes: list[Outcome], candidate: dict, settings: dict) -> dict:
         "summary": counts(outcomes),
         "checks": [o.to_json() for o in outcomes],
     }
+    if timing is not None:
+        document["timing"] = {key: round(value, 3) for key, value in timing.items()}
+    return document
 
 
 def schema() -> dict:

@@ -21,6 +21,7 @@ Imports: the candidates' client, the checks, the cases, the golden fixtures and 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 from optimizer_conformance.conformance.candidates.client import Worker, parse_candidate
 from optimizer_conformance.conformance.cases.catalogue import pipeline_cases
 from optimizer_conformance.conformance.checks.api import CHECKS as API_CHECKS
+from optimizer_conformance.conformance.checks.compare import oracle_states
 from optimizer_conformance.conformance.checks.deviations import Deviation
 from optimizer_conformance.conformance.checks.diagnosis import diagnose, diagnose_one_step
 from optimizer_conformance.conformance.checks.explore import explore
@@ -60,7 +62,8 @@ class Plan:
     profile: Profile
     checks: tuple[str, ...] = CHECK_FAMILIES
     fixture_directory: Path = FIXTURES
-    progress: Callable[[str], None] = field(default=lambda label: None)
+    # Called with the item about to run and how many items it stands for (conformance.progress.Progress).
+    progress: Callable[..., None] = field(default=lambda label, advance=1: None)
     write_failure: Callable[[dict], Path] | None = None
     strict: bool = False  # a known upstream bug of the candidate's library is a failure, not an expected one
     floatx: str = "float32"  # Keras's floatx() the candidate runs under (the dtype of its learning-rate variable)
@@ -158,13 +161,18 @@ def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outco
             one_step.fail(case.label, str(error))
 
 
+def _oracle_for(case: Case) -> Callable[[], object] | None:
+    """The oracle's work on ``case``, done while the candidate runs it (a fixture holds its exact states)."""
+    return None if case.fixture is not None else (lambda: oracle_states(case.spec))
+
+
 def run_case(worker: Worker, outcome: Outcome, case: Case, one_step: Outcome | None = None,
              upstream: tuple[Deviation, ...] = ()) -> None:
     """Run one case on the candidate and judge it; whatever the candidate does ends as a finding or an error."""
     failure = case.problem or given_up(worker)
     if failure is None:
         try:
-            states = worker.run(case.spec)
+            states = worker.run(case.spec, meanwhile=_oracle_for(case))
         except NotApplicable as reason:
             for o in (outcome, one_step):
                 if o is not None:
@@ -214,10 +222,13 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
     lost = given_up(worker)
     if lost:
         return Outcome(algorithm, "explore", dtype, cases=1, error=lost)
-    outcome = explore(worker.run, algorithm, dtype, plan.profile, write_failure=plan.write_failure,
-                      floatx=plan.floatx)
+    upstream = upstream_bugs(worker, plan, dtype)
+    def run(spec: dict) -> list[dict]:
+        return worker.run(spec, meanwhile=lambda: oracle_states(spec))
+
+    outcome = explore(run, algorithm, dtype, plan.profile, write_failure=plan.write_failure,
+                      floatx=plan.floatx, upstream=upstream)
     if outcome.worst is not None and outcome.worst.ratio > 1.0 and outcome.example:
-        upstream = upstream_bugs(worker, plan, dtype)
         try:  # the shrunk example, run once more, for the diagnosis
             outcome.explain(diagnose(outcome.example["spec"], worker.run(outcome.example["spec"]), upstream),
                             {d.id for d in upstream})
@@ -260,7 +271,7 @@ class Api(Family):
 
     def run(self, worker, plan, items, whole):
         if items:
-            plan.progress(f"{items[0].algorithm} api")
+            plan.progress(f"{items[0].algorithm} api", len(items))
             yield from api_outcomes(worker, items[0].algorithm, plan.profile,
                                     [item.check.split("/", 1)[1] for item in items], plan.strict)
 
@@ -355,13 +366,25 @@ def selected(plan: Plan) -> list[Family]:
 # -- the runner: one loop ----------------------------------------------------------------------------------
 
 
+def _timed(outcomes: Iterator[Outcome]) -> Iterator[Outcome]:
+    """Each outcome with its duration: the wall time since the previous one of its family was decided (unless it
+    comes timed: the API checks are timed one by one in the worker)."""
+    started = time.perf_counter()
+    for outcome in outcomes:
+        now = time.perf_counter()
+        if outcome.duration is None:
+            outcome.duration = now - started
+        started = now
+        yield outcome
+
+
 def iter_outcomes(worker: Worker, plan: Plan) -> Iterator[Outcome]:
     """Each outcome as soon as it is decided (so an interrupted run still reports what finished)."""
     for algorithm in plan.algorithms:
         for dtype in (None, *plan.dtypes):
             for family in selected(plan):
                 if family.per_dtype == (dtype is not None):
-                    yield from family.outcomes(worker, plan, algorithm, dtype)
+                    yield from _timed(family.outcomes(worker, plan, algorithm, dtype))
 
 
 def run_plan(worker: Worker, plan: Plan) -> list[Outcome]:
@@ -384,4 +407,4 @@ def find_item(plan: Plan, algorithm: str, dtype: str | None, check: str) -> Item
 
 def run_item(worker: Worker, plan: Plan, item: Item) -> list[Outcome]:
     """The outcomes of one item: a pipeline item also gives its one-step outcome (``one-step (<feature>)``)."""
-    return list(FAMILIES[item.family].run(worker, plan, [item], whole=False))
+    return list(_timed(FAMILIES[item.family].run(worker, plan, [item], whole=False)))

@@ -65,3 +65,36 @@ def test_a_diagnosis_names_a_deviation_only_when_every_reported_quantity_matches
     halved = _states(ema, lambda state, q: encode(state[q].as_float64() / 2))
     assert diagnose(ema, halved) is None
     assert diagnose(ema, _states(ema, lambda state, q: encode(state[q].as_float64()))) is None  # honest: no bug
+
+
+def _check_cli(*args: str):
+    import subprocess
+
+    from tests.conftest import OPTCONF
+
+    return subprocess.run([*OPTCONF, "check", "optimizer_conformance.fast_optimizers.conformance:NumpyAdapter",
+                           "--algorithm", "adam", "--dtype", "float32", "--profile", "quick", *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_durations_and_where_the_time_went_are_reported(tmp_path):
+    out = _check_cli("--checks", "pipeline,fixtures", "--durations", "3", "--json", str(tmp_path / "r.json"))
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "slowest checks (3 of " in out.stdout
+    document = __import__("json").loads((tmp_path / "r.json").read_text())
+    jsonschema.validate(document, report.schema())
+    assert all(c["duration"] is not None and c["duration"] >= 0 for c in document["checks"])
+    timing = document["timing"]
+    assert timing["total"] >= timing["startup"] > 0 and timing["candidate"] >= 0
+    assert abs(timing["startup"] + timing["candidate"] + timing["host"] - timing["total"]) < 0.01
+
+
+def test_progress_is_plain_lines_off_a_terminal_and_nothing_when_quiet():
+    shown = _check_cli("--checks", "pipeline")
+    assert shown.returncode == 0 and "optconf: " in shown.stderr and " checks, " in shown.stderr, shown.stderr
+    assert "\r" not in shown.stderr  # no bar drawn into a log
+    quiet = _check_cli("--checks", "pipeline", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert not quiet.stdout.startswith("optconf check") and "passed, 0 failed" in quiet.stdout
+    bad = _check_cli("--durations", "-2")
+    assert bad.returncode == 2 and "--durations must be a number of checks >= 0" in bad.stderr

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from optimizer_conformance.conformance.candidates import messages
@@ -83,10 +85,22 @@ class Worker:
         self.timeout = timeout
         self.process: subprocess.Popen | None = None
         self.lost_in_a_row, self.last_loss = 0, ""  # requests in a row that hung or killed the worker
+        # Where the time went, in seconds: starting workers and loading the candidate (the framework's import
+        # included), and waiting for the candidate's answers beyond what the host did meanwhile.
+        self.timing = {"startup": 0.0, "candidate": 0.0}
+        self._waited = 0.0
         self.description: dict = self._start()
 
     # -- the process --------------------------------------------------------------------------------------
     def _start(self) -> dict:
+        started, self._waited = time.perf_counter(), 0.0
+        try:
+            return self._launch()
+        finally:
+            self.timing["startup"] += time.perf_counter() - started
+            self.timing["candidate"] -= self._waited  # counted as start-up
+
+    def _launch(self) -> dict:
         env = dict(os.environ, KERAS_BACKEND=self.candidate.backend, TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONWARNINGS="ignore", JAX_ENABLE_X64="1", PYTHONUNBUFFERED="1")
         self._stderr = tempfile.TemporaryFile(mode="w+b")
@@ -113,18 +127,18 @@ class Worker:
         except CandidateError as error:
             raise RunError(f"the worker could not be restarted: {error}") from None
 
-    def _request(self, message: dict, doing: str) -> dict:
+    def _request(self, message: dict, doing: str, meanwhile: Callable[[], object] | None = None) -> dict:
         """A request to the candidate (not a load), counting how many in a row lost the worker."""
         self._ensure_running()
         try:
-            reply = self._exchange(message, doing)
+            reply = self._exchange(message, doing, meanwhile)
         except CandidateLost as error:
             self.lost_in_a_row, self.last_loss = self.lost_in_a_row + 1, str(error).splitlines()[0]
             raise
         self.lost_in_a_row = 0
         return reply
 
-    def _exchange(self, message: dict, doing: str) -> dict:
+    def _exchange(self, message: dict, doing: str, meanwhile: Callable[[], object] | None = None) -> dict:
         assert self.process is not None
         self.call, self._last = "", {}
         try:
@@ -132,6 +146,21 @@ class Worker:
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the worker is gone: reading says how
+        if meanwhile is not None:
+            # The host's own work on this request (the oracle on the same spec) while the worker runs the candidate:
+            # two cores at once.  What it raises is raised again where its result is needed.
+            try:
+                meanwhile()
+            except Exception:  # noqa: BLE001, S110
+                pass
+        waiting = time.perf_counter()
+        try:
+            return self._reply(doing)
+        finally:
+            self._waited = time.perf_counter() - waiting
+            self.timing["candidate"] += self._waited
+
+    def _reply(self, doing: str) -> dict:
         while True:
             try:
                 line = self._lines.get(timeout=self.timeout)
@@ -212,10 +241,11 @@ class Worker:
         self.candidate, self.description = candidate, reply[messages.DESCRIBE]
         return self.description
 
-    def run(self, spec: dict) -> list[dict]:
+    def run(self, spec: dict, meanwhile: Callable[[], object] | None = None) -> list[dict]:
         """The candidate's states along ``spec``; :class:`RunError` if it raised, hung or died;
-        :class:`NotApplicable` if the worker's Keras itself rejects the spec's configuration."""
-        reply = self._request(messages.run(spec), "the candidate")
+        :class:`NotApplicable` if the worker's Keras itself rejects the spec's configuration.  ``meanwhile`` is
+        called while the worker runs (its deadline counts from when it returns)."""
+        reply = self._request(messages.run(spec), "the candidate", meanwhile)
         if messages.ERROR in reply:
             error = reply[messages.ERROR]
             raise RunError(f"{error} (in {_describe_call(self._last)})" if self.call else error,

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import difflib
+import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -27,9 +29,33 @@ def built_oracle(spec: dict, precision: int = 113,
     return opt
 
 
+# The specification's states of the last few specs: the runner computes them while the candidate runs the same spec
+# in its worker (two cores), and the judgement, the one-step check and the diagnosis then read them here.
+_RECENT: OrderedDict[tuple[str, int], list[dict[str, Quantity]]] = OrderedDict()
+RECENT_SPECS = 16
+
+
 def oracle_states(spec: dict, precision: int = 113,
                   oracle: Callable[..., ReferenceOptimizer] = ReferenceOptimizer) -> list[dict[str, Quantity]]:
-    """The oracle's state after every step of ``spec`` (and after ``finalize``, when the spec asks for it)."""
+    """The oracle's state after every step of ``spec`` (and after ``finalize``, when the spec asks for it).
+
+    The specification's (``oracle`` ReferenceOptimizer) are kept for the last :data:`RECENT_SPECS` specs."""
+    try:
+        key = (json.dumps(spec, sort_keys=True), precision)
+    except (TypeError, ValueError):  # a spec holding a Python object (a callable learning rate): not kept
+        key = None
+    if oracle is not ReferenceOptimizer or key is None:
+        return _computed(spec, precision, oracle)
+    if key in _RECENT:
+        _RECENT.move_to_end(key)
+        return _RECENT[key]
+    states = _RECENT[key] = _computed(spec, precision, oracle)
+    while len(_RECENT) > RECENT_SPECS:
+        _RECENT.popitem(last=False)
+    return states
+
+
+def _computed(spec: dict, precision: int, oracle: Callable[..., ReferenceOptimizer]) -> list[dict[str, Quantity]]:
     opt = built_oracle(spec, precision, oracle)
     _, gradients = spec_inputs(spec)
     states = []

@@ -21,10 +21,11 @@ from optimizer_conformance.conformance.checks.upstream import KNOWN
 from optimizer_conformance.conformance.model import Case
 
 
-def diagnose(spec: dict, states: list[dict], first: tuple[Deviation, ...] = ()) -> str | None:
+def diagnose(spec: dict, states: list[dict], first: tuple[Deviation, ...] = (), only_first: bool = False
+             ) -> str | None:
     """The id of the known deviation (a porting bug or an upstream bug) whose deviated oracle matches every
     reported quantity, if any; those in ``first`` (the upstream bugs the candidate's library has) are tried
-    first."""
+    first, and with ``only_first`` alone (is this failure one the library is known to have?)."""
     specified = oracle_states(spec)
     try:
         honest = max((f.ratio for f in compare(specified, states)), default=0.0) <= 1.0
@@ -34,7 +35,8 @@ def diagnose(spec: dict, states: list[dict], first: tuple[Deviation, ...] = ()) 
         return None  # the specification holds it: no deviation to name (a deviated oracle may hold it too)
     unbounded = _unbounded(specified)
     tried_first = {d.id for d in first}
-    for deviation in first + composed(first) + tuple(d for d in KNOWN if d.id not in tried_first):
+    rest = () if only_first else tuple(d for d in KNOWN if d.id not in tried_first)
+    for deviation in first + composed(first) + rest:
         if deviation.recognise is not None and deviation.recognise(spec, states):
             return deviation.id
         if deviation.deviate is None:

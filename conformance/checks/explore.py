@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from optimizer_conformance.conformance.cases.catalogue import constraint, schedule
 from optimizer_conformance.conformance.cases.inputs import MAGNITUDES, centered, held, spread
+from optimizer_conformance.conformance.checks.deviations import Deviation
+from optimizer_conformance.conformance.checks.diagnosis import diagnose
 from optimizer_conformance.conformance.checks.numeric import judge_trajectory
 from optimizer_conformance.conformance.model import (
     CandidateLost,
@@ -222,10 +224,16 @@ def _failures(error: BaseException) -> list[_Failure]:
 
 
 def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profile: Profile, *,
-            write_failure: Callable[[dict], Path] | None = None, floatx: str = "float32") -> Outcome:
+            write_failure: Callable[[dict], Path] | None = None, floatx: str = "float32",
+            upstream: tuple[Deviation, ...] = ()) -> Outcome:
     """Run hypothesis against the candidate (``run(spec)`` gives its states); the outcome carries the worst
-    shrunk failing example, written as a fixture by ``write_failure`` when given."""
+    shrunk failing example, written as a fixture by ``write_failure`` when given.
+
+    A failing example that ``upstream`` (the catalogued bugs of the library the candidate runs on) explains is an
+    expected failure: recorded as such and explored past, neither shrunk nor targeted, so the search goes on for
+    a failure they do not explain (and does not spend its time shrinking a known one)."""
     outcome = Outcome(algorithm, "explore", dtype)
+    ids = {d.id for d in upstream}
 
     @settings(max_examples=profile.explore_examples, deadline=None, database=None,
               derandomize=profile.name != "deep", print_blob=False,
@@ -249,8 +257,14 @@ def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profi
             judgement = judge_trajectory(Case("explore", algorithm, dtype, spec, "hypothesis example"), states)
         except JudgeError as error:
             raise _Failure(spec, str(error)) from None
-        target(min(judgement.worst.ratio, 1e30), label="worst budget ratio")
         outcome.absorb(judgement.worst, "hypothesis example")
+        if not judgement.passed and upstream:
+            known = diagnose(spec, states, upstream, only_first=True)
+            if known is not None:
+                event(f"known upstream bug: {known}")
+                outcome.explain(known, ids)
+                return
+        target(min(judgement.worst.ratio, 1e30), label="worst budget ratio")
         if not judgement.passed:
             raise _Failure(spec, judgement.headline)
 

@@ -27,6 +27,7 @@ variable, so ``get_config()`` and the setter read back its rounding.
 
 from __future__ import annotations
 
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -102,6 +103,7 @@ def run_api_checks(cand: Subject | None, algorithm: str, not_applicable: str | N
     out = []
     for name in checks:
         on_check(name)
+        started = time.perf_counter()
         kwargs = {"examples": examples} if name == "invalid-arguments" else {}
         try:
             with warnings.catch_warnings():
@@ -114,6 +116,7 @@ def run_api_checks(cand: Subject | None, algorithm: str, not_applicable: str | N
         if not result.passed and result.not_applicable is None:
             _explain(result, upstream, lambda: CHECK_FUNCTIONS[name](keras_, cand, algorithm, **kwargs))
         result.problems = result.problems[:MAX_PROBLEMS]
+        result.duration = time.perf_counter() - started
         out.append(result)
     return out
 
