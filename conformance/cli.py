@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"deadline of each call into the candidate (default {DEFAULT_TIMEOUT:g}): a hang fails the "
                             "check it happened in and the worker is restarted")
     check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    check.add_argument("--html", metavar="PATH", help="also write a report to look at: one self-contained HTML file "
+                                                      "(heat map, plots of the failing and closest checks)")
     check.add_argument("--write-failures", metavar="DIR", help="write each shrunk failing example as a fixture")
     check.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress on stderr: a bar on a terminal, else a line every 10%% or 30 s (default: on)")
@@ -185,11 +187,14 @@ def run_check(args) -> int:
     if worker is not None:
         timing = {"total": total, **worker.timing}
         timing["host"] = total - timing["startup"] - timing["candidate"]
+    floatx = settings.floatx or described.get("floatx") or "float32"
+    block = settings.report_block(chosen_algorithms, chosen_dtypes, floatx, interrupted)
     if args.json:
-        floatx = settings.floatx or described.get("floatx") or "float32"
-        report.write_json(args.json, report.to_json(
-            outcomes, {"name": candidate.label, **described},
-            settings.report_block(chosen_algorithms, chosen_dtypes, floatx, interrupted), timing))
+        report.write_json(args.json, report.to_json(outcomes, {"name": candidate.label, **described}, block, timing))
+    if args.html:
+        from optimizer_conformance.conformance import report_html
+
+        report_html.write(args.html, outcomes, {"name": candidate.label, **described}, block)
     if interrupted:
         return 130
     return 0 if report.conformant(outcomes) else 1

@@ -18,15 +18,16 @@ def schema(name: str) -> dict:
     return json.loads(text)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+def write_atomically(path: Path, text: str, encoding: str = "ascii") -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename (ASCII unless told:
+    the fixtures and JSON reports are ASCII by construction).
 
     A failed write (disk full, a file-size limit, an interruption) leaves the old file as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="ascii") as f:
+        with os.fdopen(handle, "w", encoding=encoding) as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -187,8 +187,8 @@ class Finding:
 
     def to_json(self) -> dict:
         return {"quantity": self.quantity, "step": self.step, "element": self.element,
-                "candidate": _number(self.candidate), "exact": _number(self.exact), "budget": _number(self.budget),
-                "ratio": _number(self.ratio)}
+                "candidate": number(self.candidate), "exact": number(self.exact), "budget": number(self.budget),
+                "ratio": number(self.ratio)}
 
     @classmethod
     def from_json(cls, data: dict) -> Finding:
@@ -196,7 +196,7 @@ class Finding:
                    float(data["exact"]), float(data["budget"]))
 
 
-def _number(x: float) -> float | str:
+def number(x: float) -> float | str:
     """JSON has no infinities or NaN: those travel as the strings ``"inf"``, ``"-inf"``, ``"nan"``."""
     return x if np.isfinite(x) else str(float(x))
 
@@ -259,6 +259,7 @@ class Outcome:
     upstream: str | None = None
     unexplained: bool = False
     duration: float | None = None  # wall seconds the check took (its cases run and judged)
+    trace: dict | None = None  # the worst case drawn: each quantity's ratio per step, the worst element's values
 
     @property
     def judged(self) -> bool:
@@ -336,7 +337,7 @@ class Outcome:
                 "problems": list(self.problems), "not_applicable": self.not_applicable,
                 "skipped": list(self.skipped), "example": self.example,
                 "known_upstream_bug": self.upstream if self.known_upstream_bug else None,
-                "duration": None if self.duration is None else round(self.duration, 3)}
+                "duration": None if self.duration is None else round(self.duration, 3), "trace": self.trace}
 
     @classmethod
     def from_json(cls, data: dict) -> Outcome:
@@ -345,4 +346,4 @@ class Outcome:
                    None if worst is None else Finding.from_json(worst), data.get("worst_case", ""), data.get("error"),
                    data.get("diagnosis"), data.get("example"), list(data.get("problems") or []),
                    data.get("not_applicable"), list(data.get("skipped") or []), data.get("known_upstream_bug"),
-                   duration=data.get("duration"))
+                   duration=data.get("duration"), trace=data.get("trace"))

@@ -74,6 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--optconf-{name}", dest=f"optconf_{name}", default=None, help=help_text)
         parser.addini(f"optconf_{name}", help_text, default=default)
     group.addoption("--optconf-json", dest="optconf_json", default=None, help="write the report as JSON")
+    group.addoption("--optconf-html", dest="optconf_html", default=None,
+                    help="write the report to look at: one self-contained HTML file")
 
 
 def _setting(config: pytest.Config, name: str) -> str | None:
@@ -230,8 +232,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for line in text.getvalue().strip("\n").splitlines():
         terminalreporter.write_line(line)
     terminalreporter.write_line(report.summary_line(outcomes))
-    path = config.getoption("optconf_json")
-    if path:
+    json_path, html_path = config.getoption("optconf_json"), config.getoption("optconf_html")
+    if json_path or html_path:
         settings = config.stash[SETTINGS]
         described = next((json.loads(value) for r in reports for key, value in getattr(r, "user_properties", ())
                           if key == CANDIDATE_PROPERTY), {})
@@ -240,7 +242,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         block = settings.report_block(plan.algorithms if plan else settings.algorithms or [],
                                       plan.dtypes if plan else settings.dtypes or [], floatx,
                                       exitstatus == pytest.ExitCode.INTERRUPTED)
-        report.write_json(path, report.to_json(outcomes, {**described, "name": settings.candidate}, block))
+        candidate = {**described, "name": settings.candidate}
+        if json_path:
+            report.write_json(json_path, report.to_json(outcomes, candidate, block))
+        if html_path:
+            from optimizer_conformance.conformance import report_html
+
+            report_html.write(html_path, outcomes, candidate, block)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from optimizer_conformance.conformance.checks.compare import oracle_states
 from optimizer_conformance.conformance.checks.deviations import Deviation
 from optimizer_conformance.conformance.checks.diagnosis import diagnose, diagnose_one_step
 from optimizer_conformance.conformance.checks.explore import explore
-from optimizer_conformance.conformance.checks.numeric import counter_problem, judge_one_step, judge_trajectory
+from optimizer_conformance.conformance.checks.numeric import counter_problem, judge_one_step, judge_trajectory, trace
 from optimizer_conformance.conformance.checks.upstream import affecting
 from optimizer_conformance.conformance.golden.replay import FIXTURES, expected_fixtures, fixture_cases
 from optimizer_conformance.conformance.model import (
@@ -146,7 +146,10 @@ def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outco
     except JudgeError as error:
         outcome.fail(case.label, str(error))
     else:
+        before = outcome.worst
         outcome.absorb(judgement.worst, case.label)
+        if outcome.worst is not before:
+            outcome.trace = trace(case, states, judgement)
         outcome.problems += [counter_problem(case.label, c) for c in judgement.counters[:3]]
         if not judgement.passed and (outcome.diagnosis is None or ids and not outcome.unexplained):
             outcome.explain(diagnose(case.spec, states, upstream), ids)

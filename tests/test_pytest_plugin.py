@@ -99,7 +99,8 @@ def test_a_correct_port_passes_with_the_conformance_tests_in_its_own_suite(tmp_p
 
 
 def test_a_broken_port_fails_with_a_readable_report(tmp_path):
-    out = _pytest(_repository(tmp_path, EPSILON_INSIDE_SQRT), "--optconf-json", str(tmp_path / "report.json"))
+    out = _pytest(_repository(tmp_path, EPSILON_INSIDE_SQRT), "--optconf-json", str(tmp_path / "report.json"),
+                  "--optconf-html", str(tmp_path / "report.html"))
     assert out.returncode == 1
     assert "FAIL adam pipeline/large-hyperparameters [float32]" in out.stdout
     for field in ("quantity", "candidate", "exact", "budget", "ratio"):
@@ -109,6 +110,8 @@ def test_a_broken_port_fails_with_a_readable_report(tmp_path):
     assert report["candidate"]["name"] == "myport:Adapter" and "python" in report["candidate"]["versions"]
     assert report["settings"]["interrupted"] is False and report["settings"]["profile"] == "quick"
     assert report["settings"]["algorithms"] == ["adam"] and report["settings"]["floatx"] == "float32"
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")  # the same report to look at as optconf --html
+    assert 'class="fail" data-check="pipeline/large-hyperparameters"' in page and "data:image/png;base64," in page
 
 
 def test_stale_expected_failures_warn_and_unexpected_passes_fail(tmp_path):

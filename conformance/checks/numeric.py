@@ -21,7 +21,7 @@ from optimizer_conformance.conformance.checks.compare import (
     worst_finding,
 )
 from optimizer_conformance.conformance.golden.format import Fixture
-from optimizer_conformance.conformance.model import Case, Finding, JudgeError, decode, spec_inputs
+from optimizer_conformance.conformance.model import Case, Finding, JudgeError, decode, number, spec_inputs
 from optimizer_conformance.reference import ReferenceOptimizer
 from optimizer_conformance.reference.loss_scale import all_finite
 
@@ -37,6 +37,7 @@ class Judgement:
 
     worst: Finding
     counters: list[Finding]
+    findings: tuple[Finding, ...] = ()  # every quantity at every step
 
     @property
     def passed(self) -> bool:
@@ -80,7 +81,33 @@ def judge_trajectory(case: Case, states: list[dict]) -> Judgement:
         findings = compare(exact, states) + _iterations(exact, states[: len(case.spec["gradients"])])
     state = [f for f in findings if f.quantity not in COUNTERS]
     counters = [f for f in findings if f.quantity in COUNTERS and f.ratio > 1.0]
-    return Judgement(max(state or findings, key=lambda f: f.ratio), counters)
+    return Judgement(max(state or findings, key=lambda f: f.ratio), counters, tuple(findings))
+
+
+def trace(case: Case, states: list[dict], judgement: Judgement) -> dict:
+    """What a report draws of a judged case: each quantity's worst ratio at every step, and the worst element's
+    candidate and exact values along the steps (the numbers as the JSON carries them)."""
+    ratios: dict[str, list] = {}
+    for f in judgement.findings:
+        if f.quantity not in COUNTERS:
+            ratios.setdefault(f.quantity, []).append((f.step, number(f.ratio)))
+    worst = judgement.worst
+    candidate, exact = [], []
+    for k, state in enumerate(states):
+        values = state.get(worst.quantity)
+        if values is None or k >= len(states):
+            continue
+        try:
+            candidate.append(number(float(decode(values, (-1,))[worst.element])))
+            if case.fixture is not None:
+                exact.append(number(float(case.fixture.exact(k, worst.quantity)[worst.element])))
+            else:
+                exact.append(number(float(oracle_states(case.spec)[k][worst.quantity].exact[worst.element])))
+        except (IndexError, KeyError, ValueError, TypeError):
+            break
+    return {"case": case.label, "ratios": {q: [r for _, r in sorted(steps)] for q, steps in ratios.items()},
+            "element": {"quantity": worst.quantity, "element": worst.element, "candidate": candidate,
+                        "exact": exact}}
 
 
 def counter_problem(case: str, finding: Finding) -> str:
