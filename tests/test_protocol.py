@@ -42,3 +42,19 @@ def test_messages_name_what_they_carry():
     assert messages.kind_of(messages.api("adam", 1, None)) == messages.API
     assert messages.kind_of(messages.load("keras", None, "eager")) == messages.CANDIDATE
     assert messages.failed("boom") == {messages.ERROR: "boom"}
+
+
+def test_the_jax_worker_keeps_its_compilations_in_a_cache_the_user_can_move_or_turn_off(monkeypatch, tmp_path):
+    from optimizer_conformance.conformance.candidates.client import jax_cache_environment
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.delenv("OPTCONF_JAX_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    env = jax_cache_environment()
+    assert env["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "optimizer-conformance" / "jax")
+    assert env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    monkeypatch.setenv("OPTCONF_JAX_CACHE", "off")
+    assert jax_cache_environment() == {}
+    monkeypatch.delenv("OPTCONF_JAX_CACHE")
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "mine"))
+    assert jax_cache_environment() == {}  # the user's own setting is left as it is

@@ -11,6 +11,7 @@ update)::
     v̂_t   = v_t / (1 − β₂ᵗ)
     θ_t   = θ − (m̂_t · η) / (√v̂_t + ε)         ε outside the bias-corrected root
 
+``Π·u_t`` is budgeted in either association (Keras forms ``(Π·β₁)·(1 − ½·0.96ᵗ)``).
 Keras evaluates every scalar here in the variable's dtype (``0.96``, ``β``
 and ``t`` cast to it; ``1 − β`` formed from the rounded ``β`` on TF and JAX,
 in float64 on the torch backend: the budget covers both).
@@ -47,9 +48,23 @@ def initial_scalars(fmt: FloatFormat) -> dict[str, Tracked]:
     return {"u_product": Tracked.exact(1, fmt)}
 
 
+def schedule_factor(step: Tracked) -> Tracked:
+    """``1 − ½·0.96ᵗ``."""
+    return 1 - 0.5 * power(Tracked.rounded(0.96, step.fmt), step)
+
+
 def momentum_schedule(beta_1: Tracked, step: Tracked) -> Tracked:
     """``u_t = β₁·(1 − ½·0.96ᵗ)``."""
-    return beta_1 * (1 - 0.5 * power(Tracked.rounded(0.96, beta_1.fmt), step))
+    return beta_1 * schedule_factor(step)
+
+
+def advanced_product(product: Tracked, beta_1: Tracked, step: Tracked) -> Tracked:
+    """``Π·u_t = Π·β₁·(1 − ½·0.96ᵗ)`` in either association: ``Π·u_t`` with ``u_t`` formed first, or Keras's
+    ``(Π·β₁)·(1 − ½·0.96ᵗ)``.  The budget covers both: they differ by more than one rounding once ``Π`` is
+    subnormal (float16 from about the fifth step with a small ``β₁``)."""
+    schedule = schedule_factor(step)
+    first, keras = product * (beta_1 * schedule), (product * beta_1) * schedule
+    return Tracked(first.value, max(first.error, keras.error), first.fmt)
 
 
 def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: dict):
@@ -58,7 +73,7 @@ def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: di
     t = Tracked.count(step, fmt)
     u_t = momentum_schedule(beta_1, t)
     u_next = momentum_schedule(beta_1, Tracked.count(step + 1, fmt))
-    product = scalars["u_product"] * u_t
+    product = advanced_product(scalars["u_product"], beta_1, t)
     c = Coefficients(
         u_t=u_t,
         u_next=u_next,
