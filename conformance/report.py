@@ -66,16 +66,22 @@ def print_table(outcomes: list[Outcome], out: TextIO) -> None:
         upstream = sum(1 for o in rows if o.known_upstream_bug)
         known = f", {upstream} known upstream bug{'s' if upstream != 1 else ''}" if upstream else ""
         out.write(f"\n{algorithm}: {passed} of {applicable} checks pass{known} "
-                  "(worst |candidate - exact| / budget; pass at <= 1; fixtures: (how many were used))\n")
+                  "(worst |candidate - exact| / budget; pass at <= 1; fixtures: the number judged in brackets)\n")
+        # Column widths from the content: a long ratio or check name never runs into the next column.
+        cells = {(check, d): _cell(cell.get((check, d))) for check in checks for d in dtypes}
+        api_cells = {o.check: _cell(o) for o in api}
+        name_width = max([len(c) for c in [*checks, *api_cells, "API and config (vs Keras)"]])
+        widths = {d: max([len(d), *(len(cells[check, d]) for check in checks)]) for d in dtypes}
         if checks:
-            out.write(f"  {'check':<34}" + "".join(f" {d:>12}" for d in dtypes) + "\n")
+            out.write(f"  {'check':<{name_width}}" + "".join(f"  {d:>{widths[d]}}" for d in dtypes) + "\n")
         for check in checks:
-            out.write(f"  {check:<34}" + "".join(f" {_cell(cell.get((check, d))):>12}" for d in dtypes) + "\n")
+            out.write(f"  {check:<{name_width}}" + "".join(f"  {cells[check, d]:>{widths[d]}}" for d in dtypes) + "\n")
         if api:
-            out.write(f"  {'API and config (vs Keras)':<34} {'result':>12}\n")
+            result_width = max(len("result"), *(len(c) for c in api_cells.values()))
+            out.write(f"  {'API and config (vs Keras)':<{name_width}}  {'result':>{result_width}}\n")
             for o in api:
-                out.write(f"  {o.check:<34} {_cell(o):>12}" + (f"   {o.not_applicable}" if o.not_applicable else "")
-                          + "\n")
+                out.write(f"  {o.check:<{name_width}}  {api_cells[o.check]:>{result_width}}"
+                          + (f"   {o.not_applicable}" if o.not_applicable else "") + "\n")
 
 
 def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:

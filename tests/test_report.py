@@ -98,3 +98,20 @@ def test_progress_is_plain_lines_off_a_terminal_and_nothing_when_quiet():
     assert not quiet.stdout.startswith("optconf check") and "passed, 0 failed" in quiet.stdout
     bad = _check_cli("--durations", "-2")
     assert bad.returncode == 2 and "--durations must be a number of checks >= 0" in bad.stderr
+
+
+def test_the_table_never_breaks_on_wide_cells():
+    wide = Finding("velocity/kernel", 3, 0, 0.99999999997, 1.0, 1.0, 1.0)
+    failing = Finding("variables/kernel", 3, 0, 150.0, 1.0, 1.0, 1.0)
+    outcomes = [Outcome("nadam", "pipeline/basic", "float32", cases=1, worst=Finding("v", 1, 0, 0.98, 1, 1, 1)),
+                Outcome("nadam", "pipeline/basic", "float64", cases=1, worst=wide),
+                Outcome("nadam", "pipeline/a-very-long-feature-name-that-is-wider-than-before", "float32", cases=1,
+                        worst=failing),
+                Outcome("nadam", "pipeline/a-very-long-feature-name-that-is-wider-than-before", "float64", cases=1,
+                        worst=failing)]
+    out = io.StringIO()
+    report.print_table(outcomes, out)
+    rows = [line for line in out.getvalue().splitlines() if line.startswith("  ")]
+    # Every row's columns end where the header's do: cells are right-aligned to the widest one.
+    assert len({len(row) for row in rows}) == 1, out.getvalue()
+    assert "0.99999999997" in out.getvalue() and "  FAIL 1.5e+02" in out.getvalue()
