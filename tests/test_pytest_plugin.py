@@ -96,6 +96,15 @@ def test_a_correct_port_passes_with_the_conformance_tests_in_its_own_suite(tmp_p
     assert "optconf: candidate myport:Adapter, profile quick" in out.stdout  # the header
     assert "PASSED optconf::adam::float32::pipeline/basic" in out.stdout
     assert "optconf conformance" in out.stdout and "adam: " in out.stdout  # the terminal summary
+    # One count: the conformance summary counts the items as pytest does (the port's own test aside).
+    import re
+
+    mine = re.search(r"optconf: (\d+) conformance items: (\d+) passed, 0 failed, (\d+) expected failures .*, "
+                     r"(\d+) not applicable \(skipped\)", out.stdout)
+    final = out.stdout.strip().splitlines()[-1]
+    assert mine, out.stdout[-3000:]
+    assert f"{int(mine[2]) + 1} passed" in final and f"{mine[3]} xfailed" in final, (mine[0], final)
+    assert (f"{mine[4]} skipped" in final) == (mine[4] != "0"), (mine[0], final)
 
 
 def test_a_broken_port_fails_with_a_readable_report(tmp_path):
