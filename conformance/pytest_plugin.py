@@ -74,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--optconf-{name}", dest=f"optconf_{name}", default=None, help=help_text)
         parser.addini(f"optconf_{name}", help_text, default=default)
     group.addoption("--optconf-json", dest="optconf_json", default=None, help="write the report as JSON")
+    group.addoption("--optconf-xfail-update", dest="optconf_xfail_update", action="store_true", default=False,
+                    help="write the optconf_xfail file from this run: every failing check covered (existing reasons "
+                         "kept), entries that no longer match a failing check removed")
     group.addoption("--optconf-html", dest="optconf_html", default=None,
                     help="write the report to look at: one self-contained HTML file")
 
@@ -96,8 +99,12 @@ def _settings(config: pytest.Config):
 
     try:
         xfail_path = _setting(config, "xfail")
-        return Settings.parse({key: _setting(config, key) for key in OPTIONS}, _name,
-                              xfail=read_xfail(Path(config.rootpath, xfail_path)) if xfail_path else {})
+        updating = config.getoption("optconf_xfail_update")
+        if updating and not xfail_path:
+            raise ValueError("--optconf-xfail-update: name the file to write with optconf_xfail (--optconf-xfail)")
+        path = Path(config.rootpath, xfail_path) if xfail_path else None
+        entries = read_xfail(path) if path is not None and (path.exists() or not updating) else {}
+        return Settings.parse({key: _setting(config, key) for key in OPTIONS}, _name, xfail=entries)
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
 
@@ -155,22 +162,29 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         description = _worker(config, settings).description
     except (CandidateError, ValueError) as error:
         raise pytest.UsageError(f"optconf: {error}") from None
+    from optimizer_conformance.conformance.settings import expected_failure, is_pattern
+
     seen, added = set(), []
     for planned in plan_items(_plan(settings, description)):
-        seen.add(planned.key)
         name = (f"optconf::{planned.algorithm}::{planned.check.replace('/', '::')}" if planned.dtype is None
                 else f"optconf::{planned.algorithm}::{planned.dtype}::{planned.check}")
         # The node id is the name itself: under the session it would otherwise start with an empty path.
         item = ConformanceItem.from_parent(session, name=name, nodeid=name, planned=planned)
-        if planned.key in settings.xfail:
-            item.add_marker(pytest.mark.xfail(reason=settings.xfail[planned.key], strict=True))
+        expected = expected_failure(settings.xfail, planned.key)
+        if expected is not None:
+            entry, reason = expected
+            seen.add(entry)
+            # An exact entry is strict (a check that starts passing fails the run); a pattern is stale only when
+            # none of the checks it matches fails, which the end of the run says.
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=not is_pattern(entry)))
         added.append(item)
     items.extend(added)
     # Counted as collected (by the terminal's "collected N items", --collect-only included), as a collector's
     # items are.
     config.hook.pytest_collectreport(report=pytest.CollectReport("optconf", "passed", None, added))
-    for key in sorted(set(settings.xfail) - seen):
-        warnings.warn(pytest.PytestWarning(f"optconf_xfail: stale entry {key!r} matches no check"), stacklevel=1)
+    if not config.getoption("optconf_xfail_update"):
+        for key in sorted(set(settings.xfail) - seen):
+            warnings.warn(pytest.PytestWarning(f"optconf_xfail: stale entry {key!r} matches no check"), stacklevel=1)
 
 
 class ConformanceFailure(Exception):
@@ -211,6 +225,56 @@ class ConformanceItem(pytest.Item):
         return self.path, None, f"optconf {p.algorithm} {p.dtype or 'api'} {p.check}"
 
 
+def _key(nodeid: str) -> str:
+    """An item's expected-failures key from its node id (``optconf::adam::float32::pipeline/basic``)."""
+    return nodeid[len("optconf::"):].replace("::", "/")
+
+
+def _still_failing(report) -> bool:
+    """The check failed: a failure, or an expected failure the xfail file listed (not a known upstream bug)."""
+    if report.failed:
+        return not str(getattr(report, "longrepr", "")).startswith("[XPASS(strict)]")
+    return report.skipped and hasattr(report, "wasxfail") and not str(report.wasxfail).startswith("known upstream")
+
+
+def _review_expected_failures(terminalreporter, config: pytest.Config, reports: list) -> None:
+    """Stale patterns (none of the checks they match failed) are warned about; with ``--optconf-xfail-update``
+    the file is rewritten from the run."""
+    from optimizer_conformance.conformance.settings import expected_failure, is_pattern, write_xfail
+
+    settings = config.stash[SETTINGS]
+    items = [r for r in reports if r.nodeid.startswith("optconf::")]
+    failing = {_key(r.nodeid): r for r in items if _still_failing(r)}
+    kept = {entry: reason for entry, reason in settings.xfail.items()
+            if any(expected_failure({entry: reason}, key) for key in failing)}
+    if not config.getoption("optconf_xfail_update"):
+        for entry in settings.xfail:
+            if is_pattern(entry) and entry not in kept:
+                terminalreporter.write_line(f"optconf_xfail: stale pattern {entry!r}: none of the checks it matches "
+                                            "failed (remove it, or run --optconf-xfail-update)")
+        return
+    for key, report in failing.items():
+        if expected_failure(kept, key) is None:
+            kept[key] = f"failing since {__import__('datetime').date.today()}: {_headline(report)}"
+    path = Path(config.rootpath, _setting(config, "xfail"))
+    write_xfail(path, kept)
+    terminalreporter.write_line(f"optconf: wrote {path} ({len(kept)} entries, {len(failing)} failing checks "
+                                "covered); review it and commit it")
+
+
+def _headline(report) -> str:
+    """A failing item's one-line reason: its outcome's verdict, worst ratio and diagnosis."""
+    for key, value in getattr(report, "user_properties", ()):
+        if key == OUTCOMES_PROPERTY:
+            for row in json.loads(value):
+                if row["verdict"] == "fail":
+                    worst = row.get("worst") or {}
+                    what = f"ratio {worst['ratio']} on {worst['quantity']}" if worst else (row.get("error") or "")
+                    return f"{what.splitlines()[0] if what else 'fails'}" + (
+                        f" ({row['diagnosis']})" if row.get("diagnosis") else "")
+    return "fails"
+
+
 def _item_counts(reports: list) -> str:
     """The conformance items counted as pytest counts them (one count, not the table's checks): passed, failed,
     expected failures (known upstream bugs and the xfail file's entries), not applicable (skipped)."""
@@ -249,6 +313,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for line in text.getvalue().strip("\n").splitlines():
         terminalreporter.write_line(line)
     terminalreporter.write_line(_item_counts(reports))
+    _review_expected_failures(terminalreporter, config, reports)
     json_path, html_path = config.getoption("optconf_json"), config.getoption("optconf_html")
     if json_path or html_path:
         settings = config.stash[SETTINGS]

@@ -8,6 +8,7 @@ setting as that entry point spells it, the value and what is accepted.  :meth:`S
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,29 @@ def chosen(asked: list[str] | None, claimed: list[str], dialect: str | None = No
     """What a run covers: what was asked for, else what the candidate claims, within ``dialect``."""
     out = list(asked or claimed)
     return [a for a in out if a in DIALECTS[dialect]] if dialect else out
+
+
+def is_pattern(entry: str) -> bool:
+    """An expected-failures entry with shell wildcards (``adam/float32/fixtures/*``)."""
+    return any(c in entry for c in "*?[")
+
+
+def expected_failure(entries: Mapping[str, str], key: str) -> tuple[str, str] | None:
+    """The entry that expects the check ``key`` to fail, and its reason: the exact entry, else the first pattern
+    that matches it."""
+    if key in entries:
+        return key, entries[key]
+    return next(((entry, reason) for entry, reason in entries.items()
+                 if is_pattern(entry) and fnmatch.fnmatchcase(key, entry)), None)
+
+
+def write_xfail(path: Path, entries: Mapping[str, str]) -> None:
+    """The expected-failures file, written atomically, one ``<entry>: <reason>`` per line."""
+    from optimizer_conformance.conformance.files import write_atomically
+
+    header = "# Expected failures of the optconf conformance items: '<algorithm>/<dtype>/<check>: <reason>' per line\n"
+    write_atomically(path, header + "".join(f"{entry}: {reason}\n" for entry, reason in entries.items()),
+                     encoding="utf-8")
 
 
 def read_xfail(path: Path) -> dict[str, str]:

@@ -208,3 +208,28 @@ def test_the_example_port_runs_its_tests_with_the_plugin():
                          capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-2000:]
     assert "xfailed" in out.stdout
+
+
+def test_a_partial_port_goes_from_red_to_green_with_one_command_and_a_reviewed_file(tmp_path):
+    repo = _repository(tmp_path, CORRECT)
+    (repo / "xfail.txt").unlink()  # the first run: no expected failures yet
+    first = _pytest(repo)
+    assert first.returncode == 4, first.stdout[-2000:] + first.stderr[-2000:]  # the named file does not exist
+    update = _pytest(repo, "--optconf-xfail-update")
+    written = (repo / "xfail.txt").read_text()
+    assert "optconf: wrote" in update.stdout and "review it and commit it" in update.stdout, update.stdout[-2000:]
+    assert "adam/float32/pipeline/weight-decay: failing since " in written
+    assert "adam/float32/pipeline/basic" not in written  # what passes is not listed
+    green = _pytest(repo)
+    assert green.returncode == 0, green.stdout[-3000:]
+
+
+def test_expected_failures_may_be_patterns_stale_only_when_nothing_they_match_fails(tmp_path):
+    repo = _repository(tmp_path, CORRECT)
+    (repo / "xfail.txt").write_text("adam/float32/pipeline/*: this port has the rule only\n"
+                                    "adam/float32/one-step*: nor its one-step checks\n"
+                                    "adam/float64/*: stale: no float64 check runs\n")
+    out = _pytest(repo, "-rX")
+    assert out.returncode == 0, out.stdout[-3000:]  # a passing check under a pattern is not a failure
+    assert "stale entry 'adam/float64/*' matches no check" in out.stdout + out.stderr
+    assert "XPASS" in out.stdout and "pipeline/basic" in out.stdout
