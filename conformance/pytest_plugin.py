@@ -37,6 +37,7 @@ the same under pytest-xdist.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import warnings
@@ -255,7 +256,7 @@ def _review_expected_failures(terminalreporter, config: pytest.Config, reports: 
         return
     for key, report in failing.items():
         if expected_failure(kept, key) is None:
-            kept[key] = f"failing since {__import__('datetime').date.today()}: {_headline(report)}"
+            kept[key] = f"failing since {datetime.date.today()}: {_headline(report)}"
     path = Path(config.rootpath, _setting(config, "xfail"))
     write_xfail(path, kept)
     terminalreporter.write_line(f"optconf: wrote {path} ({len(kept)} entries, {len(failing)} failing checks "

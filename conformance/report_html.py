@@ -99,11 +99,6 @@ def heat_map(outcomes: list[Outcome]) -> str:
     return "".join(parts)
 
 
-def _as_float(x: float | str) -> float:
-    """A number as the JSON carries it (``"inf"``, ``"-inf"`` and ``"nan"`` as strings)."""
-    return float(x)
-
-
 def plot(o: Outcome) -> str:
     """The worst case of ``o`` as an inlined PNG: each quantity's ratio over the steps, and the worst element."""
     import matplotlib
@@ -116,7 +111,8 @@ def plot(o: Outcome) -> str:
     figure, (ratios, element) = plt.subplots(1, 2, figsize=(11, 3.6))
     for quantity, values in sorted(trace.get("ratios", {}).items()):
         steps = range(1, len(values) + 1)
-        ys = [max(_as_float(v), 1e-12) if math.isfinite(_as_float(v)) else 1e12 for v in values]
+        # Numbers as the JSON carries them: "inf", "-inf" and "nan" are strings, which float() reads.
+        ys = [max(float(v), 1e-12) if math.isfinite(float(v)) else 1e12 for v in values]
         ratios.plot(steps, ys, marker=".", linewidth=1, label=quantity)
     ratios.axhline(1.0, color=FAIL, linestyle="--", linewidth=1, label="budget")
     ratios.set_yscale("log")
@@ -126,8 +122,8 @@ def plot(o: Outcome) -> str:
     if len(trace.get("ratios", {})) <= 12:
         ratios.legend(fontsize=7, loc="best")
     worst = trace.get("element", {})
-    candidate = [_as_float(v) for v in worst.get("candidate", [])]
-    exact = [_as_float(v) for v in worst.get("exact", [])]
+    candidate = [float(v) for v in worst.get("candidate", [])]
+    exact = [float(v) for v in worst.get("exact", [])]
     element.plot(range(1, len(exact) + 1), exact, color="#1f77b4", marker="o", label="exact")
     element.plot(range(1, len(candidate) + 1), candidate, color=FAIL if o.failed else "#555", marker="x",
                  linestyle="--", label="candidate")
