@@ -42,7 +42,7 @@ from optimizer_conformance.conformance import probe, report
 from optimizer_conformance.conformance.candidates.client import CandidateError, Worker, parse_candidate
 from optimizer_conformance.conformance.golden import generate as gen
 from optimizer_conformance.conformance.golden.format import FixtureError, load
-from optimizer_conformance.conformance.golden.replay import FIXTURES
+from optimizer_conformance.conformance.golden.replay import FIXTURES, prepare
 from optimizer_conformance.conformance.progress import Progress
 from optimizer_conformance.conformance.runner import iter_outcomes, plan_for, plan_items
 from optimizer_conformance.conformance.settings import (
@@ -139,7 +139,9 @@ def run_check(args) -> int:
     described: dict = {}
     chosen_algorithms, chosen_dtypes = algorithms or [], dtypes or []
     try:
-        worker = Worker(candidate, settings.timeout)
+        # The fixtures are loaded and re-derived while the worker starts (two cores at once).
+        warm_up = (lambda: prepare(algorithms)) if "fixtures" in checks else None
+        worker = Worker(candidate, settings.timeout, meanwhile=warm_up)
         described = worker.description
         claimed = described["algorithms"]
         if not claimed and algorithms is None:

@@ -31,19 +31,22 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Profile:
-    """How much a run does: steps per generated trajectory, hypothesis examples, long fixtures."""
+    """How much a run does: steps per generated trajectory, hypothesis examples, long fixtures, and whether each
+    pipeline feature runs on every rule in every dtype (``every_combination``) or on every rule and in every dtype
+    (pairwise: :func:`conformance.cases.catalogue.pipeline_cases`)."""
 
     name: str
     steps: int
     explore_examples: int
     long_fixtures: bool
     api_examples: int = 60
+    every_combination: bool = False
 
 
 PROFILES = {
     "quick": Profile("quick", 3, 5, False, 20),
     "ci": Profile("ci", 6, 20, False, 60),
-    "deep": Profile("deep", 16, 300, True, 500),
+    "deep": Profile("deep", 16, 300, True, 500, every_combination=True),
 }
 
 # -- the spec ----------------------------------------------------------------------------------------------

@@ -69,9 +69,10 @@ class Plan:
     floatx: str = "float32"  # Keras's floatx() the candidate runs under (the dtype of its learning-rate variable)
 
     def pipeline_cases(self, algorithm: str, dtype: str) -> list[Case]:
-        """The catalogue's pipeline cases, run under the plan's ``floatx``."""
+        """The catalogue's pipeline cases for the plan's algorithms and dtypes (pairwise unless its profile runs
+        every combination), run under the plan's ``floatx``."""
         return [replace(c, spec=with_floatx(c.spec, self.floatx))
-                for c in pipeline_cases(algorithm, dtype, self.profile)]
+                for c in pipeline_cases(algorithm, dtype, self.profile, self.algorithms, self.dtypes)]
 
 
 def plan_for(settings: Settings, description: dict, **extras: Any) -> Plan:

@@ -95,7 +95,8 @@ class Worker:
     its own (a Ctrl-C meant for the harness does not reach the candidate) and is killed with the harness.
     """
 
-    def __init__(self, candidate: Candidate, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, candidate: Candidate, timeout: float = DEFAULT_TIMEOUT,
+                 meanwhile: Callable[[], object] | None = None) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
         self.candidate = candidate
@@ -106,18 +107,19 @@ class Worker:
         # included), and waiting for the candidate's answers beyond what the host did meanwhile.
         self.timing = {"startup": 0.0, "candidate": 0.0}
         self._waited = 0.0
-        self.description: dict = self._start()
+        # ``meanwhile``: the host's own work done while the worker starts (the framework's import takes seconds).
+        self.description: dict = self._start(meanwhile)
 
     # -- the process --------------------------------------------------------------------------------------
-    def _start(self) -> dict:
+    def _start(self, meanwhile: Callable[[], object] | None = None) -> dict:
         started, self._waited = time.perf_counter(), 0.0
         try:
-            return self._launch()
+            return self._launch(meanwhile)
         finally:
             self.timing["startup"] += time.perf_counter() - started
             self.timing["candidate"] -= self._waited  # counted as start-up
 
-    def _launch(self) -> dict:
+    def _launch(self, meanwhile: Callable[[], object] | None = None) -> dict:
         env = dict(os.environ, KERAS_BACKEND=self.candidate.backend, TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONWARNINGS="ignore", JAX_ENABLE_X64="1", PYTHONUNBUFFERED="1", **jax_cache_environment())
         self._stderr = tempfile.TemporaryFile(mode="w+b")
@@ -128,7 +130,7 @@ class Worker:
         self._lines: queue.Queue = queue.Queue()
         threading.Thread(target=_pump, args=(self.process.stdout, self._lines), daemon=True).start()
         try:
-            reply = self._exchange(self.candidate.header(), "loading the candidate")
+            reply = self._exchange(self.candidate.header(), "loading the candidate", meanwhile)
         except RunError as error:
             raise CandidateError(f"cannot load {self.candidate.label}: {error}") from None
         if messages.ERROR in reply:

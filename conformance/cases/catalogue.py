@@ -337,11 +337,37 @@ def features_for(algorithm: str) -> list[Trajectory]:
             and (f.needs is None or f.needs in rule.capabilities or (f.on_first_rule and rule is ALL[0]))]
 
 
-def pipeline_cases(algorithm: str, dtype: str, profile: Profile) -> list[Case]:
-    """The ``pipeline/<feature>`` cases of ``algorithm`` in ``dtype``."""
+def judges_the_rule(feature: Trajectory) -> bool:
+    """Whether ``feature`` judges a rule's own arithmetic (no part of ``apply`` beyond the rule and IEEE
+    arithmetic, or a capability of the rule): it runs on every rule in every dtype in every profile."""
+    return feature.needs is not None or not (feature.parts - {"non-finite"})
+
+
+def pairwise(feature: Trajectory, algorithm: str, dtype: str, algorithms: list[str], dtypes: list[str]) -> bool:
+    """Whether a pairwise run of ``algorithms`` in ``dtypes`` runs pipeline ``feature`` on ``algorithm`` in ``dtype``.
+
+    A pipeline feature is the base class's (Keras writes ``apply`` once for every rule): each runs on every rule
+    it applies to and in every dtype, max(rules, dtypes) times instead of rules × dtypes, the dtypes turning with
+    the feature's place in the catalogue so that each rule and dtype gets its share.  What only a rule, a dtype
+    and a feature together would show is the deep profile's (every combination)."""
+    rules = [a for a in algorithms if feature in features_for(a)]
+    if judges_the_rule(feature) or algorithm not in rules or dtype not in dtypes:
+        return True
+    turn = FEATURES.index(feature)
+    return any(rules[k % len(rules)] == algorithm and dtypes[(turn + k) % len(dtypes)] == dtype
+               for k in range(max(len(rules), len(dtypes))))
+
+
+def pipeline_cases(algorithm: str, dtype: str, profile: Profile, algorithms: list[str] | None = None,
+                   dtypes: list[str] | None = None) -> list[Case]:
+    """The ``pipeline/<feature>`` cases of ``algorithm`` in ``dtype``: every feature that applies to it, or, unless
+    ``profile`` runs every combination, those a pairwise run of ``algorithms`` in ``dtypes`` gives it
+    (:func:`pairwise`; without them, every feature)."""
     return [Case(f"pipeline/{feature.name}", algorithm, dtype,
                  feature.for_algorithm(algorithm, profile.steps).spec(dtype), feature.name)
-            for feature in features_for(algorithm)]
+            for feature in features_for(algorithm)
+            if profile.every_combination or algorithms is None or dtypes is None
+            or pairwise(feature, algorithm, dtype, algorithms, dtypes)]
 
 
 # -- the golden fixture corpus ---------------------------------------------------------------------------

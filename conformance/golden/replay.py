@@ -84,6 +84,18 @@ def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path 
     return cases
 
 
+def prepare(algorithms: list[str] | None = None, directory: Path = FIXTURES) -> None:
+    """Load and re-derive the fixtures of ``algorithms`` (all: None) ahead of the check, into this process's
+    caches: the command line does it while the worker starts (the framework's import takes seconds)."""
+    for path in sorted(directory.glob("*.json")):
+        try:
+            fixture = _load(path)
+        except FixtureError:
+            continue  # reported by the check, with its case
+        if algorithms is None or fixture.algorithm in algorithms:
+            verify_against_oracle(fixture)
+
+
 def expected_fixtures(algorithm: str, dtype: str, profile: Profile) -> int:
     """How many fixtures of the bundled corpus the fixtures check of ``algorithm`` in ``dtype`` should find."""
     return sum(1 for t in CORPUS if t.algorithm == algorithm and dtype in WIDER[t.input_dtype]

@@ -126,6 +126,11 @@ class Subject:
     tensor: Callable[[np.ndarray, str], Any]  # (array, dtype) -> a gradient
     loss_scale_optimizer: Any = None  # its LossScaleOptimizer class (Keras's own wraps a class without one)
 
+    def same_as(self, other: Subject) -> bool:
+        """Whether ``other`` makes the very optimizers this one makes (Keras checked against itself)."""
+        return (self.cls is not None and self.cls is other.cls
+                and self.loss_scale_optimizer is other.loss_scale_optimizer)
+
 
 def keras_subject(algorithm: str) -> Subject:
     import keras
@@ -323,10 +328,20 @@ def judge_run(result: Outcome, spec: dict, label: str, what: str, run: Callable[
         keep_worst_of(result, spec, states, label)
 
 
+_DEPARTURES: dict[tuple[Any, str], str | None] = {}
+
+
 def keras_departure(keras_: Subject, spec: dict) -> str | None:
     """Why Keras's own uninterrupted run of ``spec`` is no fit partner for a check (its worst difference from the
     oracle, over budget), or ``None`` when it follows the oracle (Keras 3.15's schedule-free AdamW does not on
-    TensorFlow and torch)."""
+    TensorFlow and torch).  Found once per class and spec in a worker (several checks ask)."""
+    key = (keras_.cls, json.dumps(spec, sort_keys=True))
+    if key not in _DEPARTURES:
+        _DEPARTURES[key] = _departure(keras_, spec)
+    return _DEPARTURES[key]
+
+
+def _departure(keras_: Subject, spec: dict) -> str | None:
     states = attempt(lambda: Run(keras_, spec).steps(range(len(spec["gradients"]))))
     if isinstance(states, Raised):
         return f"it raised {states!r}"
