@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(r["backend"], r["compile"], f"{r['wall']:.0f}", f"{r.get('startup', 0):.0f}",
                       f"{r.get('candidate', 0):.0f}", f"{r.get('host', 0):.0f}", str(r["passed"]), str(r["failed"]),
                       str(r["known_upstream_bugs"]), str(r["not_applicable"]), verdict)
-    Console().print(table)
+    Console(width=max(Console().width, 132)).print(table)  # a log file is 80 columns to rich: too narrow
     if args.json:
         with open(args.json, "w") as out:
             json.dump(rows, out, indent=2)

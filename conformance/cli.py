@@ -4,6 +4,7 @@
                             [--dtype float32,float64,float16,bfloat16] [--profile quick|ci|deep]
                             [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,api]
                             [--timeout SECONDS] [--json PATH] [--write-failures DIR] [--strict]
+                            [--lacks FEATURES]
                             [--floatx float32|float64]
 
 checks a candidate against the oracle: ``keras`` (real Keras 3 on the backend, default
@@ -90,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                                         "keras: runs Keras under keras.config.set_floatx)")
     check.add_argument("--strict", action="store_true",
                        help="a known upstream bug of the library the candidate runs on is a failure, not expected")
+    check.add_argument("--lacks", metavar="FEATURES",
+                       help="comma-separated features the port does not implement (use_ema, clipnorm, "
+                            "gradient_accumulation_steps, ...; 'all': the rule alone): their checks are not applicable")
     upstream = sub.add_parser("upstream", help="which catalogued upstream bugs the installed libraries have")
     upstream.add_argument("--backend", help="comma-separated, from tensorflow, jax, torch (default: all installed)")
     generate = sub.add_parser("generate", help="write the golden fixture corpus (or --check it)")
@@ -121,7 +125,7 @@ def run_check(args) -> int:
         settings = Settings.parse({"candidate": args.candidate, "algorithms": args.algorithm, "dtypes": args.dtype,
                                    "dialect": args.dialect, "backend": args.backend, "profile": args.profile,
                                    "checks": args.checks, "compile": args.compile, "timeout": args.timeout,
-                                   "floatx": args.floatx, "strict": args.strict},
+                                   "floatx": args.floatx, "strict": args.strict, "lacks": args.lacks},
                                   lambda key: FLAGS.get(key, f"--{key}"))
         candidate = parse_candidate(settings.candidate, settings.backend, settings.compile)
     except ValueError as error:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,28 @@ PROFILES = {
     "ci": Profile("ci", 6, 20, False, 60),
     "deep": Profile("deep", 16, 300, True, 500, every_combination=True),
 }
+
+# What a port may declare it lacks (``conformance_lacks`` on its class, ``--lacks``, ``optconf_lacks``): the
+# configuration's switches, the spec's options, and a learning-rate schedule.  A trajectory that uses one is then
+# not applicable to it.
+LACKABLE = ("use_ema", "ema_overwrite_frequency", "gradient_accumulation_steps", "clipnorm", "global_clipnorm",
+            "clipvalue", "weight_decay", "loss_scale_factor", "amsgrad", "learning_rate_schedule",
+            "loss_scale_optimizer", "constraints", "overwrite_with_gradient", "sparse_gradients")
+
+
+def _uses(spec: dict, feature: str) -> bool:
+    if feature == "learning_rate_schedule":
+        return isinstance(spec["config"].get("learning_rate"), dict)
+    return bool(spec["config"].get(feature) or spec.get(feature))
+
+
+def lacking(spec: dict, lacks: Mapping[str, str]) -> str | None:
+    """Why a port that lacks ``lacks`` (feature -> why) cannot run ``spec``: the first lacked feature it uses."""
+    for feature, reason in lacks.items():
+        if _uses(spec, feature):
+            return f"the candidate declares it lacks {feature}: {reason}"
+    return None
+
 
 # -- the spec ----------------------------------------------------------------------------------------------
 

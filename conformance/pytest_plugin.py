@@ -60,6 +60,8 @@ OPTIONS = {
     "floatx": ("float32 or float64: the floatx the candidate runs under (default: what it declares)", None),
     "strict": ("true: a known upstream bug of the library the candidate runs on fails its item (default false: "
                "an expected failure)", None),
+    "lacks": ("comma-separated features the port does not implement (use_ema, clipnorm, ...; 'all': the rule "
+              "alone): their items are skipped as not applicable", None),
 }
 OUTCOMES_PROPERTY = "optconf"
 

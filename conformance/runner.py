@@ -22,7 +22,7 @@ Imports: the candidates' client, the checks, the cases, the golden fixtures and 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from optimizer_conformance.conformance.model import (
     Outcome,
     Profile,
     RunError,
+    lacking,
     with_floatx,
 )
 from optimizer_conformance.conformance.settings import CHECK_FAMILIES, Settings, chosen
@@ -67,6 +68,7 @@ class Plan:
     write_failure: Callable[[dict], Path] | None = None
     strict: bool = False  # a known upstream bug of the candidate's library is a failure, not an expected one
     floatx: str = "float32"  # Keras's floatx() the candidate runs under (the dtype of its learning-rate variable)
+    lacks: Mapping[str, str] = field(default_factory=dict)  # features the port lacks, with why (model.LACKABLE)
 
     def pipeline_cases(self, algorithm: str, dtype: str) -> list[Case]:
         """The catalogue's pipeline cases for the plan's algorithms and dtypes (pairwise unless its profile runs
@@ -80,7 +82,8 @@ def plan_for(settings: Settings, description: dict, **extras: Any) -> Plan:
     candidate claims (within the dialect); its floatx, else the candidate's, else float32."""
     return Plan(chosen(settings.algorithms, description["algorithms"], settings.dialect),
                 chosen(settings.dtypes, description["dtypes"]), PROFILES[settings.profile], tuple(settings.checks),
-                strict=settings.strict, floatx=settings.floatx or description.get("floatx") or "float32", **extras)
+                strict=settings.strict, floatx=settings.floatx or description.get("floatx") or "float32",
+                lacks=settings.lacks, **extras)
 
 
 @dataclass(frozen=True)
@@ -171,12 +174,13 @@ def _oracle_for(case: Case) -> Callable[[], object] | None:
 
 
 def run_case(worker: Worker, outcome: Outcome, case: Case, one_step: Outcome | None = None,
-             upstream: tuple[Deviation, ...] = ()) -> None:
-    """Run one case on the candidate and judge it; whatever the candidate does ends as a finding or an error."""
+             upstream: tuple[Deviation, ...] = (), lacks: Mapping[str, str] = {}) -> None:
+    """Run one case on the candidate and judge it; whatever the candidate does ends as a finding or an error; a
+    case that uses a feature the port lacks (``lacks``) is not applicable."""
     failure = case.problem or given_up(worker)
     if failure is None:
         try:
-            states = worker.run(case.spec, meanwhile=_oracle_for(case))
+            states = _run_unless_lacking(worker, case.spec, lacks, _oracle_for(case))
         except NotApplicable as reason:
             for o in (outcome, one_step):
                 if o is not None:
@@ -190,6 +194,14 @@ def run_case(worker: Worker, outcome: Outcome, case: Case, one_step: Outcome | N
                 o.fail(case.label, failure)
         return
     judge_case(outcome, case, states, one_step, upstream)
+
+
+def _run_unless_lacking(worker: Worker, spec: dict, lacks: Mapping[str, str],
+                        meanwhile: Callable[[], object] | None = None) -> list[dict]:
+    reason = lacking(spec, lacks)
+    if reason is not None:
+        raise NotApplicable(reason)
+    return worker.run(spec, meanwhile=meanwhile)
 
 
 def api_outcomes(worker: Worker, algorithm: str, profile: Profile, checks: list[str] | None = None,
@@ -229,7 +241,7 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
     upstream = upstream_bugs(worker, plan, dtype)
 
     def run(spec: dict) -> list[dict]:
-        return worker.run(spec, meanwhile=lambda: oracle_states(spec))
+        return _run_unless_lacking(worker, spec, plan.lacks, lambda: oracle_states(spec))
 
     outcome = explore(run, algorithm, dtype, plan.profile, write_failure=plan.write_failure,
                       floatx=plan.floatx, upstream=upstream)
@@ -304,7 +316,7 @@ class Pipeline(Family):
             own_step = one_step
             if "one-step" in plan.checks and not whole:
                 own_step = Outcome(algorithm, f"one-step ({item.case.label})", dtype)
-            run_case(worker, outcome, item.case, own_step, upstream_bugs(worker, plan, dtype))
+            run_case(worker, outcome, item.case, own_step, upstream_bugs(worker, plan, dtype), plan.lacks)
             if "pipeline" in plan.checks:
                 yield outcome.close()
             if own_step is not None and not whole:
@@ -340,7 +352,7 @@ class Fixtures(Family):
         for item in items:
             plan.progress(f"{algorithm} {dtype} {item.check}")
             own = outcome or Outcome(algorithm, item.check, dtype)
-            run_case(worker, own, item.case, None, upstream_bugs(worker, plan, dtype))
+            run_case(worker, own, item.case, None, upstream_bugs(worker, plan, dtype), plan.lacks)
             if not whole:
                 yield own.close()
         if outcome is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimizer_conformance.conformance.model import PROFILES
+from optimizer_conformance.conformance.model import LACKABLE, PROFILES
 from optimizer_conformance.reference.formats import FORMATS
 from optimizer_conformance.reference.rules import ALGORITHMS, DIALECT_RULES
 
@@ -46,6 +46,8 @@ class Settings:
     floatx: str | None = None  # None: what the candidate declares, else float32
     strict: bool = False
     xfail: Mapping[str, str] = field(default_factory=dict)
+    # The features the port lacks (model.LACKABLE), each with why: their trajectories are not applicable.
+    lacks: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], spelled: Callable[[str], str] = lambda key: f"--{key}",
@@ -58,6 +60,8 @@ class Settings:
                 return ",".join(map(str, value))
             return None if value is None else str(value)
 
+        lacks = text("lacks")
+        lacked = () if lacks is None else choices(lacks, LACKABLE, spelled("lacks")) or LACKABLE
         strict = raw.get("strict")
         if not isinstance(strict, bool):
             strict = one_of(text("strict"), ("true", "false"), spelled("strict"), "false") == "true"
@@ -73,6 +77,7 @@ class Settings:
             timeout=timeout_seconds(text("timeout") or cls.timeout, spelled("timeout")),
             floatx=one_of(text("floatx"), FLOATX, spelled("floatx"), None),
             strict=strict,
+            lacks={feature: f"declared with {spelled('lacks')}" for feature in lacked},
             **given,
         )
 
@@ -81,7 +86,7 @@ class Settings:
         return {"profile": self.profile, "algorithms": list(algorithms), "dtypes": list(dtypes),
                 "checks": list(self.checks), "dialect": self.dialect, "backend": self.backend,
                 "compile": self.compile, "timeout": self.timeout, "strict": self.strict, "floatx": floatx,
-                "interrupted": interrupted}
+                "lacks": list(self.lacks), "interrupted": interrupted}
 
 
 def choices(value: str | None, accepted: Iterable[str], name: str) -> list[str] | None:

@@ -354,6 +354,7 @@ class ReferenceOptimizer:
             g = {i: [x / s for x in g[i]] for i in active}
         steps = self.accumulation_steps
         if steps > 1:
+            g = dict(zip(active, self.micro_gradients([g[i] for i in active])))
             acc = self.slots["gradient_accumulator"]
             if (self.raw_iterations + 1) % steps != 0:
                 for i in active:
@@ -364,11 +365,7 @@ class ReferenceOptimizer:
         clipped = self.clip_gradients([g[i] for i in active])
         g = dict(zip(active, clipped))
         lr_floatx, lr = self.learning_rate()
-        if config.get("weight_decay") is not None:
-            for i in active:
-                if not self.exclusions.excludes(i, self.names[i]):
-                    self.theta[i] = apply_weight_decay(self.theta[i], config["weight_decay"], lr_floatx,
-                                                       self.weight_decay_factor_format())
+        self.decay_weights(active, lr_floatx)
         self.update_rule(active, g, lr)
         if steps > 1:
             # Keras resets every accumulator, also those of variables whose gradient was None in this call.
@@ -377,9 +374,22 @@ class ReferenceOptimizer:
                 acc[i] = [Tracked.exact(0, fmt) for _ in acc[i]]
         self.update_moving_average()
 
+    def micro_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
+        """Step 4 on each call's gradients before they join the accumulator: Keras takes them as they are."""
+        return tensors
+
     def clip_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
         """Step 5 on this call's gradients (:mod:`reference.clipping`)."""
         return clipping.clip(tensors, self.config, self.fmt)
+
+    def decay_weights(self, active: list[int], lr_floatx: Tracked) -> None:
+        """Step 6: the decoupled weight decay of this call's variables not excluded from it."""
+        if self.config.get("weight_decay") is None:
+            return
+        for i in active:
+            if not self.exclusions.excludes(i, self.names[i]):
+                self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx,
+                                                   self.weight_decay_factor_format())
 
     def update_rule(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
         """Step 7: the rule's update of the variables of this call and their slots."""

@@ -233,3 +233,19 @@ def test_expected_failures_may_be_patterns_stale_only_when_nothing_they_match_fa
     assert out.returncode == 0, out.stdout[-3000:]  # a passing check under a pattern is not a failure
     assert "stale entry 'adam/float64/*' matches no check" in out.stdout + out.stderr
     assert "XPASS" in out.stdout and "pipeline/basic" in out.stdout
+
+
+def test_a_port_of_the_rule_alone_declares_what_it_lacks_and_is_green_without_an_xfail_file(tmp_path):
+    repo = _repository(tmp_path, CORRECT)
+    (repo / "xfail.txt").unlink()
+    config = (repo / "pyproject.toml").read_text().replace('optconf_xfail = "xfail.txt"', 'optconf_lacks = "all"')
+    (repo / "pyproject.toml").write_text(config)
+    out = _pytest(repo, "-rs")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "the candidate declares it lacks use_ema: declared with optconf_lacks (--optconf-lacks)" in out.stdout
+    assert "lacks learning_rate_schedule" in out.stdout and "0 failed" in out.stdout
+    # A misspelt feature stops pytest, naming the setting and what it accepts.
+    (repo / "pyproject.toml").write_text(config.replace('"all"', '"use_emma"'))
+    bad = _pytest(repo)
+    assert bad.returncode == 4 and "'use_emma' is not accepted; accepted: use_ema," in bad.stderr, (
+        bad.stdout[-2000:] + bad.stderr[-2000:])

@@ -115,3 +115,18 @@ def test_the_table_never_breaks_on_wide_cells():
     # Every row's columns end where the header's do: cells are right-aligned to the widest one.
     assert len({len(row) for row in rows}) == 1, out.getvalue()
     assert "0.99999999997" in out.getvalue() and "  FAIL 1.5e+02" in out.getvalue()
+
+
+def test_features_the_port_lacks_are_not_applicable_with_the_reason_and_a_misspelt_one_is_refused(tmp_path):
+    out = _check_cli("--checks", "pipeline", "--lacks", "use_ema,learning_rate_schedule", "--json",
+                     str(tmp_path / "r.json"))
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    document = __import__("json").loads((tmp_path / "r.json").read_text())
+    by_check = {c["check"]: c for c in document["checks"]}
+    assert by_check["pipeline/ema"]["verdict"] == "not applicable"
+    assert "declares it lacks use_ema: declared with --lacks" in by_check["pipeline/ema"]["not_applicable"]
+    assert by_check["pipeline/schedule-cosine-warmup"]["verdict"] == "not applicable"
+    assert by_check["pipeline/basic"]["verdict"] == "pass" and by_check["pipeline/clipnorm"]["verdict"] == "pass"
+    assert document["settings"]["lacks"] == ["use_ema", "learning_rate_schedule"]
+    bad = _check_cli("--lacks", "ema")
+    assert bad.returncode == 2 and "--lacks: 'ema' is not accepted; accepted: use_ema," in bad.stderr, bad.stderr

@@ -31,6 +31,7 @@ def test_raw_values_from_any_entry_point_parse_alike():
     ("timeout", "soon", "optconf_timeout must be a positive number of seconds; got 'soon'"),
     ("floatx", "float16", "optconf_floatx: 'float16' is not accepted; accepted: float32, float64"),
     ("strict", "yes", "optconf_strict: 'yes' is not accepted; accepted: true, false"),
+    ("lacks", "ema", "optconf_lacks: 'ema' is not accepted; accepted: use_ema, ema_overwrite_frequency"),
 ])
 def test_a_bad_value_is_one_line_naming_the_setting_as_the_entry_point_spells_it(key, value, message):
     with pytest.raises(ValueError) as error:
@@ -42,4 +43,4 @@ def test_the_report_block_is_the_same_from_every_entry_point():
     block = Settings.parse({"candidate": "c", "strict": True}).report_block(["adam"], ["float32"], "float32", True)
     assert block == {"profile": "ci", "algorithms": ["adam"], "dtypes": ["float32"], "checks": list(CHECK_FAMILIES),
                      "dialect": None, "backend": None, "compile": "eager", "timeout": DEFAULT_TIMEOUT, "strict": True,
-                     "floatx": "float32", "interrupted": True}
+                     "floatx": "float32", "lacks": [], "interrupted": True}

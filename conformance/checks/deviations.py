@@ -28,9 +28,10 @@ import gmpy2
 import numpy as np
 from optimizer_conformance.conformance.model import decode, spec_inputs
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
+from optimizer_conformance.reference.formats import FLOAT32
 from optimizer_conformance.reference.loss_scale import DynamicLossScale, all_finite
-from optimizer_conformance.reference.rules import RULES, adamax, lamb, schedule_free_adamw
-from optimizer_conformance.reference.tracked import absolute, lerp, maximum, minimum, norm
+from optimizer_conformance.reference.rules import RULES, adam, adamax, lamb, nadam, schedule_free_adamw
+from optimizer_conformance.reference.tracked import absolute, lerp, maximum, minimum, norm, power, sqrt
 from optimizer_conformance.reference.weight_decay import apply_weight_decay
 
 # -- the oracle, deviated --------------------------------------------------------------------------------
@@ -129,6 +130,76 @@ class GlobalClipKeepsNonFiniteNorm(ReferenceOptimizer):
         return [[g * scale for g in t] for t in tensors]
 
 
+class ClipsMicroGradients(ReferenceOptimizer):
+    """Under accumulation each micro-gradient clipped before it joins the accumulator, the mean left unclipped."""
+
+    def micro_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
+        return super().clip_gradients(tensors)
+
+    def clip_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
+        return tensors
+
+
+class DecaysAfterUpdate(ReferenceOptimizer):
+    """The decoupled weight decay applied to the updated weights, after the rule."""
+
+    def decay_weights(self, active: list[int], lr_floatx: Tracked) -> None:
+        pass
+
+    def update_rule(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
+        super().update_rule(active, g, lr)
+        super().decay_weights(active, self.learning_rate()[0])
+
+
+class EmaNeverOverwrites(ReferenceOptimizer):
+    """The moving average kept, but never written into the weights (no overwrite, no finalize)."""
+
+    def finalize_variable_values(self) -> None:
+        pass
+
+
+class StepCountPerVariable(ReferenceOptimizer):
+    """torch.optim's step count per parameter: a variable whose gradient is ``None`` is skipped whole, so its own
+    ``t`` falls behind the others' and its next update bias-corrects with its own count."""
+
+    def build(self, *args: Any, **kwargs: Any) -> None:
+        super().build(*args, **kwargs)
+        self.counts = [0] * len(self.theta)
+        self._count = 1
+
+    def update_count(self) -> int:
+        return self._count
+
+    def update_rule(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
+        groups: dict[int, list[int]] = {}
+        for i in active:
+            self.counts[i] += 1
+            groups.setdefault(self.counts[i], []).append(i)
+        for count, members in sorted(groups.items()):
+            self._count = count
+            super().update_rule(members, g, lr)
+
+
+def _step_count_per_variable(spec: dict) -> Deviated | None:
+    """Where a gradient is ``None`` before the last step, for a rule without per-step scalars (Nadam's product is
+    per parameter in torch too: not modelled) and without accumulation (torch has none)."""
+    rule = RULES[spec["algorithm"]]
+    missing = any(g is None for step in spec["gradients"][:-1] for g in step)
+    if not missing or rule.initial_scalars(FLOAT32) or spec["config"].get("gradient_accumulation_steps"):
+        return None
+    return spec, StepCountPerVariable
+
+
+def _missing_as_zero(spec: dict) -> Deviated | None:
+    """The spec with each ``None`` gradient replaced by zeros: the variable's moments decay and it moves."""
+    if not any(g is None for step in spec["gradients"] for g in step):
+        return None
+    zero = (0.0).hex()
+    sizes = [int(np.prod(shape)) for _, shape, _ in spec["variables"]]
+    gradients = [[[zero] * sizes[i] if g is None else g for i, g in enumerate(step)] for step in spec["gradients"]]
+    return {**spec, "gradients": gradients}, ReferenceOptimizer
+
+
 class LazySparseRows(ReferenceOptimizer):
     """The rule applied only to the rows a sparse gradient touches (LazyAdam, torch's SparseAdam): the others'
     moments do not decay and their weights do not move.  ``sparse``: the variables given row slices."""
@@ -169,6 +240,106 @@ class EmaMomentumOnFirstStep(ReferenceOptimizer):
 
     def ema_blend_weight(self) -> Tracked | None:
         return 1 - Tracked.rounded(self.config["ema_momentum"], self.fmt)
+
+
+@dataclass(frozen=True)
+class _AdamParts(adam.Coefficients):
+    """Adam's coefficients with the pieces a variant recombines: η, β₂ and the bias corrections 1 − βᵗ."""
+
+    learning_rate: Tracked
+    beta_2: Tracked
+    correction_1: Tracked
+    correction_2: Tracked
+
+
+class _AdamVariantRule:
+    """Adam's slots, with its coefficients in parts (:class:`_AdamParts`); a variant writes its own ``update``."""
+
+    slot_names = staticmethod(adam.slot_names)
+    initial_scalars = staticmethod(adam.initial_scalars)
+
+    @staticmethod
+    def coefficients(hp: dict, lr: Tracked, step: int, fmt, scalars: dict):
+        c, scalars = adam.coefficients(hp, lr, step, fmt, scalars)
+        t = Tracked.count(step, fmt)
+        beta_1, beta_2 = Tracked.rounded(hp["beta_1"], fmt), Tracked.rounded(hp["beta_2"], fmt)
+        fields = {f.name: getattr(c, f.name) for f in dataclasses.fields(c)}
+        return _AdamParts(**fields, learning_rate=lr, beta_2=beta_2, correction_1=1 - power(beta_1, t),
+                          correction_2=1 - power(beta_2, t)), scalars
+
+    @staticmethod
+    def moments(c: _AdamParts, g: Tracked, slots: dict[str, Tracked], velocity_weight: Tracked | None = None):
+        """``m``, the velocity the step uses (AMSGrad's running max of the raw ``v`` where on) and the new slots."""
+        m = lerp(slots["momentum"], g, c.one_minus_beta_1)
+        v = lerp(slots["velocity"], g * g, c.one_minus_beta_2 if velocity_weight is None else velocity_weight)
+        new = {"momentum": m, "velocity": v}
+        if c.amsgrad:
+            v = new["velocity_hat"] = maximum(slots["velocity_hat"], v)
+        return m, v, new
+
+
+class _AdamEpsilonInsideSqrtRule(_AdamVariantRule):
+    """``θ −= α·m / √(v + ε)``."""
+
+    @classmethod
+    def update(cls, c, g, theta, slots):
+        m, v, new = cls.moments(c, g, slots)
+        return theta - (m * c.alpha) / sqrt(v + c.epsilon), new
+
+
+class _AdamEpsilonAfterCorrectionRule(_AdamVariantRule):
+    """torch.optim's and optax's Adam: ``θ −= (η / (1 − β₁ᵗ))·m / (√(v / (1 − β₂ᵗ)) + ε)``."""
+
+    @classmethod
+    def update(cls, c, g, theta, slots):
+        m, v, new = cls.moments(c, g, slots)
+        return theta - (c.learning_rate / c.correction_1) * m / (sqrt(v / c.correction_2) + c.epsilon), new
+
+
+class _AdamNoBiasCorrectionRule(_AdamVariantRule):
+    """``θ −= η·m / (√v + ε)``."""
+
+    @classmethod
+    def update(cls, c, g, theta, slots):
+        m, v, new = cls.moments(c, g, slots)
+        return theta - (m * c.learning_rate) / (sqrt(v) + c.epsilon), new
+
+
+class _AdamVelocityWeightIsBetaRule(_AdamVariantRule):
+    """``v ← v + (g² − v)·β₂``."""
+
+    @classmethod
+    def update(cls, c, g, theta, slots):
+        m, v, new = cls.moments(c, g, slots, velocity_weight=c.beta_2)
+        return theta - (m * c.alpha) / (sqrt(v) + c.epsilon), new
+
+
+class _AdamMaxOfCorrectedVelocityRule(_AdamVariantRule):
+    """optax's AMSGrad: ``v̂ ← max(v̂, v / (1 − β₂ᵗ))``, the step from ``v̂·(1 − β₂ᵗ)``."""
+
+    @classmethod
+    def update(cls, c, g, theta, slots):
+        m = lerp(slots["momentum"], g, c.one_minus_beta_1)
+        v = lerp(slots["velocity"], g * g, c.one_minus_beta_2)
+        corrected_max = maximum(slots["velocity_hat"], v / c.correction_2)
+        step = (m * c.alpha) / (sqrt(corrected_max * c.correction_2) + c.epsilon)
+        return theta - step, {"momentum": m, "velocity": v, "velocity_hat": corrected_max}
+
+
+class _NadamStaleProductRule:
+    """Nadam with the variables updated before the momentum product advances: they see ``Π_{t−1}`` where
+    ``Π_t`` belongs."""
+
+    slot_names = staticmethod(nadam.slot_names)
+    initial_scalars = staticmethod(nadam.initial_scalars)
+    update = staticmethod(nadam.update)
+
+    @staticmethod
+    def coefficients(hp, lr, step, fmt, scalars):
+        c, advanced = nadam.coefficients(hp, lr, step, fmt, scalars)
+        stale = scalars["u_product"]
+        return dataclasses.replace(c, one_minus_product=1 - stale, one_minus_next_product=1 - stale * c.u_next), \
+            advanced
 
 
 class _AdamaxVariantRule:
@@ -427,6 +598,17 @@ def _for(algorithm: str, oracle: Callable[..., ReferenceOptimizer]) -> Callable[
     return deviate
 
 
+def _for_update(update: Callable, oracle: Callable[..., ReferenceOptimizer], *, needs: str | None = None
+                ) -> Callable[[dict], Deviated | None]:
+    """``oracle`` where the spec's rule updates with ``update`` (Adam's: Adam and AdamW), and, with ``needs``, where
+    that configuration switch is on."""
+    def deviate(spec: dict) -> Deviated | None:
+        if RULES[spec["algorithm"]].update is not update or (needs and not spec["config"].get(needs)):
+            return None
+        return spec, oracle
+    return deviate
+
+
 def _without_exclusions(spec: dict) -> Deviated | None:
     return ({**spec, "exclude": {}}, ReferenceOptimizer) if spec.get("exclude") and \
         spec["config"].get("weight_decay") else None
@@ -466,13 +648,19 @@ DEVIATIONS: tuple[Deviation, ...] = (
     # -- the rules ---------------------------------------------------------------------------------------
     Deviation("step-count-plus-one", "step count off by one (t = iterations + 2)", partial(_oracle, StepCountPlusOne)),
     Deviation("step-count-minus-one", "step count off by one (t = iterations)", partial(_oracle, StepCountMinusOne)),
-    Deviation("epsilon-inside-sqrt", "epsilon inside the square root (θ −= α·m / √(v + ε))"),
-    Deviation("epsilon-after-bias-correction", "the PyTorch/optax epsilon placement (θ −= η·m̂ / (√v̂ + ε))"),
-    Deviation("missing-bias-correction", "no bias correction (α = η)"),
-    Deviation("velocity-weight-is-beta", "the velocity blended with β₂ instead of 1 − β₂"),
+    Deviation("epsilon-inside-sqrt", "epsilon inside the square root (θ −= α·m / √(v + ε))",
+              _for_update(adam.update, _with_rule(_AdamEpsilonInsideSqrtRule))),
+    Deviation("epsilon-after-bias-correction", "the PyTorch/optax epsilon placement (θ −= η·m̂ / (√v̂ + ε)), where "
+              "Keras adds ε to √v and scales the learning rate (torch.optim Adam and AdamW, optax, mlx)",
+              _for_update(adam.update, _with_rule(_AdamEpsilonAfterCorrectionRule))),
+    Deviation("missing-bias-correction", "no bias correction (α = η; mlx's default)",
+              _for_update(adam.update, _with_rule(_AdamNoBiasCorrectionRule))),
+    Deviation("velocity-weight-is-beta", "the velocity blended with β₂ instead of 1 − β₂",
+              _for_update(adam.update, _with_rule(_AdamVelocityWeightIsBetaRule))),
     Deviation("amsgrad-ignored", "amsgrad ignored (velocity used instead of its running max)",
               _when("amsgrad", lambda s: _patched(s, amsgrad=False)), unmodelled=("velocity_hat",)),
-    Deviation("amsgrad-max-of-corrected-velocity", "optax's AMSGrad: the max of the bias-corrected velocity"),
+    Deviation("amsgrad-max-of-corrected-velocity", "optax's AMSGrad: the max of the bias-corrected velocity",
+              _for_update(adam.update, _with_rule(_AdamMaxOfCorrectedVelocityRule), needs="amsgrad")),
     Deviation("adamax-epsilon-inside-max", "ε inside Adamax's max, as torch.optim.Adamax has it "
               "(u = max(β₂·u, |g| + ε), θ −= η·m / ((1 − β₁ᵗ)·u))",
               _for("adamax", _with_rule(_AdamaxEpsilonInsideMaxRule))),
@@ -497,14 +685,22 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("keras3-schedule-in-legacy-nadam", "the Keras 3 schedule 0.96^t in the legacy Nadam",
               _counterpart("keras3"),
               renames={"momentum_cache": "u_product"}),
-    Deviation("stale-momentum-product", "Nadam's momentum product advanced after the variables were updated"),
+    Deviation("stale-momentum-product", "Nadam's momentum product advanced after the variables were updated",
+              _for_update(nadam.update, _with_rule(_NadamStaleProductRule))),
+    Deviation("step-count-per-variable", "a step count per variable, as torch.optim keeps it: a variable whose "
+              "gradient is None falls behind and bias-corrects with its own count (Keras counts the optimizer's "
+              "steps)", _step_count_per_variable),
+    Deviation("missing-gradient-as-zero", "a None gradient taken as zeros, as optax does: the variable's moments "
+              "decay and it moves (Keras leaves it and its slots alone)", _missing_as_zero),
     # -- the pipeline ------------------------------------------------------------------------------------
     Deviation("accumulation-sums", "gradient accumulation sums the micro-gradients instead of averaging them",
               _when("gradient_accumulation_steps", lambda s: s, AccumulationSums)),
-    Deviation("clipping-before-averaging", "each accumulated micro-gradient clipped, the mean left unclipped"),
+    Deviation("clipping-before-averaging", "each accumulated micro-gradient clipped, the mean left unclipped",
+              _when("gradient_accumulation_steps", lambda s: s, ClipsMicroGradients)),
     Deviation("weight-decay-not-scaled-by-learning-rate", "weight decay not scaled by the learning rate (θ −= λθ)",
               _decay_without_lr),
-    Deviation("weight-decay-after-update", "weight decay applied to the updated weights"),
+    Deviation("weight-decay-after-update", "weight decay applied to the updated weights",
+              _when("weight_decay", lambda s: s, DecaysAfterUpdate)),
     Deviation("weight-decay-ignores-exclusions", "exclude_from_weight_decay accepted and forgotten",
               _without_exclusions),
     Deviation("constraint-before-update", "the variable's constraint applied before the update instead of after it",
@@ -533,7 +729,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
                                                           clipnorm=s["config"]["global_clipnorm"]))),
     Deviation("ema-momentum-on-first-step", "EMA momentum applied on the first step (the average should start as a "
               "copy)", _when("use_ema", lambda s: s, EmaMomentumOnFirstStep)),
-    Deviation("ema-never-overwrites", "ema_overwrite_frequency and finalize_variable_values do nothing"),
+    Deviation("ema-never-overwrites", "ema_overwrite_frequency and finalize_variable_values do nothing",
+              _when("use_ema", lambda s: s, EmaNeverOverwrites)),
     Deviation("schedule-fed-real-updates", "the learning-rate schedule fed real updates instead of the raw iteration "
               "counter", _when("gradient_accumulation_steps", lambda s: s, ScheduleSeesUpdates)),
 )

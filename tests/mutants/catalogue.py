@@ -242,6 +242,30 @@ class StepOffByOne(_AdamStep):
     options = {"step_offset": 2}
 
 
+class StepCountPerVariable(_AdamStep):
+    """torch.optim's step count per parameter: a variable skipped for a None gradient keeps its own count."""
+    deviation = "step-count-per-variable"
+    expected_check = "pipeline/none-gradients"
+
+    def update_step(self, gradient, variable, learning_rate):
+        counts = self.__dict__.setdefault("_own_counts", {})  # past Keras's attribute tracking; eager only
+        index = self._get_variable_index(variable)
+        counts[index] = counts.get(index, 0) + 1
+        adam_step(self, gradient, variable, learning_rate, step=counts[index])
+
+
+class MissingGradientAsZero(keras.optimizers.Adam):
+    """A None gradient taken as zeros (optax's convention): the variable's moments decay and it moves."""
+    deviation = "missing-gradient-as-zero"
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/none-gradients"
+
+    def apply(self, grads, trainable_variables=None):
+        variables = self._trainable_variables if trainable_variables is None else trainable_variables
+        return super().apply([ops.zeros_like(v) if g is None else g for g, v in zip(grads, variables)],
+                             trainable_variables)
+
+
 class MissingBiasCorrection(_AdamStep):
     """α = η."""
     deviation = "missing-bias-correction"
@@ -564,7 +588,7 @@ BUGS = [c for c in (
     ScheduleFreeWarmupOffByOne,
     ScheduleFreeXFromUpdatedZ, ConstraintBeforeUpdate, OverwrittenVariableDecayed, LossScaleNotHalved,
     NonFiniteStepApplied, GrowthCountedOnSkippedSteps, AdamaxMaxDropsNan, GlobalClipKeepsNonFiniteNorm,
-    NonFiniteGradientsZeroed, SparseUpdateLazy,
+    NonFiniteGradientsZeroed, SparseUpdateLazy, StepCountPerVariable, MissingGradientAsZero,
 ) if c is not None]
 
 LEGITIMATE = [ComputedInFloat64, WeightedMomentForm, ReciprocalDivision, WeightedMomentFormAdamW, NadamWrittenOut,

@@ -17,11 +17,11 @@ def _dense(gradient):
 
 def adam_step(opt, gradient, variable, learning_rate, *, epsilon_inside_sqrt=False, epsilon_after_correction=False,
               step_offset=1, amsgrad="raw", bias_correction=True, velocity_weight=None, weighted_form=False,
-              in_float64=False, reciprocal=False, step_size_dtype=None):
+              in_float64=False, reciprocal=False, step_size_dtype=None, step=None):
     dtype = "float64" if in_float64 else variable.dtype
     lr = ops.cast(learning_rate, dtype)
     g = ops.cast(_dense(gradient), dtype)
-    t = ops.cast(opt.iterations + step_offset, dtype)
+    t = ops.cast(opt.iterations + step_offset if step is None else step, dtype)
     b1, b2 = opt.beta_1, opt.beta_2
     m_var = opt._momentums[opt._get_variable_index(variable)]
     v_var = opt._velocities[opt._get_variable_index(variable)]

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 import numpy as np
-from optimizer_conformance.conformance.model import decode
+from optimizer_conformance.conformance.model import LACKABLE, decode, lacking
 from optimizer_conformance.reference.formats import numpy_dtype
 from optimizer_conformance.reference.rules import ALL
 
@@ -80,13 +80,6 @@ def _named_in(obj: Any, rules: list) -> tuple[str, ...]:
     return (max(found)[1],) if found else ()
 
 
-# What a candidate may declare it lacks (``conformance_lacks = {"use_ema": "why"}``): the configuration's switches
-# and the spec's options.  A trajectory that uses one is then not applicable to it, with that reason.
-LACKABLE = ("use_ema", "ema_overwrite_frequency", "gradient_accumulation_steps", "clipnorm", "global_clipnorm",
-            "clipvalue", "weight_decay", "loss_scale_factor", "amsgrad", "loss_scale_optimizer", "constraints",
-            "overwrite_with_gradient", "sparse_gradients")
-
-
 def declared_lacks(obj: Any) -> dict[str, str]:
     """The features ``obj`` declares it lacks, with why; a name outside :data:`LACKABLE` is an error."""
     lacks = getattr(obj, "conformance_lacks", None) or {}
@@ -101,10 +94,7 @@ def declared_lacks(obj: Any) -> dict[str, str]:
 
 def declared_lack(obj: Any, spec: dict) -> str | None:
     """Why the candidate says it cannot run ``spec``: the first feature it uses that the candidate lacks."""
-    for feature, reason in declared_lacks(obj).items():
-        if spec["config"].get(feature) or spec.get(feature):
-            return f"the candidate declares it lacks {feature}: {reason}"
-    return None
+    return lacking(spec, declared_lacks(obj))
 
 
 def versions() -> dict[str, str]:

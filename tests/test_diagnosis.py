@@ -1,0 +1,40 @@
+"""Every deviation of the catalogue can be named: its own numbers, reported as a candidate would, get its id."""
+
+import pytest
+from optimizer_conformance.conformance.cases.catalogue import pipeline_cases
+from optimizer_conformance.conformance.checks.compare import compare, oracle_states
+from optimizer_conformance.conformance.checks.deviations import DEVIATIONS
+from optimizer_conformance.conformance.checks.diagnosis import diagnose
+from optimizer_conformance.conformance.model import PROFILES, encode
+from optimizer_conformance.reference.rules import ALGORITHMS
+
+CASES = [c for a in ALGORITHMS for c in pipeline_cases(a, "float64", PROFILES["quick"])]
+
+
+def _reported(deviation, spec):
+    """The deviated oracle's states in float64, under the names the candidate of ``spec``'s rule reports."""
+    deviated_spec, oracle = deviation.deviate(spec)
+    own_name = {deviated: reported for reported, deviated in deviation.renames.items()}
+    return [{own_name.get(q, q): encode(v.as_float64()) for q, v in state.items()}
+            for state in oracle_states(deviated_spec, oracle=oracle)]
+
+
+def _exercising(deviation):
+    """The first catalogue case where the deviation changes what the specification computes."""
+    for case in CASES:
+        if deviation.deviate(case.spec) is None:
+            continue
+        states = _reported(deviation, case.spec)
+        try:
+            if max((f.ratio for f in compare(oracle_states(case.spec), states)), default=0) > 1:
+                return case, states
+        except ValueError:  # a quantity the specification does not have: changed, too
+            return case, states
+    return None, None
+
+
+@pytest.mark.parametrize("deviation", [d for d in DEVIATIONS if d.deviate is not None], ids=lambda d: d.id)
+def test_each_computable_deviation_is_named_from_its_own_numbers(deviation):
+    case, states = _exercising(deviation)
+    assert case is not None, f"no pipeline case exercises {deviation.id}"
+    assert diagnose(case.spec, states) == deviation.id, case.label
