@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dialect", help=f"only the rules of one dialect: {', '.join(DIALECTS)} (default: every rule "
                                          "the candidate claims)")
     check.add_argument("--profile", help="quick, ci (default) or deep")
-    check.add_argument("--compile", help="eager (default), function (tf.function) or jit")
+    check.add_argument("--compile", help="eager (default), function (tf.function) or jit (tf.function with XLA, "
+                                         "jax.jit); torch.optim candidates: foreach or fused")
     check.add_argument("--checks", help=f"comma-separated, from {', '.join(CHECK_FAMILIES)} (default: all)")
     check.add_argument("--timeout", metavar="SECONDS",
                        help=f"deadline of each call into the candidate (default {DEFAULT_TIMEOUT:g}): a hang fails the "

@@ -35,7 +35,7 @@ from optimizer_conformance.conformance.checks.deviations import Deviation
 from optimizer_conformance.conformance.checks.diagnosis import diagnose, diagnose_one_step
 from optimizer_conformance.conformance.checks.explore import explore
 from optimizer_conformance.conformance.checks.numeric import counter_problem, judge_one_step, judge_trajectory, trace
-from optimizer_conformance.conformance.checks.upstream import affecting
+from optimizer_conformance.conformance.checks.upstream import BY_ID, affecting
 from optimizer_conformance.conformance.golden.replay import FIXTURES, expected_fixtures, fixture_cases
 from optimizer_conformance.conformance.model import (
     PROFILES,
@@ -134,8 +134,16 @@ def given_up(worker: Worker) -> str | None:
 
 
 def upstream_bugs(worker: Worker, plan: Plan, dtype: str | None) -> tuple[Deviation, ...]:
-    """The catalogued upstream bugs the candidate has by the library it runs on (none under ``--strict``)."""
-    return () if plan.strict else affecting(worker.description, dtype)
+    """The deviations a diagnosis tries first: the catalogued upstream bugs the candidate has by the library it runs
+    on (none under ``--strict``; a failure they explain is expected), then the conventions its library is known for
+    (a built-in adapter's ``conventions``: torch.optim's ε placement), which explain a failure and leave it one."""
+    conventions = tuple(BY_ID[i] for i in worker.description.get("conventions", ()) if i in BY_ID)
+    return (() if plan.strict else affecting(worker.description, dtype)) + conventions
+
+
+def expected(known: tuple[Deviation, ...]) -> set[str]:
+    """The ids among ``known`` whose failures are expected: the upstream bugs."""
+    return {d.id for d in known if d.upstream is not None}
 
 
 def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outcome | None = None,
@@ -144,7 +152,7 @@ def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outco
 
     A failing case is diagnosed (the first of an outcome always; each, where the candidate's library has
     catalogued upstream bugs, since one it does not explain makes the outcome a plain failure)."""
-    ids = {d.id for d in upstream}
+    ids = expected(upstream)
     try:
         judgement = judge_trajectory(case, states)
     except JudgeError as error:
@@ -162,7 +170,8 @@ def judge_case(outcome: Outcome, case: Case, states: list[dict], one_step: Outco
             finding = judge_one_step(case, states)
             if finding is not None:
                 one_step.absorb(finding, case.label)
-                if finding.ratio > 1.0 and ids and not one_step.unexplained:
+                first_or_all = one_step.diagnosis is None or ids and not one_step.unexplained
+                if finding.ratio > 1.0 and upstream and first_or_all:
                     one_step.explain(diagnose_one_step(case, states, upstream), ids)
         except JudgeError as error:
             one_step.fail(case.label, str(error))
@@ -244,14 +253,14 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
         return _run_unless_lacking(worker, spec, plan.lacks, lambda: oracle_states(spec))
 
     outcome = explore(run, algorithm, dtype, plan.profile, write_failure=plan.write_failure,
-                      floatx=plan.floatx, upstream=upstream)
+                      floatx=plan.floatx, upstream=tuple(d for d in upstream if d.id in expected(upstream)))
     if outcome.worst is not None and outcome.worst.ratio > 1.0 and outcome.example:
         # The shrunk example is what the report shows: its own diagnosis, not that of an expected failure met on
         # the way (explore records those and goes on).
         outcome.diagnosis = None
         try:  # the shrunk example, run once more, for the diagnosis
             outcome.explain(diagnose(outcome.example["spec"], worker.run(outcome.example["spec"]), upstream),
-                            {d.id for d in upstream})
+                            expected(upstream))
         except (RunError, NotApplicable):
             outcome.unexplained = True
     return outcome.close()

@@ -23,7 +23,8 @@ CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
 FLOATX = ("float32", "float64")
 DIALECTS = DIALECT_RULES
 BACKENDS = ("tensorflow", "jax", "torch")
-COMPILE_MODES = ("eager", "function", "jit")
+# How a candidate runs: Keras eagerly, under tf.function or jax.jit; torch.optim's foreach and fused implementations.
+COMPILE_MODES = ("eager", "function", "jit", "foreach", "fused")
 # The deadline of one call into the candidate: a hang past it fails the check and restarts the worker.  Far above
 # what any honest candidate needs for one call on the 2-core CI machine (loading TensorFlow and compiling a JAX step
 # take seconds).

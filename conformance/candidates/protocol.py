@@ -66,6 +66,8 @@ A Keras-style class says it as ``conformance_floatx``.
 
 Optional: ``conformance_lacks = {"use_ema": "why"}``: features the port does not have (the configuration's
 switches and the spec's options); the trajectories that use one are not applicable to it, with that reason.
+And ``cannot_run(algorithm, config)``: why the port cannot run one configuration of a rule it has (a string), or
+None (torch.optim's Adamax has no decoupled weight decay, say).
 
 Quantity names: ``variables/<name>``, ``momentum/<name>``, ``velocity/<name>``, ``norm/<name>`` (Adamax),
 ``velocity_hat/<name>``, ``average/<name>``, ``gradient_accumulator/<name>``, ``u_product``,

@@ -253,7 +253,9 @@ class _AdamParts(adam.Coefficients):
 
 
 class _AdamVariantRule:
-    """Adam's slots, with its coefficients in parts (:class:`_AdamParts`); a variant writes its own ``update``."""
+    """Adam written with a hook per choice a port makes (the velocity's weight, AMSGrad's running max, the step),
+    its coefficients in parts (:class:`_AdamParts`); a variant overrides one hook, so variants combine (optax's
+    AMSGrad is two of them)."""
 
     slot_names = staticmethod(adam.slot_names)
     initial_scalars = staticmethod(adam.initial_scalars)
@@ -267,63 +269,69 @@ class _AdamVariantRule:
         return _AdamParts(**fields, learning_rate=lr, beta_2=beta_2, correction_1=1 - power(beta_1, t),
                           correction_2=1 - power(beta_2, t)), scalars
 
-    @staticmethod
-    def moments(c: _AdamParts, g: Tracked, slots: dict[str, Tracked], velocity_weight: Tracked | None = None):
-        """``m``, the velocity the step uses (AMSGrad's running max of the raw ``v`` where on) and the new slots."""
+    @classmethod
+    def update(cls, c: _AdamParts, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
         m = lerp(slots["momentum"], g, c.one_minus_beta_1)
-        v = lerp(slots["velocity"], g * g, c.one_minus_beta_2 if velocity_weight is None else velocity_weight)
+        v = lerp(slots["velocity"], g * g, cls.velocity_weight(c))
         new = {"momentum": m, "velocity": v}
         if c.amsgrad:
-            v = new["velocity_hat"] = maximum(slots["velocity_hat"], v)
-        return m, v, new
+            v, new["velocity_hat"] = cls.running_max(c, v, slots["velocity_hat"])
+        return theta - cls.step(c, m, v), new
+
+    @staticmethod
+    def velocity_weight(c: _AdamParts) -> Tracked:
+        return c.one_minus_beta_2
+
+    @staticmethod
+    def running_max(c: _AdamParts, v: Tracked, velocity_hat: Tracked) -> tuple[Tracked, Tracked]:
+        """The velocity the step uses, and the new velocity_hat: Keras's max of the raw velocity."""
+        v_max = maximum(velocity_hat, v)
+        return v_max, v_max
+
+    @staticmethod
+    def step(c: _AdamParts, m: Tracked, v: Tracked) -> Tracked:
+        return (m * c.alpha) / (sqrt(v) + c.epsilon)
 
 
 class _AdamEpsilonInsideSqrtRule(_AdamVariantRule):
     """``θ −= α·m / √(v + ε)``."""
 
-    @classmethod
-    def update(cls, c, g, theta, slots):
-        m, v, new = cls.moments(c, g, slots)
-        return theta - (m * c.alpha) / sqrt(v + c.epsilon), new
+    @staticmethod
+    def step(c, m, v):
+        return (m * c.alpha) / sqrt(v + c.epsilon)
 
 
 class _AdamEpsilonAfterCorrectionRule(_AdamVariantRule):
     """torch.optim's and optax's Adam: ``θ −= (η / (1 − β₁ᵗ))·m / (√(v / (1 − β₂ᵗ)) + ε)``."""
 
-    @classmethod
-    def update(cls, c, g, theta, slots):
-        m, v, new = cls.moments(c, g, slots)
-        return theta - (c.learning_rate / c.correction_1) * m / (sqrt(v / c.correction_2) + c.epsilon), new
+    @staticmethod
+    def step(c, m, v):
+        return (c.learning_rate / c.correction_1) * m / (sqrt(v / c.correction_2) + c.epsilon)
 
 
 class _AdamNoBiasCorrectionRule(_AdamVariantRule):
     """``θ −= η·m / (√v + ε)``."""
 
-    @classmethod
-    def update(cls, c, g, theta, slots):
-        m, v, new = cls.moments(c, g, slots)
-        return theta - (m * c.learning_rate) / (sqrt(v) + c.epsilon), new
+    @staticmethod
+    def step(c, m, v):
+        return (m * c.learning_rate) / (sqrt(v) + c.epsilon)
 
 
 class _AdamVelocityWeightIsBetaRule(_AdamVariantRule):
     """``v ← v + (g² − v)·β₂``."""
 
-    @classmethod
-    def update(cls, c, g, theta, slots):
-        m, v, new = cls.moments(c, g, slots, velocity_weight=c.beta_2)
-        return theta - (m * c.alpha) / (sqrt(v) + c.epsilon), new
+    @staticmethod
+    def velocity_weight(c):
+        return c.beta_2
 
 
 class _AdamMaxOfCorrectedVelocityRule(_AdamVariantRule):
-    """optax's AMSGrad: ``v̂ ← max(v̂, v / (1 − β₂ᵗ))``, the step from ``v̂·(1 − β₂ᵗ)``."""
+    """optax's AMSGrad: ``v̂ ← max(v̂, v / (1 − β₂ᵗ))``; the step from ``v̂·(1 − β₂ᵗ)``."""
 
-    @classmethod
-    def update(cls, c, g, theta, slots):
-        m = lerp(slots["momentum"], g, c.one_minus_beta_1)
-        v = lerp(slots["velocity"], g * g, c.one_minus_beta_2)
-        corrected_max = maximum(slots["velocity_hat"], v / c.correction_2)
-        step = (m * c.alpha) / (sqrt(corrected_max * c.correction_2) + c.epsilon)
-        return theta - step, {"momentum": m, "velocity": v, "velocity_hat": corrected_max}
+    @staticmethod
+    def running_max(c, v, velocity_hat):
+        corrected_max = maximum(velocity_hat, v / c.correction_2)
+        return corrected_max * c.correction_2, corrected_max
 
 
 class _NadamStaleProductRule:
@@ -462,11 +470,28 @@ class _ScheduleFreeWarmupOffByOneRule(_ScheduleFreeXFromUpdatedZRule):
 
 def _with_rule(rule: Any) -> Callable[..., ReferenceOptimizer]:
     class Deviated(ReferenceOptimizer):
+        deviated_rule = rule
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.rule = rule
     Deviated.__name__ = Deviated.__qualname__ = rule.__name__.strip("_").replace("Rule", "")
     return Deviated
+
+
+def combined(oracles: list[Callable[..., ReferenceOptimizer]]) -> Callable[..., ReferenceOptimizer]:
+    """One oracle with every change of ``oracles``: their overrides by inheritance, and their replaced rules as one
+    rule inheriting each (each variant overrides its own hook of the rule)."""
+    rules = [o.deviated_rule for o in oracles if hasattr(o, "deviated_rule")]
+    # The oracle itself (a deviation that changes the spec alone) is every other's base: no change to add.
+    others = list(dict.fromkeys(o for o in oracles if not hasattr(o, "deviated_rule") and o is not ReferenceOptimizer))
+    if len(rules) > 1:
+        others.append(_with_rule(type("And".join(r.__name__.strip("_") for r in rules), tuple(rules), {})))
+    elif rules:
+        others += [o for o in oracles if hasattr(o, "deviated_rule")]
+    if not others:
+        return ReferenceOptimizer
+    return others[0] if len(others) == 1 else type("And".join(o.__name__ for o in others), tuple(others), {})
 
 
 Deviated = tuple[dict, Callable[..., ReferenceOptimizer]]

@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 from optimizer_conformance.conformance.checks.compare import compare, iterations_finding, oracle_states
-from optimizer_conformance.conformance.checks.deviations import Deviation
+from optimizer_conformance.conformance.checks.deviations import Deviation, combined
 from optimizer_conformance.conformance.checks.numeric import judge_one_step
 from optimizer_conformance.conformance.checks.upstream import KNOWN
 from optimizer_conformance.conformance.model import Case
@@ -80,7 +80,7 @@ def _all_of(group: tuple[Deviation, ...]):
                 return None
             spec, oracle = deviated
             oracles.append(oracle)
-        return spec, type("And".join(o.__name__ for o in oracles), tuple(oracles), {})
+        return spec, combined(oracles)
     return deviate
 
 

@@ -6,6 +6,7 @@ call into it on the worker's channel) and gives the API checks their :class:`Sub
 
 from __future__ import annotations
 
+from optimizer_conformance.conformance.candidates.builtin import builtin_adapter
 from optimizer_conformance.conformance.candidates.engines.adapter import AdapterEngine
 from optimizer_conformance.conformance.candidates.engines.base import is_legacy, resolve
 from optimizer_conformance.conformance.candidates.engines.keras import KerasEngine
@@ -16,11 +17,16 @@ Engine = KerasEngine | LegacyEngine | AdapterEngine
 
 
 def make_engine(candidate: dict) -> Engine:
-    """The engine for a candidate header ``{"kind": "keras" | "import", "target": ..., "compile": ...}``."""
+    """The engine for a candidate header ``{"kind": "keras" | "import", "target": ..., "compile": ...}``: a real
+    library this project knows (torch.optim, optax) through its built-in adapter
+    (:mod:`conformance.candidates.builtin`), an adapter, a tf_keras legacy optimizer, or a Keras-style class."""
     kind, target = candidate.get("kind", "keras"), candidate.get("target")
     if kind == "keras" and not target:
         return KerasEngine(None, candidate.get("compile", "eager"))
     obj = resolve(target)
+    builtin = builtin_adapter(obj, target, candidate.get("compile", "eager"))
+    if builtin is not None:
+        return AdapterEngine(target, builtin)
     if is_adapter(obj):
         return AdapterEngine(target)
     if is_legacy(obj):

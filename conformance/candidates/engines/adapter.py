@@ -16,14 +16,15 @@ from optimizer_conformance.conformance.candidates.protocol import PortAdapter
 from optimizer_conformance.conformance.checks.api.bridge import Subject
 from optimizer_conformance.conformance.model import encode, spec_floatx, variable_options
 from optimizer_conformance.reference.config import get_config, normalize
+from optimizer_conformance.reference.formats import get_format, numpy_dtype
 
 
 class AdapterEngine:
     """An adapter class or instance (:mod:`conformance.candidates.protocol`)."""
 
-    def __init__(self, target):
+    def __init__(self, target, obj=None):
         self.target = target
-        self.obj = resolve(target)
+        self.obj = resolve(target) if obj is None else obj  # obj: a built-in adapter of a real library
 
     def _instance(self) -> PortAdapter:
         return self.obj() if isinstance(self.obj, type) else self.obj
@@ -33,7 +34,8 @@ class AdapterEngine:
         declared_lacks(inst)  # a misspelt feature is an error at load, never a silent nothing
         return {"name": self.target, "algorithms": list(inst.algorithms),
                 "dtypes": list(getattr(inst, "dtypes", ("float32",))), "versions": versions(), "backend": "adapter",
-                "floatx": getattr(inst, "floatx", "float32")}
+                "floatx": getattr(inst, "floatx", "float32"),
+                "conventions": list(getattr(inst, "conformance_conventions", ()))}
 
     def api_subject(self, algorithm) -> tuple[Subject | None, str | None]:
         inst = self._instance()
@@ -51,8 +53,13 @@ class AdapterEngine:
         lacking = declared_lack(self._instance(), spec)
         if lacking:
             return lacking
+        if hasattr(self._instance(), "cannot_run"):
+            config = get_config(spec["algorithm"], normalize(spec["algorithm"], spec["config"]))
+            reason = self._instance().cannot_run(spec["algorithm"], config)
+            if reason:
+                return reason
         declared = getattr(self._instance(), "floatx", "float32")
-        if spec_floatx(spec) != declared:
+        if spec_floatx(spec) != declared and not self._held_exactly(spec):
             return (f"the trajectory holds its learning rate in floatx {spec_floatx(spec)}; the adapter declares "
                     f"floatx {declared}")
         options = variable_options(spec)
@@ -67,12 +74,21 @@ class AdapterEngine:
                     "set_loss_scale_optimizer (see conformance/candidates/protocol.py)")
         return None
 
+    def _held_exactly(self, spec: dict) -> bool:
+        """Whether the port, holding its learning rate in a wider floatx than the trajectory's, can be given the
+        trajectory's rate exactly: a float rate rounded to the trajectory's floatx first (a schedule cannot be)."""
+        declared = getattr(self._instance(), "floatx", "float32")
+        narrower = get_format(spec_floatx(spec)).precision < get_format(declared).precision
+        return narrower and not isinstance(spec["config"].get("learning_rate", 0.001), dict)
+
     def run(self, spec) -> list[dict]:
         dtype = spec["dtype"]
         inst = self._instance()
         variables = [(name, decode_in(values, shape, dtype)) for name, shape, values in spec["variables"]]
         # An adapter gets the full get_config() dictionary, Keras's defaults filled in.
         config = get_config(spec["algorithm"], normalize(spec["algorithm"], spec["config"]))
+        if self._held_exactly(spec):  # the trajectory's floatx number, which the port's wider floatx holds exactly
+            config["learning_rate"] = float(np.asarray(config["learning_rate"]).astype(numpy_dtype(spec_floatx(spec))))
         options = variable_options(spec)
         announce("start")
         inst.start(spec["algorithm"], config, variables, dtype, spec.get("exclude") or {})

@@ -31,6 +31,11 @@ class KerasEngine:
     def __init__(self, target=None, compile="eager"):
         import keras
 
+        modes = {"tensorflow": ("eager", "function", "jit"), "jax": ("eager", "jit"), "torch": ("eager",)}
+        accepted = modes.get(keras.backend.backend(), ("eager",))
+        if compile not in accepted:
+            raise ValueError(f"--compile {compile!r} is not a mode of Keras's {keras.backend.backend()} backend; "
+                             f"accepted: {', '.join(accepted)}")
         self.keras = keras
         self.target = target
         self.obj = resolve(target) if target else None

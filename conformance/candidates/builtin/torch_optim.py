@@ -1,0 +1,126 @@
+"""torch.optim's Adam, AdamW, NAdam and Adamax as candidates by their own names (``torch.optim:AdamW``).
+
+Keras's configuration in torch's arguments: ``lr``, ``betas``, ``eps``, ``amsgrad``; Keras's decoupled weight
+decay is torch's ``AdamW`` decay (``decoupled_weight_decay=True`` for ``Adam`` and ``NAdam``), and a variable
+excluded from it goes in a parameter group of its own with ``weight_decay=0``; Keras 3's Nadam schedule
+``0.96ᵗ`` is ``NAdam(momentum_decay=1)``, the legacy one ``0.96^(0.004 t)`` its default.  A ``None`` gradient is
+``param.grad = None``: torch skips that parameter, its own step count included.  The modes (``--compile``) are
+torch's implementations: ``eager`` the for-loop one (``foreach=False``), ``foreach``, and ``fused`` (Adam and
+AdamW).  The state is read from ``optimizer.state``: ``exp_avg`` is Keras's momentum, ``exp_avg_sq`` its velocity,
+``max_exp_avg_sq`` its velocity_hat, ``exp_inf`` Adamax's norm, ``mu_product`` Nadam's momentum product.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+from optimizer_conformance.conformance.candidates.builtin.common import (
+    excluded_from_decay,
+    require_mode,
+    training_loop_lacks,
+)
+
+# torch.optim's class -> the rules it computes (under the arguments below).
+CLASSES = {"Adam": ("adam",), "AdamW": ("adamw",), "NAdam": ("nadam", "nadam-legacy"), "Adamax": ("adamax",)}
+# NAdam's momentum_decay ψ for each Nadam rule (μ_t = β₁·(1 − ½·0.96^(ψ·t))), and the quantity its product is.
+MOMENTUM_DECAY = {"nadam": lambda config: 1.0, "nadam-legacy": lambda config: config["decay"]}
+PRODUCT = {"nadam": "u_product", "nadam-legacy": "momentum_cache"}
+# torch's state entry -> Keras's slot name.
+SLOTS = {"exp_avg": "momentum", "exp_avg_sq": "velocity", "max_exp_avg_sq": "velocity_hat", "exp_inf": "norm"}
+CONVENTIONS = {"Adam": ("epsilon-after-bias-correction", "step-count-per-variable"),
+               "AdamW": ("epsilon-after-bias-correction", "step-count-per-variable"),
+               "NAdam": ("step-count-per-variable",),
+               "Adamax": ("adamax-epsilon-inside-max", "step-count-per-variable")}
+MODES = {"eager": "the for-loop implementation, foreach=False", "foreach": "foreach=True",
+         "fused": "fused=True (Adam, AdamW)"}
+
+
+def is_torch_optimizer(obj: Any) -> bool:
+    """One of the torch.optim classes this adapter knows (or a subclass of one)."""
+    if not isinstance(obj, type) or not any(c.__module__.startswith("torch.optim") for c in obj.__mro__):
+        return False
+    return _known_base(obj) is not None
+
+
+def _known_base(cls: type) -> str | None:
+    return next((c.__name__ for c in cls.__mro__ if c.__module__.startswith("torch.optim") and c.__name__ in CLASSES),
+                None)
+
+
+class TorchOptimAdapter:
+    """A torch.optim class, run as PyTorch users run it, behind the adapter protocol."""
+
+    def __init__(self, cls: type, target: str, compile: str) -> None:
+        import torch
+
+        if compile == "fused" and "fused" not in inspect.signature(cls.__init__).parameters:
+            raise ValueError(f"--compile 'fused' is not a mode of {target}: torch {torch.__version__} has no fused "
+                             f"{cls.__name__}; accepted: eager, foreach")
+        require_mode(compile, MODES, target)
+        self.torch, self.cls, self.mode = torch, cls, compile
+        self.arguments = inspect.signature(cls.__init__).parameters
+        self.algorithms = CLASSES[_known_base(cls)]
+        self.dtypes = ("float32", "float64", "float16", "bfloat16")
+        self.floatx = "float64"  # a float learning rate is a Python float, rounded where it meets a variable
+        self.conformance_lacks = training_loop_lacks("torch.optim")
+        # Where torch.optim computes otherwise than Keras (tried first, and together, by a diagnosis).
+        self.conformance_conventions = CONVENTIONS.get(_known_base(cls), ())
+
+    def cannot_run(self, algorithm: str, config: dict[str, Any]) -> str | None:
+        if config.get("weight_decay") and "decoupled_weight_decay" not in self.arguments \
+                and _known_base(self.cls) != "AdamW":
+            return (f"torch.optim.{self.cls.__name__}'s weight_decay is an L2 penalty added to the gradient, not "
+                    "Keras's decoupled decay, and it has no decoupled_weight_decay")
+        return None
+
+    def _tensor(self, array: np.ndarray, dtype: str):
+        # NumPy has no bfloat16 of its own: through float32, exactly (the values are bfloat16 numbers).
+        return self.torch.from_numpy(np.asarray(array, dtype=np.float32 if dtype == "bfloat16" else array.dtype)
+                                     .copy()).to(getattr(self.torch, dtype))
+
+    def start(self, algorithm, config, variables, dtype, exclude):
+        self.algorithm, self.dtype = algorithm, dtype
+        self.names = [name for name, _ in variables]
+        self.params = [self.torch.nn.Parameter(self._tensor(array, dtype)) for _, array in variables]
+        arguments: dict[str, Any] = {"lr": config["learning_rate"], "betas": (config["beta_1"], config["beta_2"]),
+                                     "eps": config["epsilon"]}
+        if "amsgrad" in self.arguments:
+            arguments["amsgrad"] = bool(config.get("amsgrad"))
+        if algorithm in MOMENTUM_DECAY:
+            arguments["momentum_decay"] = MOMENTUM_DECAY[algorithm](config)
+        decay = config.get("weight_decay") or 0.0
+        if decay and "decoupled_weight_decay" in self.arguments:
+            arguments["decoupled_weight_decay"] = True
+        if self.mode == "fused":
+            arguments["fused"] = True
+        else:
+            arguments["foreach"] = self.mode == "foreach"
+        excluded = excluded_from_decay(self.names, exclude)
+        groups = [{"params": [p for p, out in zip(self.params, excluded) if out == skip],
+                   "weight_decay": 0.0 if skip else decay} for skip in (False, True)]
+        self.opt = self.cls([g for g in groups if g["params"]], **arguments)
+        self.steps = 0
+
+    def apply(self, grads):
+        for p, g in zip(self.params, grads):
+            p.grad = None if g is None else self._tensor(g, self.dtype)
+        self.opt.step()
+        self.steps += 1
+
+    def _numpy(self, tensor) -> np.ndarray:
+        return tensor.detach().to(self.torch.float64).numpy()
+
+    def state(self):
+        out: dict[str, Any] = {"iterations": self.steps}
+        for name, p in zip(self.names, self.params):
+            out[f"variables/{name}"] = self._numpy(p)
+            for entry, slot in SLOTS.items():
+                value = self.opt.state.get(p, {}).get(entry)
+                if value is not None:
+                    out[f"{slot}/{name}"] = self._numpy(value)
+        products = [s["mu_product"] for s in self.opt.state.values() if "mu_product" in s]
+        if self.algorithm in PRODUCT:
+            out[PRODUCT[self.algorithm]] = self._numpy(products[0]) if products else np.float64(1.0)
+        return out
