@@ -296,6 +296,14 @@ def norm(values: list[Tracked]) -> Tracked:
     return root_of(sum_of_squares(values))
 
 
+def in_either_order(*forms: Tracked) -> Tracked:
+    """One quantity evaluated in several legitimate orders (the same exact value): the first form's value, budgeted
+    for the worst of them, so that an implementation may use any (Keras's association, or torch.optim's update
+    applied in two subtractions)."""
+    first = forms[0]
+    return Tracked(first.value, max(f.error for f in forms), first.fmt)
+
+
 def lerp(a: Tracked, b: Tracked, weight: Tracked) -> Tracked:
     """``a + (b − a)·w``: a moving-average update (moments, EMA).
 

@@ -14,9 +14,14 @@ CONVENTIONS = {
     "torch.optim:Adam": ("epsilon-after-bias-correction", "step-count-per-variable"),
     "torch.optim:AdamW": ("epsilon-after-bias-correction", "step-count-per-variable"),
     "torch.optim:Adamax": ("adamax-epsilon-inside-max", "step-count-per-variable"),
+    "torch.optim:NAdam": ("momentum-product-in-float32", "step-count-per-variable"),
     "optax:adamw": ("epsilon-after-bias-correction", "missing-gradient-as-zero"),
     "optax:amsgrad": ("epsilon-after-bias-correction", "amsgrad-max-of-corrected-velocity", "missing-gradient-as-zero"),
 }
+
+# torch.optim's NAdam keeps a momentum product per parameter: a None gradient leaves that parameter's behind, which
+# no deviation models yet (step-count-per-variable is for rules without a per-step scalar).
+NOT_MODELLED = {("torch.optim:NAdam", "pipeline/none-gradients")}
 
 
 def _check(tmp_path, candidate: str, *args: str) -> dict:
@@ -31,7 +36,8 @@ def _assert_every_failure_explained(document: dict, candidate: str) -> None:
     failed = [c for c in document["checks"] if c["verdict"] == "fail"]
     assert failed and not [c for c in document["checks"] if c.get("error")], document["checks"]
     unexplained = [(c["check"], c["dtype"], c["diagnosis"]) for c in failed
-                   if not c["diagnosis"] or not set(c["diagnosis"].split(" + ")) <= set(CONVENTIONS[candidate])]
+                   if (not c["diagnosis"] or not set(c["diagnosis"].split(" + ")) <= set(CONVENTIONS[candidate]))
+                   and (candidate, c["check"]) not in NOT_MODELLED]
     assert not unexplained, unexplained
     lacking = [c for c in document["checks"] if c["verdict"] == "not applicable"]
     assert lacking and all("leave it to the training loop" in c["not_applicable"] or "optax." in c["not_applicable"]
@@ -49,6 +55,12 @@ def test_torch_adam_in_every_mode_differs_from_keras_by_its_epsilon_placement_al
     document = _check(tmp_path, candidate, "--compile", mode, "--dtype", dtypes)
     _assert_every_failure_explained(document, candidate)
     assert document["candidate"]["conventions"][0] == "epsilon-after-bias-correction"
+
+
+@requires("torch")
+def test_torch_nadam_differs_by_its_float32_momentum_product_and_its_two_subtractions_are_honest(tmp_path):
+    document = _check(tmp_path, "torch.optim:NAdam", "--algorithm", "nadam", "--dtype", "float32,float64")
+    _assert_every_failure_explained(document, "torch.optim:NAdam")
 
 
 @requires("torch")

@@ -30,7 +30,7 @@ from optimizer_conformance.conformance.model import decode, spec_inputs
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
 from optimizer_conformance.reference.formats import FLOAT32
 from optimizer_conformance.reference.loss_scale import DynamicLossScale, all_finite
-from optimizer_conformance.reference.rules import RULES, adam, adamax, lamb, nadam, schedule_free_adamw
+from optimizer_conformance.reference.rules import RULES, adam, adamax, lamb, nadam, nadam_legacy, schedule_free_adamw
 from optimizer_conformance.reference.tracked import absolute, lerp, maximum, minimum, norm, power, sqrt
 from optimizer_conformance.reference.weight_decay import apply_weight_decay
 
@@ -345,9 +345,38 @@ class _NadamStaleProductRule:
     @staticmethod
     def coefficients(hp, lr, step, fmt, scalars):
         c, advanced = nadam.coefficients(hp, lr, step, fmt, scalars)
-        stale = scalars["u_product"]
-        return dataclasses.replace(c, one_minus_product=1 - stale, one_minus_next_product=1 - stale * c.u_next), \
-            advanced
+        return _with_product(c, scalars["u_product"], c.u_t, c.u_next), advanced
+
+
+def _with_product(c: Any, product: Tracked, now: Tracked, after: Tracked) -> Any:
+    """A Nadam rule's coefficients formed from another momentum product ``Π`` (``now``, ``after``: its u_t and
+    u_{t+1}, or μ_t and μ_{t+1})."""
+    lr = c.learning_rate
+    return dataclasses.replace(c, one_minus_product=1 - product, one_minus_next_product=1 - product * after,
+                               gradient_step=lr * (1 - now) / (1 - product),
+                               momentum_step=lr * after / (1 - product * after))
+
+
+def _product_held_in_float32(module: Any, product_name: str, schedule: tuple[str, str]) -> type:
+    """A Nadam rule whose momentum product is a float32 number, whatever the variables' dtype (torch.optim's NAdam
+    keeps ``mu_product`` in a float32 tensor): rounded to float32 each time it advances."""
+
+    class Rule:
+        slot_names = staticmethod(module.slot_names)
+        initial_scalars = staticmethod(module.initial_scalars)
+        update = staticmethod(module.update)
+
+        @staticmethod
+        def coefficients(hp, lr, step, fmt, scalars):
+            c, advanced = module.coefficients(hp, lr, step, fmt, scalars)
+            held = advanced[product_name].to(FLOAT32).to(advanced[product_name].fmt)
+            now, after = (getattr(c, name) for name in schedule)
+            return _with_product(c, held, now, after), {product_name: held}
+
+    Rule.__name__ = f"_{module.__name__.rsplit('.', 1)[-1].title().replace('_', '')}ProductInFloat32Rule"
+    return Rule
+
+
 
 
 class _AdamaxVariantRule:
@@ -495,6 +524,16 @@ def combined(oracles: list[Callable[..., ReferenceOptimizer]]) -> Callable[..., 
 
 
 Deviated = tuple[dict, Callable[..., ReferenceOptimizer]]
+
+
+_PRODUCT_IN_FLOAT32 = {nadam.update: _with_rule(_product_held_in_float32(nadam, "u_product", ("u_t", "u_next"))),
+                       nadam_legacy.update: _with_rule(_product_held_in_float32(nadam_legacy, "momentum_cache",
+                                                                                ("mu_t", "mu_next")))}
+
+
+def _product_in_float32(spec: dict) -> Deviated | None:
+    oracle = _PRODUCT_IN_FLOAT32.get(RULES[spec["algorithm"]].update)
+    return None if oracle is None else (spec, oracle)
 
 
 @dataclass(frozen=True)
@@ -712,6 +751,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
               renames={"momentum_cache": "u_product"}),
     Deviation("stale-momentum-product", "Nadam's momentum product advanced after the variables were updated",
               _for_update(nadam.update, _with_rule(_NadamStaleProductRule))),
+    Deviation("momentum-product-in-float32", "Nadam's momentum product held in float32 whatever the variables' "
+              "dtype, as torch.optim's NAdam keeps it", _product_in_float32),
     Deviation("step-count-per-variable", "a step count per variable, as torch.optim keeps it: a variable whose "
               "gradient is None falls behind and bias-corrects with its own count (Keras counts the optimizer's "
               "steps)", _step_count_per_variable),

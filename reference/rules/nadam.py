@@ -11,7 +11,8 @@ update)::
     v̂_t   = v_t / (1 − β₂ᵗ)
     θ_t   = θ − (m̂_t · η) / (√v̂_t + ε)         ε outside the bias-corrected root
 
-``Π·u_t`` is budgeted in either association (Keras forms ``(Π·β₁)·(1 − ½·0.96ᵗ)``).
+``Π·u_t`` is budgeted in either association (Keras forms ``(Π·β₁)·(1 − ½·0.96ᵗ)``), and the update as one
+subtraction or as torch.optim's two, ``θ − (g/d)·η(1 − u_t)/(1 − Π_t) − (m/d)·η·u_{t+1}/(1 − Π_{t+1})``.
 Keras evaluates every scalar here in the variable's dtype (``0.96``, ``β``
 and ``t`` cast to it; ``1 − β`` formed from the rounded ``β`` on TF and JAX,
 in float64 on the torch backend: the budget covers both).
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from optimizer_conformance.reference.formats import FloatFormat
 from optimizer_conformance.reference.rules.descriptor import Golden, Rule
 from optimizer_conformance.reference.rules.dialects import KERAS3
-from optimizer_conformance.reference.tracked import Tracked, lerp, power, sqrt
+from optimizer_conformance.reference.tracked import Tracked, in_either_order, lerp, power, sqrt
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Coefficients:
     one_minus_beta_2_power: Tracked
     learning_rate: Tracked
     epsilon: Tracked
+    gradient_step: Tracked  # η·(1 − u_t) / (1 − Π_t): the gradient's step size when the update is applied in parts
+    momentum_step: Tracked  # η·u_{t+1} / (1 − Π_{t+1}): the momentum's
 
 
 def slot_names(hp: dict) -> tuple[str, ...]:
@@ -63,8 +66,7 @@ def advanced_product(product: Tracked, beta_1: Tracked, step: Tracked) -> Tracke
     ``(Π·β₁)·(1 − ½·0.96ᵗ)``.  The budget covers both: they differ by more than one rounding once ``Π`` is
     subnormal (float16 from about the fifth step with a small ``β₁``)."""
     schedule = schedule_factor(step)
-    first, keras = product * (beta_1 * schedule), (product * beta_1) * schedule
-    return Tracked(first.value, max(first.error, keras.error), first.fmt)
+    return in_either_order(product * (beta_1 * schedule), (product * beta_1) * schedule)
 
 
 def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: dict):
@@ -84,6 +86,8 @@ def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: di
         one_minus_beta_2_power=1 - power(beta_2, t),
         learning_rate=lr,
         epsilon=Tracked.rounded(hp["epsilon"], fmt),
+        gradient_step=lr * (1 - u_t) / (1 - product),
+        momentum_step=lr * u_next / (1 - product * u_next),
     )
     return c, {"u_product": product}
 
@@ -92,8 +96,10 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
     m = lerp(slots["momentum"], g, c.one_minus_beta_1)
     v = lerp(slots["velocity"], g * g, c.one_minus_beta_2)
     m_hat = (c.u_next * m) / c.one_minus_next_product + ((1 - c.u_t) * g) / c.one_minus_product
-    v_hat = v / c.one_minus_beta_2_power
-    theta = theta - (m_hat * c.learning_rate) / (sqrt(v_hat) + c.epsilon)
+    denominator = sqrt(v / c.one_minus_beta_2_power) + c.epsilon
+    # Keras's one subtraction, or torch.optim's two (θ − (g/d)·s_g − (m/d)·s_m): the same exact update.
+    theta = in_either_order(theta - (m_hat * c.learning_rate) / denominator,
+                            (theta - (g / denominator) * c.gradient_step) - (m / denominator) * c.momentum_step)
     return theta, {"momentum": m, "velocity": v}
 
 

@@ -11,7 +11,7 @@ The momentum schedule decays 250 times slower than Keras 3's, with
     m_t   = β₁·m + (1 − β₁)·g ,    m' = m_t / (1 − Π_{t+1})
     v_t   = β₂·v + (1 − β₂)·g² ,   v' = v_t / (1 − β₂ᵗ)
     m̄    = (1 − μ_t)·g' + μ_{t+1}·m'
-    θ_t   = θ − η·m̄ / (√v' + ε)
+    θ_t   = θ − η·m̄ / (√v' + ε)                 or torch.optim's NAdam's two subtractions (budgeted as either)
 
 The legacy optimizer keeps ``η``, ``β₁``, ``β₂`` and ``ψ`` in float32
 variables and casts them to the variable's dtype, so a float64 model sees
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
 from optimizer_conformance.reference.rules.descriptor import Golden, Rule, require_number
 from optimizer_conformance.reference.rules.dialects import TF_LEGACY
-from optimizer_conformance.reference.tracked import Tracked, lerp, power, sqrt
+from optimizer_conformance.reference.tracked import Tracked, in_either_order, lerp, power, sqrt
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Coefficients:
     one_minus_beta_2_power: Tracked
     learning_rate: Tracked
     epsilon: Tracked
+    gradient_step: Tracked  # η·(1 − μ_t) / (1 − Π_t): the gradient's step size when the update is applied in parts
+    momentum_step: Tracked  # η·μ_{t+1} / (1 − Π_{t+1}): the momentum's
 
 
 def slot_names(hp: dict) -> tuple[str, ...]:
@@ -73,6 +75,8 @@ def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: di
         one_minus_beta_2_power=1 - power(beta_2, t),
         learning_rate=lr,
         epsilon=Tracked.rounded(hp["epsilon"], fmt),
+        gradient_step=lr * (1 - mu_t) / (1 - product),
+        momentum_step=lr * mu_next / (1 - product * mu_next),
     )
     return c, {"momentum_cache": product}
 
@@ -84,7 +88,10 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
     v = lerp(slots["velocity"], g * g, c.one_minus_beta_2)
     v_prime = v / c.one_minus_beta_2_power
     m_bar = (1 - c.mu_t) * g_prime + c.mu_next * m_prime
-    theta = theta - (c.learning_rate * m_bar) / (sqrt(v_prime) + c.epsilon)
+    denominator = sqrt(v_prime) + c.epsilon
+    # TF's one subtraction, or torch.optim's NAdam's two (θ − (g/d)·s_g − (m/d)·s_m): the same exact update.
+    theta = in_either_order(theta - (c.learning_rate * m_bar) / denominator,
+                            (theta - (g / denominator) * c.gradient_step) - (m / denominator) * c.momentum_step)
     return theta, {"momentum": m, "velocity": v}
 
 

@@ -32,11 +32,13 @@ class _NadamStep(keras.optimizers.Nadam):
     conformance_algorithms = ("nadam",)
     schedule_scale = 1.0
     reciprocal = False
+    in_parts = False
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         advance_product(self, trainable_variables, self.schedule_scale)
         for g, v in zip(grads, trainable_variables):
-            nadam_step(self, g, v, learning_rate, schedule_scale=self.schedule_scale, reciprocal=self.reciprocal)
+            nadam_step(self, g, v, learning_rate, schedule_scale=self.schedule_scale, reciprocal=self.reciprocal,
+                       in_parts=self.in_parts)
 
 
 class _AdamaxStep(keras.optimizers.Adamax):
@@ -591,5 +593,13 @@ BUGS = [c for c in (
     NonFiniteGradientsZeroed, SparseUpdateLazy, StepCountPerVariable, MissingGradientAsZero,
 ) if c is not None]
 
-LEGITIMATE = [ComputedInFloat64, WeightedMomentForm, ReciprocalDivision, WeightedMomentFormAdamW, NadamWrittenOut,
-              AdamaxStepSizeFirst, LambNormsInFloat64, ScheduleFreeInFloat64, LossScaleByReciprocal]
+class NadamInTwoSubtractions(_NadamStep):
+    """torch.optim's NAdam order: θ − (g/d)·η(1 − u_t)/(1 − Π_t), then − (m/d)·η·u_{t+1}/(1 − Π_{t+1})."""
+    expected_check = None
+    in_parts = True
+
+
+LEGITIMATE = [
+    NadamInTwoSubtractions, ComputedInFloat64, WeightedMomentForm, ReciprocalDivision, WeightedMomentFormAdamW,
+    NadamWrittenOut, AdamaxStepSizeFirst, LambNormsInFloat64, ScheduleFreeInFloat64, LossScaleByReciprocal,
+]

@@ -139,7 +139,7 @@ def nadam_schedule(beta_1, t, decay_exponent_scale):
     return beta_1 * (1.0 - 0.5 * ops.power(ops.cast(0.96, t.dtype), t * decay_exponent_scale))
 
 
-def nadam_step(opt, gradient, variable, learning_rate, *, schedule_scale=1.0, reciprocal=False):
+def nadam_step(opt, gradient, variable, learning_rate, *, schedule_scale=1.0, reciprocal=False, in_parts=False):
     dtype = variable.dtype
     lr = ops.cast(learning_rate, dtype)
     g = ops.cast(_dense(gradient), dtype)
@@ -156,6 +156,10 @@ def nadam_step(opt, gradient, variable, learning_rate, *, schedule_scale=1.0, re
     m_hat = u_next * m_var / (1 - product_next) + (1 - u_t) * g / (1 - product)
     v_hat = v_var / (1 - ops.power(b2, t))
     denominator = ops.sqrt(v_hat) + opt.epsilon
+    if in_parts:  # torch.optim's NAdam: two subtractions, each of a quotient times its step size
+        variable.assign(variable - (g / denominator) * (lr * (1 - u_t) / (1 - product)))
+        variable.assign(variable - (m_var / denominator) * (lr * u_next / (1 - product_next)))
+        return
     step = m_hat * lr * (1 / denominator) if reciprocal else m_hat * lr / denominator
     variable.assign(variable - step)
 

@@ -31,7 +31,7 @@ PRODUCT = {"nadam": "u_product", "nadam-legacy": "momentum_cache"}
 SLOTS = {"exp_avg": "momentum", "exp_avg_sq": "velocity", "max_exp_avg_sq": "velocity_hat", "exp_inf": "norm"}
 CONVENTIONS = {"Adam": ("epsilon-after-bias-correction", "step-count-per-variable"),
                "AdamW": ("epsilon-after-bias-correction", "step-count-per-variable"),
-               "NAdam": ("step-count-per-variable",),
+               "NAdam": ("momentum-product-in-float32", "step-count-per-variable"),
                "Adamax": ("adamax-epsilon-inside-max", "step-count-per-variable")}
 MODES = {"eager": "the for-loop implementation, foreach=False", "foreach": "foreach=True",
          "fused": "fused=True (Adam, AdamW)"}
