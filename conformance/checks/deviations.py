@@ -334,20 +334,6 @@ class _AdamMaxOfCorrectedVelocityRule(_AdamVariantRule):
         return corrected_max * c.correction_2, corrected_max
 
 
-class _NadamStaleProductRule:
-    """Nadam with the variables updated before the momentum product advances: they see ``Π_{t−1}`` where
-    ``Π_t`` belongs."""
-
-    slot_names = staticmethod(nadam.slot_names)
-    initial_scalars = staticmethod(nadam.initial_scalars)
-    update = staticmethod(nadam.update)
-
-    @staticmethod
-    def coefficients(hp, lr, step, fmt, scalars):
-        c, advanced = nadam.coefficients(hp, lr, step, fmt, scalars)
-        return _with_product(c, scalars["u_product"], c.u_t, c.u_next), advanced
-
-
 def _with_product(c: Any, product: Tracked, now: Tracked, after: Tracked) -> Any:
     """A Nadam rule's coefficients formed from another momentum product ``Π`` (``now``, ``after``: its u_t and
     u_{t+1}, or μ_t and μ_{t+1})."""
@@ -357,9 +343,13 @@ def _with_product(c: Any, product: Tracked, now: Tracked, after: Tracked) -> Any
                                momentum_step=lr * after / (1 - product * after))
 
 
-def _product_held_in_float32(module: Any, product_name: str, schedule: tuple[str, str]) -> type:
-    """A Nadam rule whose momentum product is a float32 number, whatever the variables' dtype (torch.optim's NAdam
-    keeps ``mu_product`` in a float32 tensor): rounded to float32 each time it advances."""
+NADAM_PRODUCTS = {nadam: ("u_product", ("u_t", "u_next")), nadam_legacy: ("momentum_cache", ("mu_t", "mu_next"))}
+
+
+def _nadam_with_product(module: Any, name: str, choose: Callable[[Tracked, Tracked], tuple[Tracked, Tracked]]) -> type:
+    """A Nadam rule (``module``) whose step uses another momentum product: ``choose(before, advanced)`` gives the
+    product the variables see and the one kept."""
+    product_name, schedule = NADAM_PRODUCTS[module]
 
     class Rule:
         slot_names = staticmethod(module.slot_names)
@@ -369,12 +359,22 @@ def _product_held_in_float32(module: Any, product_name: str, schedule: tuple[str
         @staticmethod
         def coefficients(hp, lr, step, fmt, scalars):
             c, advanced = module.coefficients(hp, lr, step, fmt, scalars)
-            held = advanced[product_name].to(FLOAT32).to(advanced[product_name].fmt)
-            now, after = (getattr(c, name) for name in schedule)
-            return _with_product(c, held, now, after), {product_name: held}
+            seen, kept = choose(scalars[product_name], advanced[product_name])
+            now, after = (getattr(c, field) for field in schedule)
+            return _with_product(c, seen, now, after), {product_name: kept}
 
-    Rule.__name__ = f"_{module.__name__.rsplit('.', 1)[-1].title().replace('_', '')}ProductInFloat32Rule"
+    Rule.__name__ = name
     return Rule
+
+
+def _float32_held(before: Tracked, advanced: Tracked) -> tuple[Tracked, Tracked]:
+    held = advanced.to(FLOAT32).to(advanced.fmt)
+    return held, held
+
+
+# The variables see Π_{t−1} where Π_t belongs: the product advanced after them.
+_NadamStaleProductRule = _nadam_with_product(nadam, "_NadamStaleProductRule",
+                                             lambda before, advanced: (before, advanced))
 
 
 
@@ -526,9 +526,9 @@ def combined(oracles: list[Callable[..., ReferenceOptimizer]]) -> Callable[..., 
 Deviated = tuple[dict, Callable[..., ReferenceOptimizer]]
 
 
-_PRODUCT_IN_FLOAT32 = {nadam.update: _with_rule(_product_held_in_float32(nadam, "u_product", ("u_t", "u_next"))),
-                       nadam_legacy.update: _with_rule(_product_held_in_float32(nadam_legacy, "momentum_cache",
-                                                                                ("mu_t", "mu_next")))}
+# torch.optim's NAdam keeps mu_product in a float32 tensor whatever the parameters' dtype.
+_PRODUCT_IN_FLOAT32 = {module.update: _with_rule(_nadam_with_product(module, "_NadamProductInFloat32Rule",
+                                                                     _float32_held)) for module in NADAM_PRODUCTS}
 
 
 def _product_in_float32(spec: dict) -> Deviated | None:
