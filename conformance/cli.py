@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--lacks", metavar="FEATURES",
                        help="comma-separated features the port does not implement (use_ema, clipnorm, "
                             "gradient_accumulation_steps, ...; 'all': the rule alone): their checks are not applicable")
+    matrix = sub.add_parser("matrix", help="every installed implementation against every rule, as a Markdown table")
+    matrix.add_argument("--out", metavar="PATH", help="write the Markdown there (default: print it)")
+    matrix.add_argument("--only", metavar="PATTERNS",
+                        help="comma-separated shell patterns of implementations (labels or candidates: 'torch.optim*')")
+    matrix.add_argument("--dtype", default="float32", help="comma-separated dtypes (default float32)")
+    matrix.add_argument("--profile", default="quick", help="quick (default), ci or deep")
     upstream = sub.add_parser("upstream", help="which catalogued upstream bugs the installed libraries have")
     upstream.add_argument("--backend", help="comma-separated, from tensorflow, jax, torch (default: all installed)")
     generate = sub.add_parser("generate", help="write the golden fixture corpus (or --check it)")
@@ -272,7 +278,31 @@ def main(argv: list[str] | None = None) -> int:
         return run_generate(args)
     if args.command == "upstream":
         return run_upstream(args)
+    if args.command == "matrix":
+        return run_matrix(args)
     return run_check(args)
+
+
+def run_matrix(args) -> int:
+    from optimizer_conformance.conformance import matrix
+
+    try:
+        settings = Settings.parse({"candidate": "matrix", "dtypes": args.dtype, "profile": args.profile})
+    except ValueError as error:
+        return _usage_error(str(error))
+    chosen = matrix.select(args.only.split(",") if args.only else None)
+    if not chosen:
+        return _usage_error(f"--only: {args.only!r} matches no installed implementation; they are: "
+                            f"{', '.join(i.label for i in matrix.select(None))}")
+    rows, versions = matrix.run(chosen, settings.dtypes or ["float32"], settings.profile,
+                                progress=lambda label: print(f"optconf matrix: {label}", file=sys.stderr, flush=True))
+    text = matrix.render(rows, versions, settings.dtypes or ["float32"], settings.profile)
+    if args.out:
+        matrix.write(Path(args.out), text)
+        print(f"optconf matrix: wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ CONVENTIONS = {"adam": ("epsilon-after-bias-correction", "missing-gradient-as-ze
                "adamw": ("epsilon-after-bias-correction", "missing-gradient-as-zero"),
                "amsgrad": ("epsilon-after-bias-correction", "amsgrad-max-of-corrected-velocity",
                            "missing-gradient-as-zero"),
-               "adamax": ("missing-gradient-as-zero",)}
+               "adamax": ("adamax-epsilon-inside-max", "missing-gradient-as-zero")}
 
 
 def is_optax(obj: Any) -> bool:
