@@ -21,7 +21,7 @@ from pathlib import Path
 
 from optimizer_conformance.conformance.candidates.client import CandidateError, Worker, parse_candidate
 from optimizer_conformance.conformance.files import write_atomically
-from optimizer_conformance.conformance.model import Outcome
+from optimizer_conformance.conformance.model import Outcome, first_line
 from optimizer_conformance.conformance.runner import plan_for, run_plan
 from optimizer_conformance.conformance.settings import Settings
 from optimizer_conformance.reference.rules import ALL
@@ -92,7 +92,7 @@ def run(implementations: list[Implementation], dtypes: list[str], profile: str,
                 plan = plan_for(settings, description)
                 outcomes = run_plan(worker, plan)
         except CandidateError as error:
-            rows[implementation.label] = {"*": f"cannot load: {str(error).splitlines()[0][:120]}"}
+            rows[implementation.label] = {"*": f"cannot load: {first_line(error, 120)}"}
             continue
         rows[implementation.label] = {a: cell([o for o in outcomes if o.algorithm == a]) for a in plan.algorithms}
     return rows, versions

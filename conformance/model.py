@@ -50,6 +50,18 @@ PROFILES = {
     "deep": Profile("deep", 16, 300, True, 500, every_combination=True),
 }
 
+def first_line(text: object, width: int = 160) -> str:
+    """The first line of ``text``, shortened at a word boundary with an ellipsis when longer than ``width`` (never
+    cut mid-word; the JSON keeps what the check recorded in full where it records it)."""
+    line = str(text).splitlines()[0] if str(text) else ""
+    if len(line) <= width:
+        return line
+    cut = line[:width - 1]
+    if line[width - 1] != " " and " " in cut:  # the cut falls inside a word: end before it
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
+
+
 # What a port may declare it lacks (``conformance_lacks`` on its class, ``--lacks``, ``optconf_lacks``): the
 # configuration's switches, the spec's options, and a learning-rate schedule.  A trajectory that uses one is then
 # not applicable to it.

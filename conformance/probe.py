@@ -19,7 +19,7 @@ from optimizer_conformance.conformance.checks.compare import compare, oracle_sta
 from optimizer_conformance.conformance.checks.deviations import Deviation
 from optimizer_conformance.conformance.checks.diagnosis import composed
 from optimizer_conformance.conformance.checks.upstream import REPRODUCTIONS, UPSTREAM_BUGS, affecting
-from optimizer_conformance.conformance.model import NotApplicable, RunError
+from optimizer_conformance.conformance.model import NotApplicable, RunError, first_line
 from optimizer_conformance.reference import ReferenceOptimizer
 
 
@@ -107,7 +107,7 @@ def _probe_one(bug: Deviation, spec: dict, worker: Worker, compile: str) -> Prob
     except NotApplicable as reason:
         return Probe(bug.id, shown, "not applicable", catalogued, str(reason), version)
     except RunError as error:
-        return Probe(bug.id, shown, "raised", catalogued, str(error).splitlines()[0][:120], version)
+        return Probe(bug.id, shown, "raised", catalogued, first_line(error, 120), version)
     worst = _worst(spec, states, None)
     if worst <= 1.0:
         return Probe(bug.id, shown, "absent", catalogued, "", version)

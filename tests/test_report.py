@@ -130,3 +130,12 @@ def test_features_the_port_lacks_are_not_applicable_with_the_reason_and_a_misspe
     assert document["settings"]["lacks"] == ["use_ema", "learning_rate_schedule"]
     bad = _check_cli("--lacks", "ema")
     assert bad.returncode == 2 and "--lacks: 'ema' is not accepted; accepted: use_ema," in bad.stderr, bad.stderr
+
+
+def test_a_shortened_message_ends_at_a_word_with_an_ellipsis():
+    from optimizer_conformance.conformance.model import first_line
+
+    message = "ValueError: Keras returns the correct value here\nTraceback follows"
+    assert first_line(message) == "ValueError: Keras returns the correct value here"
+    assert first_line(message, 30) == "ValueError: Keras returns the…"
+    assert first_line("x" * 50, 10) == "x" * 9 + "…" and first_line("") == ""

@@ -21,7 +21,7 @@ from optimizer_conformance.conformance.checks.api.bridge import (
     keras_tensor,
     keras_variable,
 )
-from optimizer_conformance.conformance.model import encode, spec_floatx
+from optimizer_conformance.conformance.model import encode, first_line, spec_floatx
 from optimizer_conformance.reference.rules import KERAS_CLASSES, KERAS_SCALARS, KERAS_SLOTS
 
 
@@ -142,7 +142,7 @@ class KerasEngine:
                 self.run({**spec, "gradients": spec["gradients"][:2], "finalize": False})
                 self._probed[key] = None
             except Exception as error:  # noqa: BLE001 - whatever Keras raises says it cannot do this
-                message = str(error).splitlines()[0][:160] if str(error) else ""
+                message = first_line(error)
                 self._probed[key] = (f"Keras {self.keras.__version__} raises on {self.keras.backend.backend()} "
                                      f"when a LossScaleOptimizer accumulates {spec['dtype']} gradients "
                                      f"({type(error).__name__}: {message})")

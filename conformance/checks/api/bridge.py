@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from optimizer_conformance.conformance.cases.catalogue import features_for
 from optimizer_conformance.conformance.checks.compare import compare, oracle_states
-from optimizer_conformance.conformance.model import Outcome, encode, spec_inputs, variable_options
+from optimizer_conformance.conformance.model import Outcome, encode, first_line, spec_inputs, variable_options
 from optimizer_conformance.reference.formats import FORMATS, numpy_dtype
 from optimizer_conformance.reference.rules import KERAS_CLASSES, RULES
 
@@ -99,7 +99,7 @@ def _refusal(algorithm: str, config: dict) -> str | None:
             warnings.simplefilter("ignore")
             getattr(keras.optimizers, KERAS_CLASSES[algorithm])(**spec_kwargs({"config": config}))
     except Exception as error:  # noqa: BLE001 - whatever Keras raises says it cannot do this
-        message = str(error).splitlines()[0][:200] if str(error) else ""
+        message = first_line(error, 200)
         return f"Keras {keras.__version__} rejects it ({type(error).__name__}: {message})"
     return None
 
@@ -164,7 +164,7 @@ class Raised:
         self.error = error
 
     def __repr__(self) -> str:
-        return f"{type(self.error).__name__}: {str(self.error).splitlines()[0][:160] if str(self.error) else ''}"
+        return f"{type(self.error).__name__}: {first_line(self.error)}"
 
 
 def attempt(fn: Callable[[], Any]) -> Any:
