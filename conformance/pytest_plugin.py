@@ -174,6 +174,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 else f"optconf::{planned.algorithm}::{planned.dtype}::{planned.check}")
         # The node id is the name itself: under the session it would otherwise start with an empty path.
         item = ConformanceItem.from_parent(session, name=name, nodeid=name, planned=planned)
+        item.add_marker(pytest.mark.optconf)  # -m optconf selects the conformance items
         expected = expected_failure(settings.xfail, planned.key)
         if expected is not None:
             entry, reason = expected
@@ -209,6 +210,8 @@ class ConformanceItem(pytest.Item):
         outcomes = run_item(worker, _plan(settings, worker.description), self.planned)
         self.user_properties.append((OUTCOMES_PROPERTY, json.dumps([o.to_json() for o in outcomes])))
         self.user_properties.append((CANDIDATE_PROPERTY, json.dumps(worker.description)))
+        if outcomes:  # the item's own check, as junit XML properties a CI dashboard can show
+            self.user_properties += _junit_properties(outcomes[0])
         if outcomes and all(o.not_applicable for o in outcomes):
             pytest.skip(outcomes[0].not_applicable)
         if any(o.failed for o in outcomes):
@@ -227,6 +230,19 @@ class ConformanceItem(pytest.Item):
     def reportinfo(self):
         p = self.planned
         return self.path, None, f"optconf {p.algorithm} {p.dtype or 'api'} {p.check}"
+
+
+def _junit_properties(outcome) -> list[tuple[str, str]]:
+    """``optconf.verdict``, and where the check judged numbers its worst ``ratio``, ``budget``, ``quantity`` (with its
+    step and element) and the ``diagnosis``."""
+    properties = [("optconf.verdict", outcome.verdict)]
+    worst = outcome.worst
+    if worst is not None:
+        properties += [("optconf.ratio", f"{worst.ratio:.6g}"), ("optconf.budget", f"{worst.budget:.6g}"),
+                       ("optconf.quantity", f"{worst.quantity} step {worst.step} element {worst.element}")]
+    if outcome.diagnosis:
+        properties.append(("optconf.diagnosis", outcome.diagnosis))
+    return properties
 
 
 def _key(nodeid: str) -> str:

@@ -249,3 +249,19 @@ def test_a_port_of_the_rule_alone_declares_what_it_lacks_and_is_green_without_an
     bad = _pytest(repo)
     assert bad.returncode == 4 and "'use_emma' is not accepted; accepted: use_ema," in bad.stderr, (
         bad.stdout[-2000:] + bad.stderr[-2000:])
+
+
+def test_conformance_items_follow_pytest_conventions_marker_and_junit_properties(tmp_path):
+    import xml.etree.ElementTree as ElementTree
+
+    repo = _repository(tmp_path, EPSILON_INSIDE_SQRT)
+    out = _pytest(repo, "-m", "optconf", "--junitxml", str(tmp_path / "junit.xml"))
+    assert out.returncode == 1, out.stdout[-3000:]
+    assert "1 deselected" in out.stdout.strip().splitlines()[-1]  # the port's own test is not an optconf item
+    cases = {(c.get("classname"), c.get("name")): c
+             for c in ElementTree.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
+    basic = cases["optconf.adam.float32", "pipeline/basic"]
+    properties = {p.get("name"): p.get("value") for p in basic.iter("property")}
+    assert properties["optconf.verdict"] == "fail" and float(properties["optconf.ratio"]) > 1
+    assert float(properties["optconf.budget"]) > 0 and properties["optconf.quantity"].startswith("variables/")
+    assert properties["optconf.diagnosis"] == "epsilon-inside-sqrt"
