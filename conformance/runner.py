@@ -133,7 +133,7 @@ def given_up(worker: Worker) -> str | None:
     return f"not run: the candidate was lost in {worker.lost_in_a_row} requests in a row (last: {worker.last_loss})"
 
 
-def upstream_bugs(worker: Worker, plan: Plan, dtype: str | None) -> tuple[Deviation, ...]:
+def known_deviations(worker: Worker, plan: Plan, dtype: str | None) -> tuple[Deviation, ...]:
     """The deviations a diagnosis tries first: the catalogued upstream bugs the candidate has by the library it runs
     on (none under ``--strict``; a failure they explain is expected), then the conventions its library is known for
     (a built-in adapter's ``conventions``: torch.optim's ε placement), which explain a failure and leave it one."""
@@ -247,13 +247,13 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
     lost = given_up(worker)
     if lost:
         return Outcome(algorithm, "explore", dtype, cases=1, error=lost)
-    upstream = upstream_bugs(worker, plan, dtype)
+    upstream = known_deviations(worker, plan, dtype)
 
     def run(spec: dict) -> list[dict]:
         return _run_unless_lacking(worker, spec, plan.lacks, lambda: oracle_states(spec))
 
     outcome = explore(run, algorithm, dtype, plan.profile, write_failure=plan.write_failure,
-                      floatx=plan.floatx, upstream=tuple(d for d in upstream if d.id in expected(upstream)))
+                      floatx=plan.floatx, upstream=tuple(d for d in upstream if d.upstream is not None))
     if outcome.worst is not None and outcome.worst.ratio > 1.0 and outcome.example:
         # The shrunk example is what the report shows: its own diagnosis, not that of an expected failure met on
         # the way (explore records those and goes on).
@@ -325,7 +325,7 @@ class Pipeline(Family):
             own_step = one_step
             if "one-step" in plan.checks and not whole:
                 own_step = Outcome(algorithm, f"one-step ({item.case.label})", dtype)
-            run_case(worker, outcome, item.case, own_step, upstream_bugs(worker, plan, dtype), plan.lacks)
+            run_case(worker, outcome, item.case, own_step, known_deviations(worker, plan, dtype), plan.lacks)
             if "pipeline" in plan.checks:
                 yield outcome.close()
             if own_step is not None and not whole:
@@ -361,7 +361,7 @@ class Fixtures(Family):
         for item in items:
             plan.progress(f"{algorithm} {dtype} {item.check}")
             own = outcome or Outcome(algorithm, item.check, dtype)
-            run_case(worker, own, item.case, None, upstream_bugs(worker, plan, dtype), plan.lacks)
+            run_case(worker, own, item.case, None, known_deviations(worker, plan, dtype), plan.lacks)
             if not whole:
                 yield own.close()
         if outcome is not None:

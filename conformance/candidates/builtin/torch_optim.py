@@ -55,22 +55,21 @@ class TorchOptimAdapter:
     def __init__(self, cls: type, target: str, compile: str) -> None:
         import torch
 
-        if compile == "fused" and "fused" not in inspect.signature(cls.__init__).parameters:
+        self.arguments = inspect.signature(cls.__init__).parameters
+        if compile == "fused" and "fused" not in self.arguments:
             raise ValueError(f"--compile 'fused' is not a mode of {target}: torch {torch.__version__} has no fused "
                              f"{cls.__name__}; accepted: eager, foreach")
         require_mode(compile, MODES, target)
-        self.torch, self.cls, self.mode = torch, cls, compile
-        self.arguments = inspect.signature(cls.__init__).parameters
-        self.algorithms = CLASSES[_known_base(cls)]
+        self.torch, self.cls, self.mode, self.base = torch, cls, compile, _known_base(cls)
+        self.algorithms = CLASSES[self.base]
         self.dtypes = ("float32", "float64", "float16", "bfloat16")
         self.floatx = "float64"  # a float learning rate is a Python float, rounded where it meets a variable
         self.conformance_lacks = training_loop_lacks("torch.optim")
         # Where torch.optim computes otherwise than Keras (tried first, and together, by a diagnosis).
-        self.conformance_conventions = CONVENTIONS.get(_known_base(cls), ())
+        self.conformance_conventions = CONVENTIONS.get(self.base, ())
 
     def cannot_run(self, algorithm: str, config: dict[str, Any]) -> str | None:
-        if config.get("weight_decay") and "decoupled_weight_decay" not in self.arguments \
-                and _known_base(self.cls) != "AdamW":
+        if config.get("weight_decay") and "decoupled_weight_decay" not in self.arguments and self.base != "AdamW":
             return (f"torch.optim.{self.cls.__name__}'s weight_decay is an L2 penalty added to the gradient, not "
                     "Keras's decoupled decay, and it has no decoupled_weight_decay")
         return None
@@ -120,7 +119,7 @@ class TorchOptimAdapter:
                 value = self.opt.state.get(p, {}).get(entry)
                 if value is not None:
                     out[f"{slot}/{name}"] = self._numpy(value)
-        products = [s["mu_product"] for s in self.opt.state.values() if "mu_product" in s]
-        if self.algorithm in PRODUCT:
-            out[PRODUCT[self.algorithm]] = self._numpy(products[0]) if products else np.float64(1.0)
+        if self.algorithm in PRODUCT:  # per parameter in torch, the same for all while none skips a step
+            product = next((s["mu_product"] for s in self.opt.state.values() if "mu_product" in s), None)
+            out[PRODUCT[self.algorithm]] = np.float64(1.0) if product is None else self._numpy(product)
         return out
