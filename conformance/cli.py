@@ -4,7 +4,7 @@
                             [--dtype float32,float64,float16,bfloat16] [--profile quick|ci|deep]
                             [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,api]
                             [--timeout SECONDS] [--json PATH] [--write-failures DIR] [--strict]
-                            [--lacks FEATURES]
+                            [--lacks FEATURES] [--jobs N]
                             [--floatx float32|float64]
 
 checks a candidate against the oracle: ``keras`` (real Keras 3 on the backend, default
@@ -33,6 +33,7 @@ Imports: the runner, the report, the settings, the golden fixtures.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -40,7 +41,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from optimizer_conformance.conformance import probe, report
-from optimizer_conformance.conformance.candidates.client import CandidateError, Worker, parse_candidate
+from optimizer_conformance.conformance.candidates.client import CandidateError, parse_candidate, start_workers
 from optimizer_conformance.conformance.golden import generate as gen
 from optimizer_conformance.conformance.golden.format import FixtureError, load
 from optimizer_conformance.conformance.golden.replay import FIXTURES, prepare
@@ -95,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--lacks", metavar="FEATURES",
                        help="comma-separated features the port does not implement (use_ema, clipnorm, "
                             "gradient_accumulation_steps, ...; 'all': the rule alone): their checks are not applicable")
+    check.add_argument("--jobs", metavar="N", type=int, default=None,
+                       help="workers running the candidate at once, each a process of its own (default: the cores, at "
+                            "most 4, and 1 when --algorithm and --dtype name one of each)")
     matrix = sub.add_parser("matrix", help="every installed implementation against every rule, as a Markdown table")
     matrix.add_argument("--out", metavar="PATH", help="write the Markdown there (default: print it)")
     matrix.add_argument("--only", metavar="PATTERNS",
@@ -127,6 +131,27 @@ def _usage_error(message: str) -> int:
 FLAGS = {"algorithms": "--algorithm", "dtypes": "--dtype"}
 
 
+def default_jobs(algorithms: list[str] | None, dtypes: list[str] | None) -> int:
+    """Workers for a run: the cores, at most 4 (each holds a framework: hundreds of MB), and one for a run of one
+    algorithm in one dtype (a second worker's start-up would cost more than it saves)."""
+    if algorithms is not None and dtypes is not None and len(algorithms) * len(dtypes) == 1:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _timing(workers: list, total: float, startup: float) -> dict[str, float]:
+    """Where the run's time went, in wall seconds: starting the workers, waiting for the candidate (each worker's
+    waits, beyond what the host did meanwhile, averaged over the workers running at once), and the host's own work
+    (the oracle and the judgement) in the rest."""
+    waited = sum(w.timing["candidate"] for w in workers) / len(workers)
+    restarts = sum(w.timing["startup"] for w in workers) / len(workers)
+    # A worker restarted after a crash or hang restarted for the candidate: its start-up counts as the candidate's.
+    timing = {"total": total, "startup": startup, "candidate": waited + max(0.0, restarts - startup),
+              "workers": len(workers)}
+    timing["host"] = total - timing["startup"] - timing["candidate"]
+    return timing
+
+
 def run_check(args) -> int:
     try:
         settings = Settings.parse({"candidate": args.candidate, "algorithms": args.algorithm, "dtypes": args.dtype,
@@ -140,20 +165,25 @@ def run_check(args) -> int:
     algorithms, dtypes, checks = settings.algorithms, settings.dtypes, list(settings.checks)
     if args.durations is not None and args.durations < 0:
         return _usage_error(f"--durations must be a number of checks >= 0; got {args.durations}")
+    if args.jobs is not None and args.jobs < 1:
+        return _usage_error(f"--jobs must be a positive integer; got {args.jobs}")
+    jobs = args.jobs or default_jobs(algorithms, dtypes)
     progress_mode = "off" if args.quiet or args.progress is False else "bar" if sys.stderr.isatty() else "lines"
     started = time.perf_counter()
     progress = None
 
     outcomes: list = []
     interrupted = False
-    worker = None
+    workers: list = []
     described: dict = {}
     chosen_algorithms, chosen_dtypes = algorithms or [], dtypes or []
     try:
         # The fixtures are loaded and re-derived while the worker starts (two cores at once).
         warm_up = (lambda: prepare(algorithms)) if "fixtures" in checks else None
-        worker = Worker(candidate, settings.timeout, meanwhile=warm_up)
-        described = worker.description
+        startup = time.perf_counter()
+        workers = start_workers(candidate, settings.timeout, jobs, meanwhile=warm_up)
+        startup = time.perf_counter() - startup
+        described = workers[0].description
         claimed = described["algorithms"]
         if not claimed and algorithms is None:
             return _usage_error(f"{candidate.label} claims no algorithm; name one with --algorithm")
@@ -175,7 +205,7 @@ def run_check(args) -> int:
                                 write_failure=_failure_writer(args.write_failures) if args.write_failures else None),
                        algorithms=chosen_algorithms, dtypes=chosen_dtypes)
         progress = Progress(len(plan_items(plan)), progress_mode)
-        for outcome in iter_outcomes(worker, replace(plan, progress=progress)):
+        for outcome in iter_outcomes(workers, replace(plan, progress=progress)):
             outcomes.append(outcome)
     except CandidateError as error:
         if progress is not None:
@@ -185,8 +215,8 @@ def run_check(args) -> int:
         interrupted = True
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the report short
     finally:
-        if worker is not None:
-            worker.kill() if interrupted else worker.close()
+        for worker in workers:
+            worker.end(now=interrupted)
     if progress is not None:
         progress.close()
     if interrupted:
@@ -196,10 +226,7 @@ def run_check(args) -> int:
         report.print_durations(outcomes, sys.stdout, args.durations)
     total = time.perf_counter() - started
     print(f"\n{report.summary_line(outcomes)} in {total:.1f} s")
-    timing = None
-    if worker is not None:
-        timing = {"total": total, **worker.timing}
-        timing["host"] = total - timing["startup"] - timing["candidate"]
+    timing = _timing(workers, total, startup) if workers else None
     floatx = settings.floatx or described.get("floatx") or "float32"
     block = settings.report_block(chosen_algorithms, chosen_dtypes, floatx, interrupted)
     if args.json:

@@ -7,6 +7,7 @@ items it stands for; the total is the plan's number of items (:func:`conformance
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -23,7 +24,9 @@ class Progress:
         self.done, self.every_s = 0, every_s
         self.started = self._last_line = time.perf_counter()
         self._last_tenth = 0
-        self._pending = 0
+        # Per thread (units run at once, one per worker): the item it announced last, which finishes at its next.
+        self._pending: dict[int, int] = {}
+        self._lock = threading.Lock()
         self._bar = None
         if mode == "bar":
             from rich.console import Console
@@ -36,9 +39,14 @@ class Progress:
             self._bar.start()
 
     def __call__(self, label: str, advance: int = 1) -> None:
-        # The item announced before finishes when the next one is announced: advance by the previous one.
-        self.done = min(self.total, self.done + self._pending)
-        self._pending = advance
+        with self._lock:
+            self._announce(label, advance)
+
+    def _announce(self, label: str, advance: int) -> None:
+        # The item a thread announced before finishes when it announces the next: advance by the previous one.
+        thread = threading.get_ident()
+        self.done = min(self.total, self.done + self._pending.get(thread, 0))
+        self._pending[thread] = advance
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, description=label[:48])
         elif self.mode == "lines":

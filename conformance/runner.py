@@ -21,8 +21,11 @@ Imports: the candidates' client, the checks, the cases, the golden fixtures and 
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -342,11 +345,11 @@ class Fixtures(Family):
 
     def items(self, plan, algorithm, dtype):
         return [Item(self.name, algorithm, dtype, f"fixtures/{c.label}", c)
-                for c in fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory)]
+                for c in fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory, plan.dtypes)]
 
     def outcomes(self, worker, plan, algorithm, dtype):
         items = self.items(plan, algorithm, dtype)
-        expected = expected_fixtures(algorithm, dtype, plan.profile)
+        expected = expected_fixtures(algorithm, dtype, plan.profile, plan.dtypes)
         if not items and expected:
             yield Outcome(algorithm, "fixtures", dtype, cases=1,
                           error=f"no fixture found in {plan.fixture_directory}; the corpus has {expected} for "
@@ -407,23 +410,56 @@ def _timed(outcomes: Iterator[Outcome]) -> Iterator[Outcome]:
         yield outcome
 
 
-def iter_outcomes(worker: Worker, plan: Plan) -> Iterator[Outcome]:
-    """Each outcome as soon as it is decided (so an interrupted run still reports what finished)."""
-    for algorithm in plan.algorithms:
-        for dtype in (None, *plan.dtypes):
-            for family in selected(plan):
-                if family.per_dtype == (dtype is not None):
-                    yield from _timed(family.outcomes(worker, plan, algorithm, dtype))
+def units(plan: Plan) -> list[tuple[Family, str, str | None]]:
+    """The plan's units of work, in order: each algorithm's API checks, then per dtype each selected family."""
+    return [(family, algorithm, dtype) for algorithm in plan.algorithms for dtype in (None, *plan.dtypes)
+            for family in selected(plan) if family.per_dtype == (dtype is not None)]
 
 
-def run_plan(worker: Worker, plan: Plan) -> list[Outcome]:
-    return list(iter_outcomes(worker, plan))
+def iter_outcomes(workers: Worker | Sequence[Worker], plan: Plan) -> Iterator[Outcome]:
+    """Each outcome as soon as it is decided, in the plan's order (so an interrupted run still reports what
+    finished).
+
+    With several workers (each a process of the same candidate), as many units (:func:`units`) run at once, one per
+    worker, each in a thread of the host that also does its oracle's work and judgement: a framework's eager
+    dispatch is one core's work, so two workers on two cores halve a run.  A unit's outcomes come when the whole
+    unit is done."""
+    pool = [workers] if isinstance(workers, Worker) else list(workers)
+    if len(pool) == 1:
+        for family, algorithm, dtype in units(plan):
+            yield from _timed(family.outcomes(pool[0], plan, algorithm, dtype))
+        return
+    free: queue.SimpleQueue[Worker] = queue.SimpleQueue()
+    for worker in pool:
+        free.put(worker)
+    stopped = threading.Event()
+
+    def run_unit(family: Family, algorithm: str, dtype: str | None) -> list[Outcome]:
+        if stopped.is_set():
+            return []
+        worker = free.get()
+        try:
+            return list(_timed(family.outcomes(worker, plan, algorithm, dtype)))
+        finally:
+            free.put(worker)
+
+    executor = ThreadPoolExecutor(len(pool), thread_name_prefix="optconf-unit")
+    try:
+        futures = [executor.submit(run_unit, *unit) for unit in units(plan)]
+        for future in futures:
+            yield from future.result()
+    finally:
+        stopped.set()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def run_plan(workers: Worker | Sequence[Worker], plan: Plan) -> list[Outcome]:
+    return list(iter_outcomes(workers, plan))
 
 
 def plan_items(plan: Plan) -> list[Item]:
-    """Every check of the plan as a separately runnable item, in the order :func:`iter_outcomes` runs them."""
-    return [item for algorithm in plan.algorithms for dtype in (None, *plan.dtypes) for family in selected(plan)
-            if family.per_dtype == (dtype is not None) for item in family.items(plan, algorithm, dtype)]
+    """Every check of the plan as a separately runnable item, in the order :func:`iter_outcomes` reports them."""
+    return [item for family, algorithm, dtype in units(plan) for item in family.items(plan, algorithm, dtype)]
 
 
 def find_item(plan: Plan, algorithm: str, dtype: str | None, check: str) -> Item:

@@ -27,7 +27,8 @@ from optimizer_conformance.conformance.candidates import messages
 from optimizer_conformance.conformance.model import CandidateLost, NotApplicable, RunError
 from optimizer_conformance.conformance.settings import BACKENDS, COMPILE_MODES, DEFAULT_TIMEOUT
 
-__all__ = ["BACKENDS", "COMPILE_MODES", "DEFAULT_TIMEOUT", "Candidate", "CandidateError", "Worker", "parse_candidate"]
+__all__ = ["BACKENDS", "COMPILE_MODES", "DEFAULT_TIMEOUT", "Candidate", "CandidateError", "Worker", "parse_candidate",
+           "start_workers"]
 # The worker is this project's module under its own import root, so nothing in the current directory (first
 # on the worker's path, so the candidate's own modules are found) can stand in for it.
 WORKER = [sys.executable, "-m", "optimizer_conformance.conformance.candidates.server"]
@@ -96,7 +97,7 @@ class Worker:
     """
 
     def __init__(self, candidate: Candidate, timeout: float = DEFAULT_TIMEOUT,
-                 meanwhile: Callable[[], object] | None = None) -> None:
+                 meanwhile: Callable[[], object] | None = None, *, handshake: bool = True) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
         self.candidate = candidate
@@ -107,19 +108,33 @@ class Worker:
         # included), and waiting for the candidate's answers beyond what the host did meanwhile.
         self.timing = {"startup": 0.0, "candidate": 0.0}
         self._waited = 0.0
+        self.ended = False  # by end(): no request restarts it
         # ``meanwhile``: the host's own work done while the worker starts (the framework's import takes seconds).
-        self.description: dict = self._start(meanwhile)
+        self._spawned_at = time.perf_counter()
+        self._spawn()
+        self.description: dict = self._handshake(meanwhile) if handshake else {}
 
     # -- the process --------------------------------------------------------------------------------------
     def _start(self, meanwhile: Callable[[], object] | None = None) -> dict:
-        started, self._waited = time.perf_counter(), 0.0
+        self._spawned_at = time.perf_counter()
+        self._spawn()
+        return self._handshake(meanwhile)
+
+    def _handshake(self, meanwhile: Callable[[], object] | None = None) -> dict:
+        """The spawned worker's answer to the candidate's loading: its description."""
+        self._waited = 0.0
         try:
-            return self._launch(meanwhile)
+            return self._loaded(meanwhile)
         finally:
-            self.timing["startup"] += time.perf_counter() - started
+            self.timing["startup"] += time.perf_counter() - self._spawned_at
             self.timing["candidate"] -= self._waited  # counted as start-up
 
-    def _launch(self, meanwhile: Callable[[], object] | None = None) -> dict:
+    def _spawn(self) -> None:
+        """Start the worker process and ask it to load the candidate.
+
+        The process is spawned by the thread that will outlive it (the harness's main thread, or the one that
+        restarts it): Linux's parent-death signal, which ends a worker with its harness, follows the thread that
+        spawned it."""
         env = dict(os.environ, KERAS_BACKEND=self.candidate.backend, TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONWARNINGS="ignore", JAX_ENABLE_X64="1", PYTHONUNBUFFERED="1", **jax_cache_environment())
         self._stderr = tempfile.TemporaryFile(mode="w+b")
@@ -129,8 +144,11 @@ class Worker:
         _LIVE.add(self)
         self._lines: queue.Queue = queue.Queue()
         threading.Thread(target=_pump, args=(self.process.stdout, self._lines), daemon=True).start()
+        self._send(self.candidate.header())
+
+    def _loaded(self, meanwhile: Callable[[], object] | None = None) -> dict:
         try:
-            reply = self._exchange(self.candidate.header(), "loading the candidate", meanwhile)
+            reply = self._answer("loading the candidate", meanwhile)
         except RunError as error:
             raise CandidateError(f"cannot load {self.candidate.label}: {error}") from None
         if messages.ERROR in reply:
@@ -141,6 +159,8 @@ class Worker:
     def _ensure_running(self) -> None:
         if self.process is not None:
             return
+        if self.ended:
+            raise CandidateLost("not run: the run was ended")
         try:
             self._start()
         except CandidateError as error:
@@ -158,6 +178,10 @@ class Worker:
         return reply
 
     def _exchange(self, message: dict, doing: str, meanwhile: Callable[[], object] | None = None) -> dict:
+        self._send(message)
+        return self._answer(doing, meanwhile)
+
+    def _send(self, message: dict) -> None:
         assert self.process is not None
         self.call, self._last = "", {}
         try:
@@ -165,6 +189,9 @@ class Worker:
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the worker is gone: reading says how
+
+    def _answer(self, doing: str, meanwhile: Callable[[], object] | None = None) -> dict:
+        """The reply to the message just sent, doing ``meanwhile`` first."""
         if meanwhile is not None:
             # The host's own work on this request (the oracle on the same spec) while the worker runs the candidate:
             # two cores at once.  What it raises is raised again where its result is needed.
@@ -285,6 +312,12 @@ class Worker:
             raise RunError(reply[messages.ERROR], reply.get(messages.TRACEBACK, ""), self.call)
         return reply[messages.API]
 
+    def end(self, now: bool = False) -> None:
+        """End the worker for good (a request still on its way in another thread fails, and nothing restarts it):
+        at once (``now``: killed, whatever the candidate is doing), else politely (:meth:`close`)."""
+        self.ended = True
+        self.kill() if now else self.close()
+
     def close(self) -> None:
         """End the worker: politely (end of input), and killed if it does not end within a few seconds."""
         process = self.process
@@ -307,6 +340,24 @@ class Worker:
             self.kill()  # KeyboardInterrupt, SystemExit: no waiting on a candidate that may hang
         else:
             self.close()
+
+
+def start_workers(candidate: Candidate, timeout: float = DEFAULT_TIMEOUT, count: int = 1,
+                  meanwhile: Callable[[], object] | None = None) -> list[Worker]:
+    """``count`` workers of ``candidate``, started at once (the framework's import takes seconds in each), all by the
+    calling thread; the host does ``meanwhile`` while they start.  If one cannot load the candidate, the others
+    are ended and its :class:`CandidateError` is raised."""
+    if count < 1:
+        raise ValueError(f"the number of workers must be a positive integer; got {count!r}")
+    workers = [Worker(candidate, timeout, handshake=False) for _ in range(count)]
+    try:
+        for i, worker in enumerate(workers):
+            worker.description = worker._handshake(meanwhile if i == 0 else None)
+    except BaseException:
+        for worker in workers:
+            worker.end(now=True)
+        raise
+    return workers
 
 
 def _pump(stream, lines: queue.Queue) -> None:

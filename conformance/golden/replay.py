@@ -5,6 +5,8 @@ Imports: the data model, the catalogue, the fixture format and the generator (fo
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -62,8 +64,24 @@ def _load(path: Path) -> Fixture:
     return loaded
 
 
-def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path = FIXTURES) -> list[Case]:
-    """A case per fixture of ``algorithm`` with budgets for ``dtype``; a damaged one is a case with a problem."""
+def replayed_in(name: str, budget_dtypes: Sequence[str], dtype: str, profile: Profile,
+                dtypes: Sequence[str] | None = None) -> bool:
+    """Whether the fixture ``name``, with budgets for ``budget_dtypes``, is replayed in ``dtype`` in a run of
+    ``dtypes``: in each of them in a profile that runs every combination (and when the run's dtypes are not known);
+    otherwise once, in one of the run's dtypes it has budgets for, turning with its name (as the pipeline's
+    features turn through the dtypes), so every fixture is replayed and each dtype gets its share."""
+    if dtype not in budget_dtypes:
+        return False
+    if profile.every_combination or dtypes is None:
+        return True
+    usable = [d for d in dtypes if d in budget_dtypes]
+    return not usable or usable[zlib.crc32(name.encode()) % len(usable)] == dtype
+
+
+def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path = FIXTURES,
+                  dtypes: Sequence[str] | None = None) -> list[Case]:
+    """A case per fixture of ``algorithm`` replayed in ``dtype`` in a run of ``dtypes`` (:func:`replayed_in`); a
+    damaged one is a case with a problem."""
     cases = []
     for path in sorted(directory.glob("*.json")):
         try:
@@ -71,7 +89,8 @@ def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path 
         except FixtureError as error:
             cases.append(Case("fixtures", algorithm, dtype, None, path.stem, problem=str(error)))
             continue
-        if fixture.algorithm != algorithm or dtype not in fixture.budget_dtypes:
+        if fixture.algorithm != algorithm or not replayed_in(fixture.name, fixture.budget_dtypes, dtype, profile,
+                                                             dtypes):
             continue
         if not profile.long_fixtures and len(fixture.document["gradients"]) > LONG:
             continue
@@ -96,7 +115,9 @@ def prepare(algorithms: list[str] | None = None, directory: Path = FIXTURES) -> 
             verify_against_oracle(fixture)
 
 
-def expected_fixtures(algorithm: str, dtype: str, profile: Profile) -> int:
-    """How many fixtures of the bundled corpus the fixtures check of ``algorithm`` in ``dtype`` should find."""
-    return sum(1 for t in CORPUS if t.algorithm == algorithm and dtype in WIDER[t.input_dtype]
+def expected_fixtures(algorithm: str, dtype: str, profile: Profile, dtypes: Sequence[str] | None = None) -> int:
+    """How many fixtures of the bundled corpus the fixtures check of ``algorithm`` in ``dtype`` should find in a run
+    of ``dtypes``."""
+    return sum(1 for t in CORPUS if t.algorithm == algorithm
+               and replayed_in(t.name, WIDER[t.input_dtype], dtype, profile, dtypes)
                and (profile.long_fixtures or t.steps <= LONG))
