@@ -45,6 +45,7 @@ from optimizer_conformance.conformance.candidates.client import CandidateError, 
 from optimizer_conformance.conformance.golden import generate as gen
 from optimizer_conformance.conformance.golden.format import FixtureError, load
 from optimizer_conformance.conformance.golden.replay import FIXTURES, prepare
+from optimizer_conformance.conformance.model import PROFILES
 from optimizer_conformance.conformance.progress import Progress
 from optimizer_conformance.conformance.runner import iter_outcomes, plan_for, plan_items
 from optimizer_conformance.conformance.settings import (
@@ -179,7 +180,7 @@ def run_check(args) -> int:
     chosen_algorithms, chosen_dtypes = algorithms or [], dtypes or []
     try:
         # The fixtures are loaded and re-derived while the worker starts (two cores at once).
-        warm_up = (lambda: prepare(algorithms)) if "fixtures" in checks else None
+        warm_up = (lambda: prepare(algorithms, profile=PROFILES[settings.profile])) if "fixtures" in checks else None
         startup = time.perf_counter()
         workers = start_workers(candidate, settings.timeout, jobs, meanwhile=warm_up)
         startup = time.perf_counter() - startup

@@ -103,15 +103,18 @@ def fixture_cases(algorithm: str, dtype: str, profile: Profile, directory: Path 
     return cases
 
 
-def prepare(algorithms: list[str] | None = None, directory: Path = FIXTURES) -> None:
-    """Load and re-derive the fixtures of ``algorithms`` (all: None) ahead of the check, into this process's
-    caches: the command line does it while the worker starts (the framework's import takes seconds)."""
+def prepare(algorithms: list[str] | None = None, directory: Path = FIXTURES, profile: Profile | None = None) -> None:
+    """Load and re-derive the fixtures of ``algorithms`` (all: None) that ``profile`` replays (every one: None)
+    ahead of the check, into this process's caches: the command line does it while the worker starts (the
+    framework's import takes seconds)."""
     for path in sorted(directory.glob("*.json")):
         try:
             fixture = _load(path)
         except FixtureError:
             continue  # reported by the check, with its case
-        if algorithms is None or fixture.algorithm in algorithms:
+        long = len(fixture.document["gradients"]) > LONG
+        if (algorithms is None or fixture.algorithm in algorithms) and not (
+                long and profile is not None and not profile.long_fixtures):
             verify_against_oracle(fixture)
 
 
