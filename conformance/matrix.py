@@ -49,7 +49,7 @@ IMPLEMENTATIONS = (
     *(Implementation(f"torch.optim.{name} ({mode})", f"torch.optim:{name}", compile=mode, needs=("torch",))
       for name, modes in TORCH_MODES.items() for mode in modes),
     *(Implementation(f"optax.{name} ({mode})", f"optax:{name}", compile=mode, needs=("optax", "jax"))
-      for name in ("adam", "adamw", "amsgrad", "adamax") for mode in ("eager", "jit")),
+      for name in ("adam", "adamw", "amsgrad", "nadam", "adamax") for mode in ("eager", "jit")),
     Implementation("fast_optimizers (NumPy)", "optimizer_conformance.fast_optimizers.conformance:NumpyAdapter"),
 )
 

@@ -60,11 +60,12 @@ def clip_by_value(values: list[Tracked], clipvalue: float) -> list[Tracked]:
 
 
 def clip(tensors: list[list[Tracked]], config: dict, fmt: FloatFormat) -> list[list[Tracked]]:
-    """Apply whichever clipping ``config`` turns on (Keras tests ``c and c > 0``)."""
-    if config["clipnorm"] and config["clipnorm"] > 0:
+    """Apply whichever clipping ``config`` turns on (Keras tests ``c and c > 0``; a dialect without clipping has
+    none of the keys)."""
+    if config.get("clipnorm") and config["clipnorm"] > 0:
         return [clip_by_norm(t, config["clipnorm"]) for t in tensors]
-    if config["global_clipnorm"] and config["global_clipnorm"] > 0:
+    if config.get("global_clipnorm") and config["global_clipnorm"] > 0:
         return clip_by_global_norm(tensors, config["global_clipnorm"], fmt)
-    if config["clipvalue"] and config["clipvalue"] > 0:
+    if config.get("clipvalue") and config["clipvalue"] > 0:
         return [clip_by_value(t, config["clipvalue"]) for t in tensors]
     return tensors

@@ -34,6 +34,11 @@ def normalize(algorithm: str, config: dict[str, Any] | None = None) -> dict[str,
     if unknown:
         raise ValueError(f"Argument(s) not recognized: {sorted(unknown)} (accepted: {sorted(full)})")
     full.update(config)
+    if rule.dialect.validate is not None:  # a library of its own (torch.optim): its constructor's checks
+        rule.dialect.validate(full)
+        if rule.validate is not None:
+            rule.validate(full)
+        return full
     _validate(rule, full)
     return full
 
@@ -92,9 +97,9 @@ def _validate(rule: Rule, c: dict[str, Any]) -> None:
 def get_config(algorithm: str, config: dict[str, Any]) -> dict[str, Any]:
     """The configuration as Keras's ``get_config()`` writes it (schedules serialized)."""
     out = dict(config)
-    lr = out["learning_rate"]
-    if isinstance(lr, LearningRateSchedule):
-        out["learning_rate"] = lr.serialize()
+    key = rule_for(algorithm).dialect.learning_rate_key
+    if isinstance(out[key], LearningRateSchedule):
+        out[key] = out[key].serialize()
     return out
 
 

@@ -179,6 +179,11 @@ class ReferenceOptimizer:
                 for slot in self.rule.slot_names(self.config)
             }
             self.scalars = self.rule.initial_scalars(self.coefficient_format())
+            # A dialect whose variables count their own updates keeps the per-step scalars per variable too.
+            self.counts = [0] * len(pairs)
+            self.variable_scalars = [dict(self.scalars) for _ in pairs] if self.per_variable else []
+            if self.per_variable:
+                self.scalars = {}
             if self.config.get("use_ema"):
                 self.slots["average"] = [None if i in self.overwrite else z for i, z in enumerate(zeros)]
             if self.config.get("gradient_accumulation_steps"):
@@ -237,7 +242,7 @@ class ReferenceOptimizer:
         ``1 − β₂ᵗ`` formed there is 0 and the step is zero).  Keras forms them in the variable's dtype: an upstream
         bug (``conformance.checks.upstream``).  A dialect may form them in the variable's dtype by definition
         (tf_keras's legacy optimizers: ``Dialect.coefficients_in_variable_dtype``)."""
-        if RULES[self.algorithm].dialect.coefficients_in_variable_dtype or self.fmt.precision >= self.floatx.precision:
+        if self.dialect.coefficients_in_variable_dtype or self.fmt.precision >= self.floatx.precision:
             return self.fmt
         return self.floatx
 
@@ -246,6 +251,16 @@ class ReferenceOptimizer:
         return self.fmt
 
     # -- counters --------------------------------------------------------------------
+    @property
+    def per_variable(self) -> bool:
+        """Whether each variable counts its own updates (torch.optim's ``state["step"]``)."""
+        return self.dialect.step_per_variable
+
+    @property
+    def dialect(self):
+        """The rule's dialect (a deviated oracle may stand in another rule object for the rule's mathematics)."""
+        return RULES[self.algorithm].dialect
+
     @property
     def accumulation_steps(self) -> int:
         return self.config.get("gradient_accumulation_steps") or 1
@@ -275,7 +290,7 @@ class ReferenceOptimizer:
     # -- the pipeline ----------------------------------------------------------------
     def learning_rate(self) -> tuple[Tracked, Tracked]:
         """The current learning rate, in ``floatx`` and in the variable dtype."""
-        lr = self.config["learning_rate"]
+        lr = self.config[self.dialect.learning_rate_key]
         if isinstance(lr, LearningRateSchedule):
             in_floatx = lr(self.schedule_counter(), self.floatx)
             return in_floatx, in_floatx.to(self.fmt)
@@ -384,43 +399,57 @@ class ReferenceOptimizer:
 
     def decay_weights(self, active: list[int], lr_floatx: Tracked) -> None:
         """Step 6: the decoupled weight decay of this call's variables not excluded from it."""
-        if self.config.get("weight_decay") is None:
-            return
+        if "weight-decay" not in self.dialect.pipeline or self.config.get("weight_decay") is None:
+            return  # a dialect without Keras's decoupled decay has its rule's own (torch.optim's weight_decay)
         for i in active:
             if not self.exclusions.excludes(i, self.names[i]):
                 self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx,
                                                    self.weight_decay_factor_format())
 
     def update_rule(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
-        """Step 7: the rule's update of the variables of this call and their slots."""
-        rule = self.rule
-        step = self.update_count()
-        cfmt = self.coefficient_format()
+        """Step 7: the rule's update of the variables of this call and their slots (each with its own count and
+        scalars where the dialect keeps them per variable)."""
+        if not self.per_variable:
+            coefficients, self.scalars = self.step_coefficients(lr, self.update_count(), self.scalars)
+            for i in active:
+                self.update_variable(i, coefficients, g[i])
+            return
+        for i in active:
+            self.counts[i] += 1
+            coefficients, self.variable_scalars[i] = self.step_coefficients(lr, self.counts[i],
+                                                                            self.variable_scalars[i])
+            self.update_variable(i, coefficients, g[i])
+
+    def step_coefficients(self, lr: Tracked, step: int, scalars: dict[str, Tracked]) -> tuple[Any, dict]:
+        """The rule's per-step scalars at update ``step`` (formed in :meth:`coefficient_format`, each then rounded
+        once to the variables' dtype), and its advanced scalar state."""
+        rule, cfmt = self.rule, self.coefficient_format()
         if cfmt is self.fmt:
-            coefficients, self.scalars = rule.coefficients(self.config, lr, step, self.fmt, self.scalars)
-        else:  # formed in cfmt from the learning rate as held in floatx, then each rounded once to the dtype
-            wide_lr = self.learning_rate()[0].to(cfmt)
-            coefficients, self.scalars = rule.coefficients(self.config, wide_lr, step, cfmt, self.scalars)
-            coefficients = dataclasses.replace(coefficients, **{
-                f.name: getattr(coefficients, f.name).to(self.fmt) for f in dataclasses.fields(coefficients)
-                if isinstance(getattr(coefficients, f.name), Tracked)})
+            return rule.coefficients(self.config, lr, step, self.fmt, scalars)
+        # Formed in cfmt from the learning rate as held in floatx, then each rounded once to the dtype.
+        wide_lr = self.learning_rate()[0].to(cfmt)
+        coefficients, scalars = rule.coefficients(self.config, wide_lr, step, cfmt, scalars)
+        return dataclasses.replace(coefficients, **{
+            f.name: getattr(coefficients, f.name).to(self.fmt) for f in dataclasses.fields(coefficients)
+            if isinstance(getattr(coefficients, f.name), Tracked)}), scalars
+
+    def update_variable(self, i: int, coefficients: Any, g: list[Tracked]) -> None:
+        """The rule's update of variable ``i`` and its slots, given this step's coefficients."""
+        rule = self.rule
         names = rule.slot_names(self.config)
         if getattr(rule, "update_variable", None) is not None:
-            for i in active:
-                self.theta[i], new_slots = rule.update_variable(coefficients, g[i], self.theta[i],
-                                                                {n: self.slots[n][i] for n in names})
-                for n in names:
-                    self.slots[n][i] = new_slots[n]
+            self.theta[i], new_slots = rule.update_variable(coefficients, g, self.theta[i],
+                                                            {n: self.slots[n][i] for n in names})
+            for n in names:
+                self.slots[n][i] = new_slots[n]
             return
         update = rule.update
-        for i in active:
-            theta, grads = self.theta[i], g[i]
-            slot_lists = [self.slots[n][i] for n in names]
-            columns = zip(*slot_lists)
-            for j, slots in enumerate(columns):
-                theta[j], new = update(coefficients, grads[j], theta[j], dict(zip(names, slots)))
-                for n, s in zip(names, slot_lists):
-                    s[j] = new[n]
+        theta = self.theta[i]
+        slot_lists = [self.slots[n][i] for n in names]
+        for j, slots in enumerate(zip(*slot_lists)):
+            theta[j], new = update(coefficients, g[j], theta[j], dict(zip(names, slots)))
+            for n, s in zip(names, slot_lists):
+                s[j] = new[n]
 
     def update_moving_average(self) -> None:
         """Step 8: the EMA of every variable, and its overwrite every ``ema_overwrite_frequency`` updates."""
@@ -456,6 +485,8 @@ class ReferenceOptimizer:
             slots = {slot: [None if per_var[i] is None else elements(f"{slot}/{label}")
                             for i, label in enumerate(labels)] for slot, per_var in self.slots.items()}
             scalars = {name: elements(name) for name in self.scalars}
+            per_variable = [({name: elements(f"{name}/{label}") for name in self.variable_scalars[i]},
+                             elements(f"step/{label}")) for i, label in enumerate(labels)] if self.per_variable else []
             wrapper = {name: elements(name) for name in self._loss_scale_state()}
             if missing:
                 raise ValueError(f"restore: the state lacks {missing}")
@@ -463,6 +494,9 @@ class ReferenceOptimizer:
             self.slots = slots
             cfmt = self.coefficient_format()
             self.scalars = {name: Tracked(v[0].value, v[0].error, cfmt) for name, v in scalars.items()}
+            for i, (own, count) in enumerate(per_variable):
+                self.variable_scalars[i] = {name: Tracked(v[0].value, v[0].error, cfmt) for name, v in own.items()}
+                self.counts[i] = int(count[0].value)
             if self.loss_scale is not None:
                 self.loss_scale.restore(float(wrapper["dynamic_scale"][0].value),
                                         int(wrapper["step_counter"][0].value))
@@ -505,6 +539,10 @@ class ReferenceOptimizer:
                     put(f"{slot}/{label}", self.shapes[i], per_var[i])
         for name, value in {**self.scalars, **self._loss_scale_state()}.items():
             put(name, (), [value])
+        for i, label in enumerate(labels if self.per_variable else ()):
+            put(f"step/{label}", (), [Tracked.exact(self.counts[i], self.fmt)])
+            for name, value in self.variable_scalars[i].items():
+                put(f"{name}/{label}", (), [value])
         put("iterations", (), [Tracked.exact(self.iterations, self.fmt)])
         return out
 

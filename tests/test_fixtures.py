@@ -24,7 +24,8 @@ PATHS = sorted(FIXTURES.glob("*.json"))
 def test_the_corpus_is_on_disk_and_complete():
     assert {p.stem for p in PATHS} == {e.name for e in CORPUS}
     algorithms = {load(p).algorithm for p in PATHS}
-    assert algorithms == {"adam", "adamw", "nadam", "nadam-legacy", "adamax", "lamb", "schedule-free-adamw"}
+    assert algorithms == {"adam", "adamw", "nadam", "nadam-legacy", "adamax", "lamb", "schedule-free-adamw",
+                          "torch-adam", "torch-adamw", "torch-nadam", "optax-adam", "optax-adamw", "optax-nadam"}
     dtypes = {load(p).document["input_dtype"] for p in PATHS}
     assert dtypes == {"float64", "float32", "float16", "bfloat16"}
     assert max(len(load(p).document["gradients"]) for p in PATHS) >= 1000

@@ -1,5 +1,6 @@
 """torch.optim and optax as candidates by their own names, in each mode they offer, judged against Keras's rules:
-every difference is a failure, and every failure is explained by the convention the library is known for."""
+every difference is a failure, and every failure is explained by the convention the library is known for; and
+torch.optim judged against its own rules, the torch dialect, conforms in every mode."""
 
 import json
 import subprocess
@@ -27,7 +28,8 @@ NOT_MODELLED = {("torch.optim:NAdam", "pipeline/none-gradients")}
 def _check(tmp_path, candidate: str, *args: str) -> dict:
     report = tmp_path / "report.json"
     out = subprocess.run([*OPTCONF, "check", candidate, "--profile", "quick", "--checks", "pipeline,fixtures",
-                          "--json", str(report), *args], capture_output=True, text=True, timeout=900)
+                          "--dialect", "keras3", "--json", str(report), *args], capture_output=True, text=True,
+                         timeout=900)
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-2000:]  # they are not Keras's rules
     return json.loads(report.read_text())
 
@@ -76,6 +78,70 @@ def test_torch_adamax_keeps_epsilon_inside_its_max_and_has_no_fused_mode(tmp_pat
                                                      ("optax:amsgrad", "eager", "float32")])
 def test_optax_differs_from_keras_by_its_conventions_alone(tmp_path, candidate, mode, dtypes):
     _assert_every_failure_explained(_check(tmp_path, candidate, "--compile", mode, "--dtype", dtypes), candidate)
+
+
+@requires("torch")
+@pytest.mark.parametrize("candidate, mode, dtypes", [
+    ("torch.optim:Adam", "eager", "float32,float64,float16,bfloat16"),
+    ("torch.optim:Adam", "foreach", "float32,float16"),
+    ("torch.optim:Adam", "fused", "float64,bfloat16"),
+    ("torch.optim:AdamW", "eager", "float32,bfloat16"),
+    ("torch.optim:AdamW", "foreach", "float64,float16"),
+    ("torch.optim:AdamW", "fused", "float32,float64,float16,bfloat16"),
+    ("torch.optim:NAdam", "eager", "float32,float64,float16,bfloat16"),
+    ("torch.optim:NAdam", "foreach", "float32,float64"),
+])
+def test_torch_optim_conforms_to_its_own_dialect_in_every_mode(tmp_path, candidate, mode, dtypes):
+    """The torch dialect is torch.optim's rules exactly: its ε after the bias correction, its weight decays, a step
+    count and a momentum product per parameter, its float32 product; every check passes, none is skipped."""
+    report = tmp_path / "report.json"
+    out = subprocess.run([*OPTCONF, "check", candidate, "--dialect", "torch", "--compile", mode, "--dtype", dtypes,
+                          "--profile", "quick", "--json", str(report)], capture_output=True, text=True, timeout=900)
+    document = json.loads(report.read_text())
+    assert out.returncode == 0 and document["conformant"], out.stdout[-4000:] + out.stderr[-2000:]
+    checks = document["checks"]
+    assert {c["algorithm"] for c in checks} == {f"torch-{candidate.split(':')[1].lower()}"}
+    judged = {(c["check"].split("/")[0], c["dtype"]) for c in checks if c["verdict"] == "pass"}
+    for dtype in dtypes.split(","):
+        assert {("pipeline", dtype), ("one-step", dtype), ("explore", dtype)} <= judged, judged
+    assert any(c["check"] == "fixtures" and c["verdict"] == "pass" for c in checks)
+    assert {c["check"] for c in checks if c["not_applicable"]} == {"api/*"}  # no Keras API to compare
+
+
+@requires("optax", "jax")
+@pytest.mark.parametrize("candidate, mode, dtypes", [
+    ("optax:adam", "eager", "float32,float64,float16,bfloat16"),
+    ("optax:adamw", "jit", "float32,float64,float16,bfloat16"),
+    ("optax:nadam", "jit", "float32,bfloat16"),
+])
+def test_optax_conforms_to_its_own_dialect(tmp_path, candidate, mode, dtypes):
+    """The optax dialect is optax's transformations exactly: ε after the bias correction and eps_root inside the
+    root, Nesterov's look-ahead over corrected moments, adamw's decay added to the update before the rate."""
+    report = tmp_path / "report.json"
+    out = subprocess.run([*OPTCONF, "check", candidate, "--dialect", "optax", "--compile", mode, "--dtype", dtypes,
+                          "--profile", "quick", "--json", str(report)], capture_output=True, text=True, timeout=900)
+    document = json.loads(report.read_text())
+    assert out.returncode == 0 and document["conformant"], out.stdout[-4000:] + out.stderr[-2000:]
+    checks = document["checks"]
+    assert {c["algorithm"] for c in checks} == {f"optax-{candidate.split(':')[1]}"}
+    judged = {(c["check"].split("/")[0], c["dtype"]) for c in checks if c["verdict"] == "pass"}
+    for dtype in dtypes.split(","):
+        assert {("pipeline", dtype), ("one-step", dtype), ("explore", dtype)} <= judged, judged
+    assert any(c["check"] == "fixtures" and c["verdict"] == "pass" for c in checks)
+
+
+@requires("torch")
+def test_a_torch_port_with_the_wrong_weight_decay_fails_the_torch_dialect_where_it_decays(tmp_path):
+    """Adam's L2 decay (added to the gradient) done as AdamW's (applied to the weight): the fixture and the
+    explored cases that decay fail; the ones without decay pass."""
+    report = tmp_path / "report.json"
+    out = subprocess.run([*OPTCONF, "check", "tests.candidates.torch_ports:DecoupledAdam", "--algorithm", "torch-adam",
+                          "--dtype", "float32", "--profile", "quick", "--json", str(report)],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-2000:]
+    verdicts = {c["check"]: c["verdict"] for c in json.loads(report.read_text())["checks"]}
+    assert verdicts["fixtures"] == "fail" and verdicts["pipeline/basic"] == "pass", verdicts
+    assert "torch-adam-l2-amsgrad" in out.stdout
 
 
 def test_a_mode_a_candidate_does_not_have_is_one_clear_line():

@@ -130,8 +130,9 @@ class Trajectory:
 
     def for_algorithm(self, algorithm: str, steps: int) -> Trajectory:
         """A feature made concrete: ``algorithm`` at learning rate 0.01 (and its rule's ``pipeline_config``: AdamW's
-        decay 0.05) over ``steps``."""
-        config = {"learning_rate": 0.01, **RULES[algorithm].pipeline_config, **self.config}
+        decay 0.05) over ``steps``, its configuration in the rule's dialect's own argument names (torch's ``lr``)."""
+        rule = RULES[algorithm]
+        config = rule.dialect.in_own_names({"learning_rate": 0.01, **rule.pipeline_config, **self.config})
         return replace(self, name=f"{algorithm}/{self.name}", algorithm=algorithm, config=config,
                        steps=max(steps, self.steps))
 

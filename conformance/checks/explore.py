@@ -71,7 +71,7 @@ def configs(draw, algorithm: str) -> dict:
         "beta_2": draw(st.sampled_from([0.5, 0.9, 0.999]) | st.floats(0.5, 0.9999).map(lambda x: round(x, 5))),
         "epsilon": draw(_log_uniform(1e-8, 1.0)),
     }
-    clip = draw(st.sampled_from([None, "clipnorm", "global_clipnorm", "clipvalue"]))
+    clip = draw(st.sampled_from([None, "clipnorm", "global_clipnorm", "clipvalue"])) if "clipping" in parts else None
     if clip:
         config[clip] = draw(_log_uniform(1e-3, 10.0))
     if "amsgrad" in rule.capabilities:
@@ -88,7 +88,7 @@ def configs(draw, algorithm: str) -> dict:
         config["use_ema"] = True
         config["ema_momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
         config["ema_overwrite_frequency"] = draw(st.none() | st.integers(1, 4))
-    return config
+    return rule.dialect.in_own_names(config)
 
 
 @st.composite
@@ -116,7 +116,7 @@ def trajectories(draw, algorithm: str, dtype: str, max_steps: int) -> dict:
             step[-1] = None
         grads.append(step)
     exclude = {}
-    if config.get("weight_decay") and len(shapes) > 1 and draw(st.booleans()):
+    if "weight-decay" in parts and config.get("weight_decay") and len(shapes) > 1 and draw(st.booleans()):
         exclude = {"var_names": ["v1"]}
     finalize = bool(config.get("use_ema")) and draw(st.booleans())
     options = draw(variable_options(shapes)) if {"constraints", "overwrite-with-gradient"} <= parts else {}
@@ -147,8 +147,9 @@ def trajectories(draw, algorithm: str, dtype: str, max_steps: int) -> dict:
                     "clipnorm", "global_clipnorm", "clipvalue"):
         if config.get(feature):
             event(f"feature: {feature}")
-    if isinstance(config["learning_rate"], dict):
-        event(f"schedule: {config['learning_rate']['class_name']}")
+    learning_rate = config[RULES[algorithm].dialect.learning_rate_key]
+    if isinstance(learning_rate, dict):
+        event(f"schedule: {learning_rate['class_name']}")
     for option in options:
         event(f"feature: {option}")
     if any(g is not None and not np.all(np.isfinite(g)) for step in grads for g in step):

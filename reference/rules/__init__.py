@@ -23,7 +23,21 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from optimizer_conformance.reference.formats import FloatFormat
-from optimizer_conformance.reference.rules import adam, adamax, adamw, lamb, nadam, nadam_legacy, schedule_free_adamw
+from optimizer_conformance.reference.rules import (
+    adam,
+    adamax,
+    adamw,
+    lamb,
+    nadam,
+    nadam_legacy,
+    optax_adam,
+    optax_adamw,
+    optax_nadam,
+    schedule_free_adamw,
+    torch_adam,
+    torch_adamw,
+    torch_nadam,
+)
 from optimizer_conformance.reference.rules.descriptor import Golden, Rule
 from optimizer_conformance.reference.rules.dialects import DIALECTS
 from optimizer_conformance.reference.tracked import Tracked
@@ -59,7 +73,8 @@ class VariableRule(Protocol):
 
 # The rules, in the order reports list them.  Every registry of rules derives from this tuple.
 ALL: tuple[Rule, ...] = (adam.RULE, adamw.RULE, nadam.RULE, nadam_legacy.RULE, adamax.RULE, lamb.RULE,
-                         schedule_free_adamw.RULE)
+                         schedule_free_adamw.RULE, torch_adam.RULE, torch_adamw.RULE, torch_nadam.RULE,
+                         optax_adam.RULE, optax_adamw.RULE, optax_nadam.RULE)
 RULES: dict[str, Rule] = {rule.name: rule for rule in ALL}
 ALGORITHMS: tuple[str, ...] = tuple(RULES)
 DIALECT_RULES: dict[str, tuple[str, ...]] = {

@@ -46,6 +46,20 @@ class Dialect:
     coefficients_in_variable_dtype: bool = False
     # Keras attribute -> (slot, the optimizer attribute that switches it on, or None): the base class's state.
     keras_slots: tuple[tuple[str, str, str | None], ...] = ()
+    # -- a library whose rules are not Keras classes (torch.optim, optax) --------------------------------------------
+    learning_rate_key: str = "learning_rate"  # the constructor's name for the learning rate
+    # Keras's argument names (the catalogue's and explore's common language) -> the library's; None: the same.
+    own_names: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # The constructor's checks of the dialect's arguments (ValueError naming one); None: Keras's.
+    validate: Callable[[dict[str, Any]], None] | None = None
+    # Each variable counts its own updates (and keeps its own per-step scalars): one whose gradient is None is
+    # skipped whole (torch.optim's per-parameter ``state["step"]``).  Reported as ``step/<variable>``.
+    step_per_variable: bool = False
+    keras_api: bool = True  # its rules are Keras classes (the API checks compare them with Keras's)
+
+    def in_own_names(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A configuration written with Keras's argument names, in the dialect's own."""
+        return dict(config) if self.own_names is None else self.own_names(config)
 
 
 @dataclass(frozen=True)

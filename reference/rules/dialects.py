@@ -33,4 +33,86 @@ TF_LEGACY = Dialect(
     coefficients_in_variable_dtype=True,
 )
 
-DIALECTS = (KERAS3, TF_LEGACY)
+
+
+def _torch_names(config: dict) -> dict:
+    """Keras's names in torch.optim's: ``learning_rate`` is ``lr``, ``epsilon`` ``eps``, ``beta_1`` and ``beta_2``
+    the pair ``betas``."""
+    out = {}
+    for key, value in config.items():
+        if key in ("beta_1", "beta_2"):
+            betas = out.setdefault("betas", [config.get("beta_1", 0.9), config.get("beta_2", 0.999)])
+            betas[key == "beta_2"] = value
+        else:
+            out[{"learning_rate": "lr", "epsilon": "eps"}.get(key, key)] = value
+    return out
+
+
+def _torch_validate(config: dict) -> None:
+    """torch.optim's constructor checks (``Invalid learning rate: -1.0``), and what JSON cannot tell apart."""
+    from optimizer_conformance.reference.rules.descriptor import require_number
+
+    for key in ("lr", "eps", "weight_decay"):
+        require_number(config, key)
+        if config[key] < 0:
+            raise ValueError(f"Invalid {key}: {config[key]!r} (torch.optim takes a number >= 0)")
+    config["lr"] = float(config["lr"])
+    betas = config["betas"]
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2:
+        raise ValueError(f"`betas` must be a pair of numbers in [0, 1); got {betas!r}")
+    for i, beta in enumerate(betas):
+        require_number({"betas": beta}, "betas")
+        if not 0 <= beta < 1:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta!r} (torch.optim takes [0, 1))")
+    config["betas"] = [float(b) for b in betas]
+    for key in ("amsgrad", "maximize", "decoupled_weight_decay"):
+        if key in config and not isinstance(config[key], bool):
+            raise ValueError(f"`{key}` must be a bool; got {config[key]!r}")
+
+
+# torch.optim: the rule and its own weight decay, nothing of Keras's pipeline but missing gradients (a parameter
+# whose .grad is None is skipped whole, its step count included); a float learning rate is a Python float, and the
+# per-step scalars are Python floats (double), each rounded once where it meets a tensor.
+TORCH = Dialect(
+    name="torch",
+    base_defaults={"lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "maximize": False},
+    pipeline=frozenset({"none-gradients", "non-finite"}),
+    learning_rate_key="lr",
+    own_names=_torch_names,
+    validate=_torch_validate,
+    step_per_variable=True,
+    keras_api=False,
+)
+
+
+
+def _optax_names(config: dict) -> dict:
+    """Keras's names in optax's: ``beta_1`` is ``b1``, ``beta_2`` ``b2``, ``epsilon`` ``eps``."""
+    names = {"beta_1": "b1", "beta_2": "b2", "epsilon": "eps"}
+    return {names.get(key, key): value for key, value in config.items()}
+
+
+def _optax_validate(config: dict) -> None:
+    """optax checks nothing itself: what the oracle needs to mean something (finite numbers, a bool)."""
+    from optimizer_conformance.reference.rules.descriptor import require_number
+
+    for key in ("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay"):
+        if key in config:
+            require_number(config, key)
+    config["learning_rate"] = float(config["learning_rate"])
+    if not isinstance(config.get("nesterov", False), bool):
+        raise ValueError(f"`nesterov` must be a bool; got {config['nesterov']!r}")
+
+
+# optax: a chain of gradient transformations (scale_by_adam, add_decayed_weights, scale_by_learning_rate) and
+# apply_updates; no missing gradient (a pytree leaf is there or not), nothing of Keras's pipeline, one count.
+OPTAX = Dialect(
+    name="optax",
+    base_defaults={"learning_rate": 0.001, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0},
+    pipeline=frozenset({"non-finite"}),
+    own_names=_optax_names,
+    validate=_optax_validate,
+    keras_api=False,
+)
+
+DIALECTS = (KERAS3, TF_LEGACY, TORCH, OPTAX)

@@ -9,6 +9,7 @@ momentum, ``nu`` its velocity (Adamax's norm), ``nu_max`` its velocity_hat, ``co
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ from optimizer_conformance.conformance.candidates.builtin.common import (
 )
 
 # optax's function -> the rules it computes, and whether it is AMSGrad.
-FUNCTIONS = {"adam": ("adam",), "adamw": ("adamw",), "adamax": ("adamax",), "amsgrad": ("adam",)}
+FUNCTIONS = {"adam": ("adam", "optax-adam"), "adamw": ("adamw", "optax-adamw"), "adamax": ("adamax",),
+             "amsgrad": ("adam",), "nadam": ("optax-nadam",)}
 AMSGRAD = {"amsgrad"}
 DECAYS = {"adamw"}  # the functions that take a weight decay
 SECOND_MOMENT = {"adamax": "norm"}  # Keras's name of nu, where it is not the velocity
@@ -33,8 +35,17 @@ CONVENTIONS = {"adam": ("epsilon-after-bias-correction", "missing-gradient-as-ze
 
 def is_optax(obj: Any) -> bool:
     """One of the optax functions this adapter knows."""
-    return callable(obj) and (getattr(obj, "__module__", "") or "").startswith("optax") \
-        and getattr(obj, "__name__", "") in FUNCTIONS
+    function = obj.func if isinstance(obj, functools.partial) else obj
+    return callable(obj) and (getattr(function, "__module__", "") or "").startswith("optax") \
+        and optax_name(obj) in FUNCTIONS
+
+
+def optax_name(obj: Any) -> str:
+    """optax's name of the function (``optax.nadam`` is ``functools.partial(optax.adam, nesterov=True)``)."""
+    if isinstance(obj, functools.partial):
+        base = getattr(obj.func, "__name__", "")
+        return {"adam": "nadam", "adamw": "nadamw"}.get(base, base) if obj.keywords.get("nesterov") else base
+    return getattr(obj, "__name__", "")
 
 
 class OptaxAdapter:
@@ -46,15 +57,18 @@ class OptaxAdapter:
 
         require_mode(compile, MODES, target)
         self.jax, self.optax, self.function, self.mode = jax, optax, function, compile
-        self.algorithms = FUNCTIONS[function.__name__]
+        self.name = optax_name(function)
+        self.algorithms = FUNCTIONS[self.name]
         self.dtypes = ("float32", "float64", "float16", "bfloat16")
         self.floatx = "float64"  # a float learning rate is a Python float, rounded where it meets a variable
         self.conformance_lacks = training_loop_lacks("optax")
         # Where optax computes otherwise than Keras (tried first, and together, by a diagnosis).
-        self.conformance_conventions = CONVENTIONS.get(function.__name__, ())
+        self.conformance_conventions = CONVENTIONS.get(self.name, ())
 
     def cannot_run(self, algorithm: str, config: dict[str, Any]) -> str | None:
-        name = self.function.__name__
+        if _own_dialect(algorithm):
+            return None
+        name = self.name
         if bool(config.get("amsgrad")) != (name in AMSGRAD):
             return (f"optax.{name} is {'AMSGrad' if name in AMSGRAD else 'Adam without AMSGrad'}: "
                     f"amsgrad={bool(config.get('amsgrad'))} is optax.{'amsgrad' if config.get('amsgrad') else 'adam'}")
@@ -66,11 +80,18 @@ class OptaxAdapter:
         jnp = self.jax.numpy
         self.names = [name for name, _ in variables]
         self.params = [jnp.asarray(array) for _, array in variables]
+        self.own = _own_dialect(algorithm)
+        if self.own:  # the configuration is in optax's own arguments already
+            self._transform(config)
+            return
         arguments: dict[str, Any] = {"learning_rate": config["learning_rate"], "b1": config["beta_1"],
                                      "b2": config["beta_2"], "eps": config["epsilon"]}
-        if self.function.__name__ in DECAYS:
+        if self.name in DECAYS:
             arguments["weight_decay"] = config.get("weight_decay") or 0.0
             arguments["mask"] = [not out for out in excluded_from_decay(self.names, exclude)]
+        self._transform(arguments)
+
+    def _transform(self, arguments: dict[str, Any]) -> None:
         self.transformation = self.function(**arguments)
         self.opt_state = self.transformation.init(self.params)
         update = self.transformation.update
@@ -85,11 +106,13 @@ class OptaxAdapter:
     def state(self):
         moments = next(s for s in self.jax.tree_util.tree_leaves(self.opt_state, is_leaf=_is_moments)
                        if _is_moments(s))
-        second = SECOND_MOMENT.get(self.function.__name__, "velocity")
+        # The optax dialect reports optax's own names; Keras's rules, Keras's.
+        first, second = ("mu", "nu") if self.own else ("momentum", SECOND_MOMENT.get(self.name,
+                                                                                         "velocity"))
         out: dict[str, Any] = {"iterations": int(moments.count)}
         for i, name in enumerate(self.names):
             out[f"variables/{name}"] = _numpy(self.params[i])
-            out[f"momentum/{name}"] = _numpy(moments.mu[i])
+            out[f"{first}/{name}"] = _numpy(moments.mu[i])
             out[f"{second}/{name}"] = _numpy(moments.nu[i])
             if hasattr(moments, "nu_max"):
                 out[f"velocity_hat/{name}"] = _numpy(moments.nu_max[i])
@@ -102,3 +125,10 @@ def _is_moments(node: Any) -> bool:
 
 def _numpy(array: Any) -> np.ndarray:
     return np.asarray(array).astype(np.float64)
+
+
+def _own_dialect(algorithm: str) -> bool:
+    """Whether ``algorithm`` is one of optax's own rules (the optax dialect), not Keras's run through optax."""
+    from optimizer_conformance.reference.rules import RULES
+
+    return RULES[algorithm].dialect.name == "optax"

@@ -23,7 +23,8 @@ from optimizer_conformance.conformance.candidates.builtin.common import (
 )
 
 # torch.optim's class -> the rules it computes (under the arguments below).
-CLASSES = {"Adam": ("adam",), "AdamW": ("adamw",), "NAdam": ("nadam", "nadam-legacy"), "Adamax": ("adamax",)}
+CLASSES = {"Adam": ("adam", "torch-adam"), "AdamW": ("adamw", "torch-adamw"),
+           "NAdam": ("nadam", "nadam-legacy", "torch-nadam"), "Adamax": ("adamax",)}
 # NAdam's momentum_decay ψ for each Nadam rule (μ_t = β₁·(1 − ½·0.96^(ψ·t))), and the quantity its product is.
 MOMENTUM_DECAY = {"nadam": lambda config: 1.0, "nadam-legacy": lambda config: config["decay"]}
 PRODUCT = {"nadam": "u_product", "nadam-legacy": "momentum_cache"}
@@ -69,6 +70,8 @@ class TorchOptimAdapter:
         self.conformance_conventions = CONVENTIONS.get(self.base, ())
 
     def cannot_run(self, algorithm: str, config: dict[str, Any]) -> str | None:
+        if _own_dialect(algorithm):
+            return None
         if config.get("weight_decay") and "decoupled_weight_decay" not in self.arguments and self.base != "AdamW":
             return (f"torch.optim.{self.cls.__name__}'s weight_decay is an L2 penalty added to the gradient, not "
                     "Keras's decoupled decay, and it has no decoupled_weight_decay")
@@ -83,6 +86,11 @@ class TorchOptimAdapter:
         self.algorithm, self.dtype = algorithm, dtype
         self.names = [name for name, _ in variables]
         self.params = [self.torch.nn.Parameter(self._tensor(array, dtype)) for _, array in variables]
+        if _own_dialect(algorithm):  # the configuration is in torch's own arguments already
+            arguments = {key: tuple(value) if key == "betas" else value for key, value in config.items()}
+            self.opt = self.cls(self.params, **arguments, **self._mode())
+            self.steps = 0
+            return
         arguments: dict[str, Any] = {"lr": config["learning_rate"], "betas": (config["beta_1"], config["beta_2"]),
                                      "eps": config["epsilon"]}
         if "amsgrad" in self.arguments:
@@ -92,15 +100,15 @@ class TorchOptimAdapter:
         decay = config.get("weight_decay") or 0.0
         if decay and "decoupled_weight_decay" in self.arguments:
             arguments["decoupled_weight_decay"] = True
-        if self.mode == "fused":
-            arguments["fused"] = True
-        else:
-            arguments["foreach"] = self.mode == "foreach"
+        arguments.update(self._mode())
         excluded = excluded_from_decay(self.names, exclude)
         groups = [{"params": [p for p, out in zip(self.params, excluded) if out == skip],
                    "weight_decay": 0.0 if skip else decay} for skip in (False, True)]
         self.opt = self.cls([g for g in groups if g["params"]], **arguments)
         self.steps = 0
+
+    def _mode(self) -> dict[str, bool]:
+        return {"fused": True} if self.mode == "fused" else {"foreach": self.mode == "foreach"}
 
     def apply(self, grads):
         for p, g in zip(self.params, grads):
@@ -112,6 +120,8 @@ class TorchOptimAdapter:
         return tensor.detach().to(self.torch.float64).numpy()
 
     def state(self):
+        if _own_dialect(self.algorithm):
+            return self._own_state()
         out: dict[str, Any] = {"iterations": self.steps}
         for name, p in zip(self.names, self.params):
             out[f"variables/{name}"] = self._numpy(p)
@@ -123,3 +133,25 @@ class TorchOptimAdapter:
             product = next((s["mu_product"] for s in self.opt.state.values() if "mu_product" in s), None)
             out[PRODUCT[self.algorithm]] = np.float64(1.0) if product is None else self._numpy(product)
         return out
+
+    def _own_state(self) -> dict[str, Any]:
+        """The state in torch's own names (the torch dialect): each parameter's entries and its ``step``."""
+        out: dict[str, Any] = {"iterations": self.steps}
+        for name, p in zip(self.names, self.params):
+            out[f"variables/{name}"] = self._numpy(p)
+            entries = self.opt.state.get(p, {})
+            for entry in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                if entry in entries:
+                    out[f"{entry}/{name}"] = self._numpy(entries[entry])
+            out[f"step/{name}"] = float(entries["step"]) if "step" in entries else 0.0
+            if self.base == "NAdam":
+                product = entries.get("mu_product")
+                out[f"mu_product/{name}"] = 1.0 if product is None else self._numpy(product)
+        return out
+
+
+def _own_dialect(algorithm: str) -> bool:
+    """Whether ``algorithm`` is one of torch's own rules (the torch dialect), not Keras's run through torch."""
+    from optimizer_conformance.reference.rules import RULES
+
+    return RULES[algorithm].dialect.name == "torch"

@@ -17,6 +17,7 @@ from optimizer_conformance.conformance.checks.api.bridge import Subject
 from optimizer_conformance.conformance.model import encode, spec_floatx, variable_options
 from optimizer_conformance.reference.config import get_config, normalize
 from optimizer_conformance.reference.formats import get_format, numpy_dtype
+from optimizer_conformance.reference.rules import RULES
 
 
 class AdapterEngine:
@@ -79,7 +80,7 @@ class AdapterEngine:
         trajectory's rate exactly: a float rate rounded to the trajectory's floatx first (a schedule cannot be)."""
         declared = getattr(self._instance(), "floatx", "float32")
         narrower = get_format(spec_floatx(spec)).precision < get_format(declared).precision
-        return narrower and not isinstance(spec["config"].get("learning_rate", 0.001), dict)
+        return narrower and not isinstance(spec["config"].get(_learning_rate_key(spec), 0.001), dict)
 
     def run(self, spec) -> list[dict]:
         dtype = spec["dtype"]
@@ -88,7 +89,8 @@ class AdapterEngine:
         # An adapter gets the full get_config() dictionary, Keras's defaults filled in.
         config = get_config(spec["algorithm"], normalize(spec["algorithm"], spec["config"]))
         if self._held_exactly(spec):  # the trajectory's floatx number, which the port's wider floatx holds exactly
-            config["learning_rate"] = float(np.asarray(config["learning_rate"]).astype(numpy_dtype(spec_floatx(spec))))
+            key = _learning_rate_key(spec)
+            config[key] = float(np.asarray(config[key]).astype(numpy_dtype(spec_floatx(spec))))
         options = variable_options(spec)
         announce("start")
         inst.start(spec["algorithm"], config, variables, dtype, spec.get("exclude") or {})
@@ -120,3 +122,8 @@ class AdapterEngine:
                 inst.finalize()
             states.append(snapshot(len(spec["gradients"]) + 1))
         return states
+
+
+def _learning_rate_key(spec: dict) -> str:
+    """The spec's rule's name for its learning rate (``lr`` in the torch dialect)."""
+    return RULES[spec["algorithm"]].dialect.learning_rate_key
