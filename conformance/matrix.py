@@ -46,6 +46,9 @@ TORCH_MODES = {"Adam": ("eager", "foreach", "fused"), "AdamW": ("eager", "foreac
 IMPLEMENTATIONS = (
     *(Implementation(f"Keras 3 ({b})", "keras", b, needs=("keras", b)) for b in ("tensorflow", "jax", "torch")),
     Implementation("tf_keras legacy Nadam", "tf_keras.optimizers.legacy:Nadam", needs=("tf_keras",)),
+    Implementation("tf_keras legacy Adam", "tf_keras.optimizers.legacy:Adam", needs=("tf_keras",)),
+    *(Implementation(f"tf_keras.optimizers.{name} (Keras 2)", f"tf_keras.optimizers:{name}", needs=("tf_keras",))
+      for name in ("Adam", "AdamW", "Nadam", "Adamax")),
     *(Implementation(f"torch.optim.{name} ({mode})", f"torch.optim:{name}", compile=mode, needs=("torch",))
       for name, modes in TORCH_MODES.items() for mode in modes),
     *(Implementation(f"optax.{name} ({mode})", f"optax:{name}", compile=mode, needs=("optax", "jax"))

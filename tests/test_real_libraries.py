@@ -144,6 +144,37 @@ def test_a_torch_port_with_the_wrong_weight_decay_fails_the_torch_dialect_where_
     assert "torch-adam-l2-amsgrad" in out.stdout
 
 
+@requires("tf_keras")
+def test_tf_keras_keras2_optimizers_run_as_keras2_and_differ_only_by_their_ema(tmp_path):
+    """tf_keras.optimizers.Adam (Keras 2) on tf.Variable with apply_gradients, never as a Keras 3 class: what Keras 2
+    lacks is not applicable, and its one difference from Keras 3's Adam in float32 is its EMA's start."""
+    report = tmp_path / "report.json"
+    out = subprocess.run([*OPTCONF, "check", "tf_keras.optimizers:Adam", "--dtype", "float32", "--profile", "quick",
+                          "--checks", "pipeline,fixtures", "--json", str(report)],
+                         capture_output=True, text=True, timeout=900)
+    checks = json.loads(report.read_text())["checks"]
+    assert out.returncode == 1 and not [c for c in checks if c["error"]], out.stdout[-3000:]
+    failed = {c["check"]: c["diagnosis"] for c in checks if c["verdict"] == "fail"}
+    assert failed and set(failed.values()) == {"ema-from-initial-weights"}, failed
+    assert {c["check"] for c in checks if c["verdict"] == "pass"} >= {"pipeline/basic", "pipeline/constraints",
+                                                                       "pipeline/schedule-exponential"}
+    lacking = {c["not_applicable"] for c in checks if c["not_applicable"]}
+    assert lacking and all("Keras 2" in why for why in lacking), lacking
+
+
+@requires("tf_keras")
+def test_a_tf_keras_legacy_adam_takes_schedules_and_lacks_keras3s_pipeline(tmp_path):
+    report = tmp_path / "report.json"
+    out = subprocess.run([*OPTCONF, "check", "tf_keras.optimizers.legacy:Adam", "--dtype", "float32", "--profile",
+                          "quick", "--checks", "pipeline,fixtures", "--json", str(report)],
+                         capture_output=True, text=True, timeout=900)
+    checks = {c["check"]: c for c in json.loads(report.read_text())["checks"]}
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert all(c["verdict"] == "pass" for name, c in checks.items() if name.startswith("pipeline/schedule-"))
+    assert checks["fixtures"]["verdict"] == "pass" and checks["pipeline/constraints"]["verdict"] == "pass"
+    assert "legacy optimizers take no" in checks["pipeline/ema"]["not_applicable"]
+
+
 def test_a_mode_a_candidate_does_not_have_is_one_clear_line():
     out = subprocess.run([*OPTCONF, "check", "keras", "--backend", "torch", "--compile", "fused"],
                          capture_output=True, text=True, timeout=300)

@@ -242,6 +242,17 @@ class EmaMomentumOnFirstStep(ReferenceOptimizer):
         return 1 - Tracked.rounded(self.config["ema_momentum"], self.fmt)
 
 
+class EmaFromInitialWeights(EmaMomentumOnFirstStep):
+    """Keras 2's EMA (tf_keras's optimizers): the average starts as a copy of the initial weights and is blended with
+    ``μ`` from the first step (Keras 3 copies the weights at the first update)."""
+
+    def build(self, *args: Any, **kwargs: Any) -> None:
+        super().build(*args, **kwargs)
+        if "average" in self.slots:
+            self.slots["average"] = [None if a is None else [Tracked(x.value, x.error, x.fmt) for x in theta]
+                                     for a, theta in zip(self.slots["average"], self.theta)]
+
+
 @dataclass(frozen=True)
 class _AdamParts(adam.Coefficients):
     """Adam's coefficients with the pieces a variant recombines: η, β₂ and the bias corrections 1 − βᵗ."""
@@ -795,6 +806,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
                                                           clipnorm=s["config"]["global_clipnorm"]))),
     Deviation("ema-momentum-on-first-step", "EMA momentum applied on the first step (the average should start as a "
               "copy)", _when("use_ema", lambda s: s, EmaMomentumOnFirstStep)),
+    Deviation("ema-from-initial-weights", "the EMA starts as a copy of the initial weights and blends from the first "
+              "step (Keras 2's optimizers)", _when("use_ema", lambda s: s, EmaFromInitialWeights)),
     Deviation("ema-never-overwrites", "ema_overwrite_frequency and finalize_variable_values do nothing",
               _when("use_ema", lambda s: s, EmaNeverOverwrites)),
     Deviation("schedule-fed-real-updates", "the learning-rate schedule fed real updates instead of the raw iteration "

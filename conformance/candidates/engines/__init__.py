@@ -10,16 +10,18 @@ from optimizer_conformance.conformance.candidates.builtin import builtin_adapter
 from optimizer_conformance.conformance.candidates.engines.adapter import AdapterEngine
 from optimizer_conformance.conformance.candidates.engines.base import is_legacy, resolve
 from optimizer_conformance.conformance.candidates.engines.keras import KerasEngine
+from optimizer_conformance.conformance.candidates.engines.keras2 import Keras2Engine, is_keras2
 from optimizer_conformance.conformance.candidates.engines.legacy import LegacyEngine
 from optimizer_conformance.conformance.candidates.protocol import is_adapter
 
-Engine = KerasEngine | LegacyEngine | AdapterEngine
+Engine = KerasEngine | LegacyEngine | Keras2Engine | AdapterEngine
 
 
 def make_engine(candidate: dict) -> Engine:
     """The engine for a candidate header ``{"kind": "keras" | "import", "target": ..., "compile": ...}``: a real
     library this project knows (torch.optim, optax) through its built-in adapter
-    (:mod:`conformance.candidates.builtin`), an adapter, a tf_keras legacy optimizer, or a Keras-style class."""
+    (:mod:`conformance.candidates.builtin`), an adapter, a tf_keras legacy optimizer, a tf_keras Keras 2 optimizer,
+    or a Keras-style class."""
     kind, target = candidate.get("kind", "keras"), candidate.get("target")
     if kind == "keras" and not target:
         return KerasEngine(None, candidate.get("compile", "eager"))
@@ -31,4 +33,6 @@ def make_engine(candidate: dict) -> Engine:
         return AdapterEngine(target)
     if is_legacy(obj):
         return LegacyEngine(target)
+    if is_keras2(obj):  # a Keras 2 class is never run as a Keras 3 class
+        return Keras2Engine(target)
     return KerasEngine(target, candidate.get("compile", "eager"))
