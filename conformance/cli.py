@@ -4,7 +4,7 @@
                             [--dtype float32,float64,float16,bfloat16] [--profile quick|ci|deep]
                             [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,api]
                             [--timeout SECONDS] [--json PATH] [--write-failures DIR] [--strict]
-                            [--lacks FEATURES] [--jobs N]
+                            [--lacks FEATURES] [--jobs N] [--fixtures DIR]...
                             [--floatx float32|float64]
 
 checks a candidate against the oracle: ``keras`` (real Keras 3 on the backend, default
@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--lacks", metavar="FEATURES",
                        help="comma-separated features the port does not implement (use_ema, clipnorm, "
                             "gradient_accumulation_steps, ...; 'all': the rule alone): their checks are not applicable")
+    check.add_argument("--fixtures", metavar="DIR", action="append", default=None,
+                       help="a directory of fixtures of one's own (shrunk failures from --write-failures, a third "
+                            "party's corpus) replayed by the fixtures check beside the bundled ones; repeatable")
     check.add_argument("--jobs", metavar="N", type=int, default=None,
                        help="workers running the candidate at once, each a process of its own (default: the cores, at "
                             "most 4, and 1 when --algorithm and --dtype name one of each)")
@@ -158,7 +161,8 @@ def run_check(args) -> int:
         settings = Settings.parse({"candidate": args.candidate, "algorithms": args.algorithm, "dtypes": args.dtype,
                                    "dialect": args.dialect, "backend": args.backend, "profile": args.profile,
                                    "checks": args.checks, "compile": args.compile, "timeout": args.timeout,
-                                   "floatx": args.floatx, "strict": args.strict, "lacks": args.lacks},
+                                   "floatx": args.floatx, "strict": args.strict, "lacks": args.lacks,
+                                   "fixtures": args.fixtures},
                                   lambda key: FLAGS.get(key, f"--{key}"))
         candidate = parse_candidate(settings.candidate, settings.backend, settings.compile)
     except ValueError as error:

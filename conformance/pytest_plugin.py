@@ -63,6 +63,8 @@ OPTIONS = {
                "an expected failure)", None),
     "lacks": ("comma-separated features the port does not implement (use_ema, clipnorm, ...; 'all': the rule "
               "alone): their items are skipped as not applicable", None),
+    "fixtures": ("comma-separated directories of one's own fixtures (shrunk failures, a third party's corpus), "
+                 "relative to the rootdir, replayed beside the bundled ones", None),
 }
 OUTCOMES_PROPERTY = "optconf"
 
@@ -108,7 +110,9 @@ def _settings(config: pytest.Config):
             raise ValueError("--optconf-xfail-update: name the file to write with optconf_xfail (--optconf-xfail)")
         path = Path(config.rootpath, xfail_path) if xfail_path else None
         entries = read_xfail(path) if path is not None and (path.exists() or not updating) else {}
-        return Settings.parse({key: _setting(config, key) for key in OPTIONS}, _name, xfail=entries)
+        # Directories relative to the rootdir, as optconf_xfail is.
+        return Settings.parse({key: _setting(config, key) for key in OPTIONS}, _name, Path(config.rootpath),
+                              xfail=entries)
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
 

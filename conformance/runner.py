@@ -66,6 +66,7 @@ class Plan:
     profile: Profile
     checks: tuple[str, ...] = CHECK_FAMILIES
     fixture_directory: Path = FIXTURES
+    own_fixtures: tuple[Path, ...] = ()  # directories of the user's own fixtures, replayed in every dtype they can
     # Called with the item about to run and how many items it stands for (conformance.progress.Progress).
     progress: Callable[..., None] = field(default=lambda label, advance=1: None)
     write_failure: Callable[[dict], Path] | None = None
@@ -86,7 +87,7 @@ def plan_for(settings: Settings, description: dict, **extras: Any) -> Plan:
     return Plan(chosen(settings.algorithms, description["algorithms"], settings.dialect),
                 chosen(settings.dtypes, description["dtypes"]), PROFILES[settings.profile], tuple(settings.checks),
                 strict=settings.strict, floatx=settings.floatx or description.get("floatx") or "float32",
-                lacks=settings.lacks, **extras)
+                lacks=settings.lacks, own_fixtures=tuple(settings.fixtures), **extras)
 
 
 @dataclass(frozen=True)
@@ -344,17 +345,25 @@ class Fixtures(Family):
     name, selected_by = "fixtures", ("fixtures",)
 
     def items(self, plan, algorithm, dtype):
-        return [Item(self.name, algorithm, dtype, f"fixtures/{c.label}", c)
-                for c in fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory, plan.dtypes)]
+        return self._items(plan, algorithm, dtype, self._bundled(plan, algorithm, dtype))
+
+    def _bundled(self, plan: Plan, algorithm: str, dtype: str | None) -> list[Case]:
+        """The bundled corpus's cases, pairwise over the run's dtypes."""
+        return fixture_cases(algorithm, dtype, plan.profile, plan.fixture_directory, plan.dtypes)
+
+    def _items(self, plan: Plan, algorithm: str, dtype: str | None, bundled: list[Case]) -> list[Item]:
+        """The bundled cases, then one's own fixtures (regressions: each in every dtype it has budgets for)."""
+        own = [c for directory in plan.own_fixtures for c in fixture_cases(algorithm, dtype, plan.profile, directory)]
+        return [Item(self.name, algorithm, dtype, f"fixtures/{c.label}", c) for c in bundled + own]
 
     def outcomes(self, worker, plan, algorithm, dtype):
-        items = self.items(plan, algorithm, dtype)
+        bundled = self._bundled(plan, algorithm, dtype)
         expected = expected_fixtures(algorithm, dtype, plan.profile, plan.dtypes)
-        if not items and expected:
+        if not bundled and expected:
             yield Outcome(algorithm, "fixtures", dtype, cases=1,
                           error=f"no fixture found in {plan.fixture_directory}; the corpus has {expected} for "
                                 f"{algorithm} with {dtype} budgets (is the package installed with its fixtures?)")
-        yield from self.run(worker, plan, items, whole=True)
+        yield from self.run(worker, plan, self._items(plan, algorithm, dtype, bundled), whole=True)
 
     def run(self, worker, plan, items, whole):
         if not items:

@@ -49,12 +49,16 @@ class Settings:
     xfail: Mapping[str, str] = field(default_factory=dict)
     # The features the port lacks (model.LACKABLE), each with why: their trajectories are not applicable.
     lacks: Mapping[str, str] = field(default_factory=dict)
+    # Directories of fixtures of one's own (shrunk failures written by --write-failures, a third party's corpus),
+    # replayed by the fixtures check beside the bundled corpus.
+    fixtures: tuple[Path, ...] = ()
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], spelled: Callable[[str], str] = lambda key: f"--{key}",
-              **given: Any) -> Settings:
+              base: Path | None = None, **given: Any) -> Settings:
         """Settings from raw values (strings, or lists for the list settings; None or absent: the default), each
-        validated; ``spelled(key)`` is how the entry point names a setting in its messages."""
+        validated; ``spelled(key)`` is how the entry point names a setting in its messages; relative directories
+        are under ``base`` (the plugin's rootdir; None: the current directory)."""
         def text(key: str) -> str | None:
             value = raw.get(key)
             if isinstance(value, (list, tuple)):
@@ -79,6 +83,7 @@ class Settings:
             floatx=one_of(text("floatx"), FLOATX, spelled("floatx"), None),
             strict=strict,
             lacks={feature: f"declared with {spelled('lacks')}" for feature in lacked},
+            fixtures=directories(text("fixtures"), spelled("fixtures"), base),
             **given,
         )
 
@@ -87,7 +92,21 @@ class Settings:
         return {"profile": self.profile, "algorithms": list(algorithms), "dtypes": list(dtypes),
                 "checks": list(self.checks), "dialect": self.dialect, "backend": self.backend,
                 "compile": self.compile, "timeout": self.timeout, "strict": self.strict, "floatx": floatx,
-                "lacks": list(self.lacks), "interrupted": interrupted}
+                "lacks": list(self.lacks), "fixtures": [str(p) for p in self.fixtures], "interrupted": interrupted}
+
+
+def directories(value: str | None, name: str, base: Path | None = None) -> tuple[Path, ...]:
+    """Comma-separated directories that exist, relative ones under ``base`` (``None``: none given)."""
+    if value is None:
+        return ()
+    given = [v.strip() for v in value.split(",") if v.strip()]
+    paths = tuple(Path(base, v) if base is not None else Path(v) for v in given)
+    missing = [v for v, p in zip(given, paths) if not p.is_dir()]
+    if missing or not paths:
+        where = f" (under {base})" if base is not None else ""
+        raise ValueError(f"{name}: {', '.join(map(repr, missing)) or repr(value)} is not a directory{where}; give "
+                         "directories of fixture files (*.json), comma-separated or the option repeated")
+    return paths
 
 
 def choices(value: str | None, accepted: Iterable[str], name: str) -> list[str] | None:

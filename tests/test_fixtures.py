@@ -318,3 +318,32 @@ def test_stored_exact_values_keep_their_34_digits_whatever_the_working_precision
         ratio = fixture.ratios(0, "variables/kernel", "float64", [0.0] * 11 + [0.6534003019281336])[11]
     assert exact.precision >= 113 and abs(exact - gmpy2.mpfr(text, 256)) < abs(exact) * 1e-34
     assert ratio < 1  # Keras's float64 value on the TensorFlow backend
+
+
+@requires("keras", "torch")
+def test_a_shrunk_failure_becomes_a_regression_fixture_replayed_with_fixtures_dir(tmp_path):
+    """--write-failures writes explore's shrunk failure; --fixtures DIR replays it beside the bundled corpus: the
+    port that failed fails on it, by name, and real Keras passes it; a directory that is not there is one line."""
+    import subprocess
+
+    own = tmp_path / "regressions"
+    own.mkdir()
+    mutant = ["check", "tests.mutants.catalogue:EpsilonInsideSqrt", "--algorithm", "adam", "--dtype", "float32",
+              "--profile", "quick"]
+    subprocess.run([*OPTCONF, *mutant, "--checks", "explore", "--write-failures", str(own)], capture_output=True,
+                   text=True, timeout=600)
+    written = sorted(own.glob("*.json"))
+    assert len(written) == 1, written
+    again = subprocess.run([*OPTCONF, *mutant, "--checks", "fixtures", "--fixtures", str(own)], capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 1 and f"on {written[0].stem}" in again.stdout, again.stdout[-2000:]
+    report = tmp_path / "keras.json"
+    keras = subprocess.run([*OPTCONF, "check", "keras", "--backend", "torch", "--algorithm", "adam", "--dtype",
+                            "float32", "--profile", "quick", "--checks", "fixtures", "--fixtures", str(own),
+                            "--json", str(report)], capture_output=True, text=True, timeout=600)
+    assert keras.returncode == 0, keras.stdout[-2000:]
+    assert json.loads(report.read_text())["settings"]["fixtures"] == [str(own)]
+    missing = subprocess.run([*OPTCONF, "check", "keras", "--fixtures", str(tmp_path / "nowhere")],
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "--fixtures: " in missing.stderr and "is not a directory" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -150,6 +150,7 @@ def test_the_plugin_spreads_over_cores_with_xdist(tmp_path):
     ("timeout", "soon", "positive number of seconds"),
     ("strict", "yes", "true, false"),
     ("floatx", "float16", "float32, float64"),
+    ("fixtures", "no/such/dir", "is not a directory"),
 ])
 def test_a_bad_setting_is_one_line_naming_it_and_the_accepted_values(tmp_path, option, value, accepted):
     repo = _repository(tmp_path, CORRECT)

@@ -72,7 +72,10 @@ def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: di
     return c, scalars
 
 
-def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
+def moments(c, g: Tracked, theta: Tracked, slots: dict[str, Tracked]) -> tuple[Tracked, Tracked, Tracked, Tracked]:
+    """What torch.optim's Adam and NAdam share before their steps: ``maximize``, the L2 or decoupled decay, and the
+    moments; ``(g, θ, m, v)`` after them (``c`` has ``maximize``, ``decays``, ``decoupled``, ``weight_decay``,
+    ``learning_rate``, ``beta_2``, ``one_minus_beta_1``, ``one_minus_beta_2``)."""
     if c.maximize:
         g = -g
     if c.decays and c.decoupled:
@@ -80,10 +83,14 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
     elif c.decays:
         g = g + c.weight_decay * theta
     m = lerp(slots["exp_avg"], g, c.one_minus_beta_1)
-    square = g * g
-    # addcmul: β₂·v + ((1 − β₂)·g)·g, or the product of g first.
-    v = in_either_order(slots["exp_avg_sq"] * c.beta_2 + c.one_minus_beta_2 * square,
+    # addcmul: β₂·v + (1 − β₂)·(g·g), or ((1 − β₂)·g)·g.
+    v = in_either_order(slots["exp_avg_sq"] * c.beta_2 + c.one_minus_beta_2 * (g * g),
                         slots["exp_avg_sq"] * c.beta_2 + (c.one_minus_beta_2 * g) * g)
+    return g, theta, m, v
+
+
+def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
+    g, theta, m, v = moments(c, g, theta, slots)
     new_slots = {"exp_avg": m, "exp_avg_sq": v}
     if c.amsgrad:
         v = maximum(slots["max_exp_avg_sq"], v)

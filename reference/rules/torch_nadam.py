@@ -22,7 +22,8 @@ from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
 from optimizer_conformance.reference.rules.descriptor import Golden, Rule
 from optimizer_conformance.reference.rules.dialects import TORCH
 from optimizer_conformance.reference.rules.nadam_legacy import momentum_schedule
-from optimizer_conformance.reference.tracked import Tracked, decay, in_either_order, lerp, power, sqrt
+from optimizer_conformance.reference.rules.torch_adam import moments
+from optimizer_conformance.reference.tracked import Tracked, in_either_order, power, sqrt
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,7 @@ def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: di
 
 
 def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
-    if c.maximize:
-        g = -g
-    if c.decays and c.decoupled:
-        theta = decay(theta, c.weight_decay, c.learning_rate, theta.fmt)
-    elif c.decays:
-        g = g + c.weight_decay * theta
-    m = lerp(slots["exp_avg"], g, c.one_minus_beta_1)
-    v = in_either_order(slots["exp_avg_sq"] * c.beta_2 + c.one_minus_beta_2 * (g * g),
-                        slots["exp_avg_sq"] * c.beta_2 + (c.one_minus_beta_2 * g) * g)
+    g, theta, m, v = moments(c, g, theta, slots)
     denominator = sqrt(v / c.correction) + c.epsilon
     # Two addcdiv: each θ − s·(x / d), or (s·x) / d.
     theta = in_either_order(
