@@ -43,4 +43,4 @@ def test_the_report_block_is_the_same_from_every_entry_point():
     block = Settings.parse({"candidate": "c", "strict": True}).report_block(["adam"], ["float32"], "float32", True)
     assert block == {"profile": "ci", "algorithms": ["adam"], "dtypes": ["float32"], "checks": list(CHECK_FAMILIES),
                      "dialect": None, "backend": None, "compile": "eager", "timeout": DEFAULT_TIMEOUT, "strict": True,
-                     "floatx": "float32", "lacks": [], "interrupted": True}
+                     "floatx": "float32", "lacks": [], "fixtures": [], "interrupted": True}
