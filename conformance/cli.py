@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--fixtures", metavar="DIR", action="append", default=None,
                        help="a directory of fixtures of one's own (shrunk failures from --write-failures, a third "
                             "party's corpus) replayed by the fixtures check beside the bundled ones; repeatable")
+    check.add_argument("--explore-database", metavar="DIR", default=".hypothesis/optconf",
+                       help="the explore check's database of shrunk failures, replayed first on the next run "
+                            "(default .hypothesis/optconf, as hypothesis keeps .hypothesis/; 'none': no database)")
     check.add_argument("--jobs", metavar="N", type=int, default=None,
                        help="workers running the candidate at once, each a process of its own (default: the cores, at "
                             "most 4, and 1 when --algorithm and --dtype name one of each)")
@@ -163,7 +166,9 @@ def run_check(args) -> int:
                                    "checks": args.checks, "compile": args.compile, "timeout": args.timeout,
                                    "floatx": args.floatx, "strict": args.strict, "lacks": args.lacks,
                                    "fixtures": args.fixtures},
-                                  lambda key: FLAGS.get(key, f"--{key}"))
+                                  lambda key: FLAGS.get(key, f"--{key}"),
+                                  explore_database=None if args.explore_database == "none"
+                                  else Path(args.explore_database))
         candidate = parse_candidate(settings.candidate, settings.backend, settings.compile)
     except ValueError as error:
         return _usage_error(str(error))

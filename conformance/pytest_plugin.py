@@ -112,7 +112,7 @@ def _settings(config: pytest.Config):
         entries = read_xfail(path) if path is not None and (path.exists() or not updating) else {}
         # Directories relative to the rootdir, as optconf_xfail is.
         return Settings.parse({key: _setting(config, key) for key in OPTIONS}, _name, Path(config.rootpath),
-                              xfail=entries)
+                              xfail=entries, explore_database=Path(config.rootpath, ".hypothesis", "optconf"))
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
 

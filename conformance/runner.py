@@ -67,6 +67,8 @@ class Plan:
     checks: tuple[str, ...] = CHECK_FAMILIES
     fixture_directory: Path = FIXTURES
     own_fixtures: tuple[Path, ...] = ()  # directories of the user's own fixtures, replayed in every dtype they can
+    # Where explore keeps hypothesis's example database, a directory per candidate, algorithm and dtype (None: none).
+    explore_database: Path | None = None
     # Called with the item about to run and how many items it stands for (conformance.progress.Progress).
     progress: Callable[..., None] = field(default=lambda label, advance=1: None)
     write_failure: Callable[[dict], Path] | None = None
@@ -87,7 +89,8 @@ def plan_for(settings: Settings, description: dict, **extras: Any) -> Plan:
     return Plan(chosen(settings.algorithms, description["algorithms"], settings.dialect),
                 chosen(settings.dtypes, description["dtypes"]), PROFILES[settings.profile], tuple(settings.checks),
                 strict=settings.strict, floatx=settings.floatx or description.get("floatx") or "float32",
-                lacks=settings.lacks, own_fixtures=tuple(settings.fixtures), **extras)
+                lacks=settings.lacks, own_fixtures=tuple(settings.fixtures),
+                explore_database=settings.explore_database, **extras)
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,11 @@ def api_outcomes(worker: Worker, algorithm: str, profile: Profile, checks: list[
     return [o.close() for o in outcomes]
 
 
+def _directory_name(label: str) -> str:
+    """A candidate's label as one directory name (``keras [torch]`` -> ``keras-torch``)."""
+    return "-".join("".join(c if c.isalnum() or c in "._" else " " for c in label).split())
+
+
 def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> Outcome:
     lost = given_up(worker)
     if lost:
@@ -256,8 +264,11 @@ def explore_outcome(worker: Worker, algorithm: str, dtype: str, plan: Plan) -> O
     def run(spec: dict) -> list[dict]:
         return _run_unless_lacking(worker, spec, plan.lacks, lambda: oracle_states(spec))
 
+    database = None if plan.explore_database is None else plan.explore_database / _directory_name(
+        worker.candidate.label) / algorithm / dtype
     outcome = explore(run, algorithm, dtype, plan.profile, write_failure=plan.write_failure,
-                      floatx=plan.floatx, upstream=tuple(d for d in upstream if d.upstream is not None))
+                      floatx=plan.floatx, upstream=tuple(d for d in upstream if d.upstream is not None),
+                      database=database)
     if outcome.worst is not None and outcome.worst.ratio > 1.0 and outcome.example:
         # The shrunk example is what the report shows: its own diagnosis, not that of an expected failure met on
         # the way (explore records those and goes on).

@@ -52,6 +52,8 @@ class Settings:
     # Directories of fixtures of one's own (shrunk failures written by --write-failures, a third party's corpus),
     # replayed by the fixtures check beside the bundled corpus.
     fixtures: tuple[Path, ...] = ()
+    # Where explore keeps the shrunk failures it replays first on the next run (None: nowhere).
+    explore_database: Path | None = None
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], spelled: Callable[[str], str] = lambda key: f"--{key}",

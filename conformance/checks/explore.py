@@ -13,6 +13,8 @@ imports the candidates' client.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from optimizer_conformance.conformance.cases.inputs import MAGNITUDES, centered,
 from optimizer_conformance.conformance.checks.deviations import Deviation
 from optimizer_conformance.conformance.checks.diagnosis import diagnose
 from optimizer_conformance.conformance.checks.numeric import judge_trajectory
+from optimizer_conformance.conformance.files import write_atomically
 from optimizer_conformance.conformance.model import (
     CandidateLost,
     Case,
@@ -226,22 +229,27 @@ def _failures(error: BaseException) -> list[_Failure]:
 
 def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profile: Profile, *,
             write_failure: Callable[[dict], Path] | None = None, floatx: str = "float32",
-            upstream: tuple[Deviation, ...] = ()) -> Outcome:
+            upstream: tuple[Deviation, ...] = (), database: Path | None = None) -> Outcome:
     """Run hypothesis against the candidate (``run(spec)`` gives its states); the outcome carries the worst
     shrunk failing example, written as a fixture by ``write_failure`` when given.
 
     A failing example that ``upstream`` (the catalogued bugs of the library the candidate runs on) explains is an
     expected failure: recorded as such and explored past, neither shrunk nor targeted, so the search goes on for
-    a failure they do not explain (and does not spend its time shrinking a known one)."""
+    a failure they do not explain (and does not spend its time shrinking a known one).
+
+    ``database``: a directory of this candidate's, algorithm's and dtype's earlier shrunk failures (one spec a
+    file), replayed first, as hypothesis replays its example database, before the search goes on: this run's
+    failures are added to it, and a saved one that now passes is removed.  (Hypothesis's own database cannot be used
+    with the derandomized profiles, whose draws are the same on every run.)"""
     outcome = Outcome(algorithm, "explore", dtype)
     ids = {d.id for d in upstream}
+    saved = _saved_failures(database)
+    passed: set[str] = set()
 
-    @settings(max_examples=profile.explore_examples, deadline=None, database=None,
-              derandomize=profile.name != "deep", print_blob=False,
-              phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
-              suppress_health_check=list(HealthCheck))
-    @given(trajectories(algorithm, dtype, max_steps=max(4, profile.steps)))
-    def property_(spec):
+    def check(spec: dict, drawn: bool = True) -> None:
+        """One trajectory, judged; raises ``_Failure`` (``_Lost``); ``drawn``: inside hypothesis (its events,
+        targets and rejections), else a saved failure replayed."""
+        key = spec_key(spec)
         spec = with_floatx(spec, floatx)
         outcome.cases += 1
         try:
@@ -249,7 +257,9 @@ def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profi
         except NotApplicable as reason:
             if len(outcome.skipped) < 3:
                 outcome.skip("hypothesis example", str(reason))
-            reject()  # the reference itself cannot run this draw
+            if drawn:
+                reject()  # the reference itself cannot run this draw
+            return
         except CandidateLost as error:
             raise _Lost(_Failure(spec, str(error))) from None
         except RunError as error:
@@ -262,24 +272,47 @@ def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profi
         if not judgement.passed and upstream:
             known = diagnose(spec, states, upstream, only_first=True)
             if known is not None:
-                event(f"known upstream bug: {known}")
+                if drawn:
+                    event(f"known upstream bug: {known}")
                 outcome.explain(known, ids)
                 return
-        target(min(judgement.worst.ratio, 1e30), label="worst budget ratio")
+        if drawn:
+            target(min(judgement.worst.ratio, 1e30), label="worst budget ratio")
         if not judgement.passed:
             raise _Failure(spec, judgement.headline)
+        passed.add(key)
+
+    @settings(max_examples=profile.explore_examples, deadline=None, database=None,
+              derandomize=profile.name != "deep", print_blob=False,
+              phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
+              suppress_health_check=list(HealthCheck))
+    @given(trajectories(algorithm, dtype, max_steps=max(4, profile.steps)))
+    def property_(spec):
+        check(spec)
 
     failures: list[_Failure] = []
+    lost_on_a_saved_one = False
+    for spec in saved.values():  # the saved failures first, then the search goes on for others
+        try:
+            check(spec, drawn=False)
+        except _Lost as lost:
+            failures.append(lost.failure)
+            lost_on_a_saved_one = True
+            break
+        except _Failure as failure:
+            failures.append(failure)
     try:
-        property_()
+        if not lost_on_a_saved_one:  # a candidate that hangs or dies would do it at every draw
+            property_()
     except _Lost as lost:
-        failures = [lost.failure]
+        failures.append(lost.failure)
     except Unsatisfiable:
         if not outcome.skipped:
             outcome.error = "exploration could not run: hypothesis found no example to draw"
     except Exception as error:  # noqa: BLE001 - whatever hypothesis raises ends as this check's verdict
-        failures = _failures(error)
-        if not failures:
+        found = _failures(error)
+        failures += [f for f in found if spec_key(f.spec) not in {spec_key(g.spec) for g in failures}]
+        if not found:
             outcome.error = f"exploration could not run: {type(error).__name__}: {error}"
     if failures:
         worst = max(failures, key=lambda f: f.severity)
@@ -293,4 +326,34 @@ def explore(run: Callable[[dict], list[dict]], algorithm: str, dtype: str, profi
             outcome.worst = worst.what
         if write_failure is not None:
             outcome.example["fixture"] = str(write_failure(worst.spec))
+    if database is not None:
+        _keep_failures(database, saved, passed, [f.spec for f in failures])
     return outcome
+
+
+def spec_key(spec: dict) -> str:
+    """A spec's name in the database: a digest of its canonical JSON."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _saved_failures(database: Path | None) -> dict[str, dict]:
+    """The specs saved in ``database`` by their key (a file that is not a spec is ignored, never trusted)."""
+    if database is None or not database.is_dir():
+        return {}
+    saved = {}
+    for path in sorted(database.glob("*.json")):
+        try:
+            spec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(spec, dict) and path.stem == spec_key(spec):
+            saved[path.stem] = spec
+    return saved
+
+
+def _keep_failures(database: Path, saved: dict[str, dict], passed: set[str], failed: list[dict]) -> None:
+    """Save this run's failures; forget the saved ones that passed."""
+    for spec in failed:
+        write_atomically(database / f"{spec_key(spec)}.json", json.dumps(spec))
+    for key in saved.keys() & passed:
+        (database / f"{key}.json").unlink(missing_ok=True)
