@@ -156,3 +156,24 @@ def test_the_printed_example_is_the_whole_case_zeros_and_false_included():
                      [("v0", np.zeros(2))], [[np.ones(2)]])
     text = describe_spec(spec)
     assert "'beta_1': 0.0" in text and "'amsgrad': False" in text
+
+
+def test_explore_replays_its_saved_failures_first_and_forgets_them_once_they_pass(tmp_path):
+    """Each shrunk failure is saved in the explore database and replayed first on the next run (the search goes on
+    after it: both of TwoBugs' bugs are found again); a saved failure the candidate now passes is removed."""
+    database = tmp_path / "db"
+    args = ["--algorithm", "adam", "--dtype", "float32", "--profile", "quick", "--checks", "explore",
+            "--explore-database", str(database)]
+    first = _optconf("check", "tests.candidates.misbehaving:TwoBugs", *args)
+    saved = sorted(database.rglob("*.json"))
+    assert first.returncode == 1 and len(saved) == 2, first.stdout[-2000:]
+    assert saved[0].parent.relative_to(database).parts[1:] == ("adam", "float32")
+    again = _optconf("check", "tests.candidates.misbehaving:TwoBugs", *args)
+    assert again.returncode == 1 and "also found:" in again.stdout
+    assert sorted(database.rglob("*.json")) == saved
+    honest = database / "tests.candidates.misbehaving-Honest-tensorflow" / "adam" / "float32"
+    honest.mkdir(parents=True)
+    for path in saved:  # the honest port passes what TwoBugs failed: forgotten
+        (honest / path.name).write_text(path.read_text())
+    assert _optconf("check", "tests.candidates.misbehaving:Honest", *args).returncode == 0
+    assert not list(honest.glob("*.json"))
