@@ -123,6 +123,30 @@ def test_a_broken_port_fails_with_a_readable_report(tmp_path):
     assert 'class="fail" data-check="pipeline/large-hyperparameters"' in page and "data:image/png;base64," in page
 
 
+def test_last_failed_and_failed_first_rerun_the_failing_conformance_items(tmp_path):
+    """pytest's cache knows the conformance items by their node ids: --lf reruns only those that failed, --ff runs
+    them first."""
+    import re
+
+    repo = _repository(tmp_path, EPSILON_INSIDE_SQRT)
+    env = dict(os.environ, PYTHONPATH=str(repo))
+
+    def run(*args: str):
+        return subprocess.run([sys.executable, "-m", "pytest", "-rf", *args], cwd=repo, capture_output=True,
+                              text=True, env=env, timeout=900)
+
+    first = run()
+    failed = sorted(re.findall(r"^FAILED (optconf::\S+)", first.stdout, re.M))
+    assert first.returncode == 1 and failed, first.stdout[-3000:]
+    last = run("--lf")
+    assert last.returncode == 1 and f"run-last-failure: rerun previous {len(failed)} failure" in last.stdout
+    assert sorted(re.findall(r"^FAILED (optconf::\S+)", last.stdout, re.M)) == failed
+    assert f"{len(failed)} failed" in last.stdout.splitlines()[-1] and " passed" not in last.stdout.splitlines()[-1]
+    first_failed = run("--ff", "-v")
+    results = re.findall(r"^(optconf::\S+) (PASSED|FAILED|XFAIL|SKIPPED)", first_failed.stdout, re.M)
+    assert {node for node, verdict in results[:len(failed)]} == set(failed), results[:len(failed) + 2]
+
+
 def test_stale_expected_failures_warn_and_unexpected_passes_fail(tmp_path):
     repo = _repository(tmp_path, CORRECT, "adam/float32/pipeline/basic: pretend it fails\nadam/float64/x/y: stale\n")
     out = _pytest(repo)
