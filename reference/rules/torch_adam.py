@@ -51,24 +51,22 @@ def initial_scalars(fmt: FloatFormat) -> dict[str, Tracked]:
     return {}
 
 
+def moment_scalars(hp: dict, lr: Tracked, fmt: FloatFormat) -> dict:
+    """The scalars torch's Adam and NAdam both use before their steps (:func:`moments`), by field name."""
+    beta_1 = Tracked.rounded(hp["betas"][0], fmt)
+    beta_2 = Tracked.rounded(hp["betas"][1], fmt)
+    return {"beta_2": beta_2, "one_minus_beta_1": 1 - beta_1, "one_minus_beta_2": 1 - beta_2,
+            "epsilon": Tracked.rounded(hp["eps"], fmt), "learning_rate": lr,
+            "weight_decay": Tracked.rounded(hp["weight_decay"], fmt), "maximize": hp["maximize"],
+            "decoupled": hp.get("decoupled_weight_decay", False), "decays": hp["weight_decay"] != 0}
+
+
 def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: dict):
     t = Tracked.count(step, fmt)
     beta_1 = Tracked.rounded(hp["betas"][0], fmt)
     beta_2 = Tracked.rounded(hp["betas"][1], fmt)
-    c = Coefficients(
-        step_size=lr / (1 - power(beta_1, t)),
-        root_of_correction=sqrt(1 - power(beta_2, t)),
-        beta_2=beta_2,
-        one_minus_beta_1=1 - beta_1,
-        one_minus_beta_2=1 - beta_2,
-        epsilon=Tracked.rounded(hp["eps"], fmt),
-        learning_rate=lr,
-        weight_decay=Tracked.rounded(hp["weight_decay"], fmt),
-        amsgrad=hp["amsgrad"],
-        maximize=hp["maximize"],
-        decoupled=hp.get("decoupled_weight_decay", False),
-        decays=hp["weight_decay"] != 0,
-    )
+    c = Coefficients(step_size=lr / (1 - power(beta_1, t)), root_of_correction=sqrt(1 - power(beta_2, t)),
+                     amsgrad=hp["amsgrad"], **moment_scalars(hp, lr, fmt))
     return c, scalars
 
 

@@ -22,7 +22,7 @@ from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
 from optimizer_conformance.reference.rules.descriptor import Golden, Rule
 from optimizer_conformance.reference.rules.dialects import TORCH
 from optimizer_conformance.reference.rules.nadam_legacy import momentum_schedule
-from optimizer_conformance.reference.rules.torch_adam import moments
+from optimizer_conformance.reference.rules.torch_adam import moment_scalars, moments
 from optimizer_conformance.reference.tracked import Tracked, in_either_order, power, sqrt
 
 
@@ -59,20 +59,9 @@ def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: di
     # mu_product *= mu: a float32 tensor times a Python float, which torch rounds to float32 first.
     held = (scalars["mu_product"].to(FLOAT32) * mu_t.to(FLOAT32)).to(FLOAT32)
     product = held.to(fmt) if fmt.precision >= FLOAT32.precision else held
-    c = Coefficients(
-        gradient_step=lr * (1 - mu_t) / (1 - product),
-        momentum_step=lr * mu_next / (1 - product * mu_next),
-        correction=1 - power(beta_2, Tracked.count(step, fmt)),
-        beta_2=beta_2,
-        one_minus_beta_1=1 - beta_1,
-        one_minus_beta_2=1 - beta_2,
-        epsilon=Tracked.rounded(hp["eps"], fmt),
-        learning_rate=lr,
-        weight_decay=Tracked.rounded(hp["weight_decay"], fmt),
-        maximize=hp["maximize"],
-        decoupled=hp["decoupled_weight_decay"],
-        decays=hp["weight_decay"] != 0,
-    )
+    c = Coefficients(gradient_step=lr * (1 - mu_t) / (1 - product),
+                     momentum_step=lr * mu_next / (1 - product * mu_next),
+                     correction=1 - power(beta_2, Tracked.count(step, fmt)), **moment_scalars(hp, lr, fmt))
     return c, {"mu_product": held}
 
 
