@@ -100,9 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--fixtures", metavar="DIR", action="append", default=None,
                        help="a directory of fixtures of one's own (shrunk failures from --write-failures, a third "
                             "party's corpus) replayed by the fixtures check beside the bundled ones; repeatable")
-    check.add_argument("--explore-database", metavar="DIR", default=".hypothesis/optconf",
+    check.add_argument("--explore-database", metavar="DIR",
+                       default=os.environ.get("OPTCONF_EXPLORE_DATABASE", ".hypothesis/optconf"),
                        help="the explore check's database of shrunk failures, replayed first on the next run "
-                            "(default .hypothesis/optconf, as hypothesis keeps .hypothesis/; 'none': no database)")
+                            "(default $OPTCONF_EXPLORE_DATABASE, else .hypothesis/optconf, as hypothesis keeps "
+                            ".hypothesis/; 'none': no database)")
     check.add_argument("--jobs", metavar="N", type=int, default=None,
                        help="workers running the candidate at once, each a process of its own (default: the cores, at "
                             "most 4, and 1 when --algorithm and --dtype name one of each)")

@@ -1,7 +1,12 @@
 import importlib.util
+import os
 import sys
 
 import pytest
+
+# Each test's `optconf check` starts from nothing: explore's database of saved failures (which a user's next run
+# replays first) would carry one test's failures into another's.  The test of the database names its own.
+os.environ.setdefault("OPTCONF_EXPLORE_DATABASE", "none")
 
 # The command line as a user runs it (`optconf`), from this interpreter.
 OPTCONF = [sys.executable, "-m", "optimizer_conformance.conformance.cli"]
