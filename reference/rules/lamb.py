@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from optimizer_conformance.reference.formats import FloatFormat
 from optimizer_conformance.reference.rules.descriptor import Golden, Rule
 from optimizer_conformance.reference.rules.dialects import KERAS3
-from optimizer_conformance.reference.tracked import Tracked, lerp, norm, power, sqrt
+from optimizer_conformance.reference.tracked import Tracked, in_either_order, lerp, norm, power, sqrt
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,10 @@ def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: di
     beta_1, beta_2 = Tracked.rounded(hp["beta_1"], fmt), Tracked.rounded(hp["beta_2"], fmt)
     c = Coefficients(
         learning_rate=lr,
-        one_minus_beta_1=1 - beta_1,
-        one_minus_beta_2=1 - beta_2,
+        # Keras's Lamb multiplies by the Python float 1 − β, which a backend may turn into a tensor of its own:
+        # 1 − [β] or [1 − β], the same exact value.
+        one_minus_beta_1=in_either_order(1 - beta_1, Tracked.rounded(1 - hp["beta_1"], fmt)),
+        one_minus_beta_2=in_either_order(1 - beta_2, Tracked.rounded(1 - hp["beta_2"], fmt)),
         one_minus_beta_1_power=1 - power(beta_1, t),
         one_minus_beta_2_power=1 - power(beta_2, t),
         epsilon=Tracked.rounded(hp["epsilon"], fmt),
