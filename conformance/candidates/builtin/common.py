@@ -31,3 +31,11 @@ def require_mode(compile: str, modes: dict[str, str], target: str) -> None:
     if compile not in modes:
         accepted = ", ".join(f"{m} ({what})" for m, what in modes.items())
         raise ValueError(f"--compile {compile!r} is not a mode of {target}; accepted: {accepted}")
+
+
+def in_dialect(algorithm: str, dialect: str) -> bool:
+    """Whether ``algorithm`` is one of ``dialect``'s own rules (torch's, optax's), not Keras's run through the library
+    (its configuration and state are then in the library's own names)."""
+    from optimizer_conformance.reference.rules import RULES
+
+    return RULES[algorithm].dialect.name == dialect

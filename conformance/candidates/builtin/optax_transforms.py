@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from optimizer_conformance.conformance.candidates.builtin.common import (
     excluded_from_decay,
+    in_dialect,
     require_mode,
     training_loop_lacks,
 )
@@ -66,7 +67,7 @@ class OptaxAdapter:
         self.conformance_conventions = CONVENTIONS.get(self.name, ())
 
     def cannot_run(self, algorithm: str, config: dict[str, Any]) -> str | None:
-        if _own_dialect(algorithm):
+        if in_dialect(algorithm, "optax"):
             return None
         name = self.name
         if bool(config.get("amsgrad")) != (name in AMSGRAD):
@@ -80,7 +81,7 @@ class OptaxAdapter:
         jnp = self.jax.numpy
         self.names = [name for name, _ in variables]
         self.params = [jnp.asarray(array) for _, array in variables]
-        self.own = _own_dialect(algorithm)
+        self.own = in_dialect(algorithm, "optax")
         if self.own:  # the configuration is in optax's own arguments already
             self._transform(config)
             return
@@ -126,9 +127,3 @@ def _is_moments(node: Any) -> bool:
 def _numpy(array: Any) -> np.ndarray:
     return np.asarray(array).astype(np.float64)
 
-
-def _own_dialect(algorithm: str) -> bool:
-    """Whether ``algorithm`` is one of optax's own rules (the optax dialect), not Keras's run through optax."""
-    from optimizer_conformance.reference.rules import RULES
-
-    return RULES[algorithm].dialect.name == "optax"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from optimizer_conformance.conformance.candidates.builtin.common import (
     excluded_from_decay,
+    in_dialect,
     require_mode,
     training_loop_lacks,
 )
@@ -70,7 +71,7 @@ class TorchOptimAdapter:
         self.conformance_conventions = CONVENTIONS.get(self.base, ())
 
     def cannot_run(self, algorithm: str, config: dict[str, Any]) -> str | None:
-        if _own_dialect(algorithm):
+        if in_dialect(algorithm, "torch"):
             return None
         if config.get("weight_decay") and "decoupled_weight_decay" not in self.arguments and self.base != "AdamW":
             return (f"torch.optim.{self.cls.__name__}'s weight_decay is an L2 penalty added to the gradient, not "
@@ -86,7 +87,7 @@ class TorchOptimAdapter:
         self.algorithm, self.dtype = algorithm, dtype
         self.names = [name for name, _ in variables]
         self.params = [self.torch.nn.Parameter(self._tensor(array, dtype)) for _, array in variables]
-        if _own_dialect(algorithm):  # the configuration is in torch's own arguments already
+        if in_dialect(algorithm, "torch"):  # the configuration is in torch's own arguments already
             arguments = {key: tuple(value) if key == "betas" else value for key, value in config.items()}
             self.opt = self.cls(self.params, **arguments, **self._mode())
             self.steps = 0
@@ -120,7 +121,7 @@ class TorchOptimAdapter:
         return tensor.detach().to(self.torch.float64).numpy()
 
     def state(self):
-        if _own_dialect(self.algorithm):
+        if in_dialect(self.algorithm, "torch"):
             return self._own_state()
         out: dict[str, Any] = {"iterations": self.steps}
         for name, p in zip(self.names, self.params):
@@ -149,9 +150,3 @@ class TorchOptimAdapter:
                 out[f"mu_product/{name}"] = 1.0 if product is None else self._numpy(product)
         return out
 
-
-def _own_dialect(algorithm: str) -> bool:
-    """Whether ``algorithm`` is one of torch's own rules (the torch dialect), not Keras's run through torch."""
-    from optimizer_conformance.reference.rules import RULES
-
-    return RULES[algorithm].dialect.name == "torch"

@@ -24,6 +24,7 @@ class LegacyEngine:
         self.tf = tf
         self.target = target
         self.obj = resolve(target)
+        self.accepted = self._accepted()  # read once: every spec asks
 
     def describe(self) -> dict:
         return {"name": self.target, "algorithms": list(claimed_algorithms(self.obj)),
@@ -39,7 +40,7 @@ class LegacyEngine:
         exclusions from a decay they do not have; and they are given dense gradients here."""
         if spec.get("sparse_gradients"):
             return "the legacy optimizers are given dense gradients here"
-        accepted = self._accepted()
+        accepted = self.accepted
         defaults = RULES[spec["algorithm"]].all_defaults  # a full get_config() names every Keras 3 argument
         unknown = sorted(k for k, v in spec["config"].items()
                          if k not in accepted and v not in (None, False) and v != defaults.get(k))
@@ -63,7 +64,7 @@ class LegacyEngine:
         config = dict(spec["config"])
         if "decay" in config:
             config["schedule_decay"] = config.pop("decay")
-        accepted = self._accepted()
+        accepted = self.accepted
         config = {k: v for k, v in config.items() if v is not None and k in accepted}  # Keras 3's defaults dropped
         if isinstance(config.get("learning_rate"), dict):  # a serialized schedule: tf_keras makes it
             import tf_keras
