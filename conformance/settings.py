@@ -180,7 +180,7 @@ def read_xfail(path: Path) -> dict[str, str]:
     A missing, unreadable, non-UTF-8 or malformed file is a ``ValueError`` naming the file (and line).
     """
     if not path.exists():
-        raise ValueError(f"optconf_xfail: {path} does not exist")
+        raise ValueError(f"optconf_xfail: {path} does not exist (pytest --optconf-xfail-update writes it from a run)")
     if not path.is_file():
         raise ValueError(f"optconf_xfail: {path} is not a file")
     try:

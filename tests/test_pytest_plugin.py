@@ -290,3 +290,103 @@ def test_conformance_items_follow_pytest_conventions_marker_and_junit_properties
     assert properties["optconf.verdict"] == "fail" and float(properties["optconf.ratio"]) > 1
     assert float(properties["optconf.budget"]) > 0 and properties["optconf.quantity"].startswith("variables/")
     assert properties["optconf.diagnosis"] == "epsilon-inside-sqrt"
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+# A partial port of Adam and AdamW as README's ini names it (myport.conformance:Adapter): the rules alone, with
+# AdamW's decoupled decay; no clipping, accumulation, EMA, schedules or loss scaling.
+PARTIAL_PORT = '''
+import numpy as np
+
+
+class Adapter:
+    algorithms = ("adam", "adamw")
+    dtypes = ("float32",)
+
+    def start(self, algorithm, config, variables, dtype, exclude):
+        self.names = [n for n, _ in variables]
+        self.params = [np.array(v, dtype=dtype) for _, v in variables]
+        self.config, self.t = config, 0
+        self.m = [np.zeros_like(p) for p in self.params]
+        self.v = [np.zeros_like(p) for p in self.params]
+
+    def apply(self, grads):
+        c, t = self.config, self.t + 1
+        lr = float(c["learning_rate"])
+        alpha = lr * np.sqrt(1 - c["beta_2"] ** t) / (1 - c["beta_1"] ** t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            if g is None:
+                continue
+            if c.get("weight_decay"):
+                p -= p * p.dtype.type(lr * c["weight_decay"])
+            m += (g - m) * p.dtype.type(1 - c["beta_1"])
+            v += (g * g - v) * p.dtype.type(1 - c["beta_2"])
+            p -= (m * p.dtype.type(alpha)) / (np.sqrt(v) + p.dtype.type(c["epsilon"]))
+        self.t = t
+
+    def state(self):
+        state = {"iterations": self.t}
+        for n, p, m, v in zip(self.names, self.params, self.m, self.v):
+            state.update({f"variables/{n}": p, f"momentum/{n}": m, f"velocity/{n}": v})
+        return state
+'''
+
+
+def _readme_plugin_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Validating your port: the pytest plugin")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def _fenced(section: str, language: str) -> list[str]:
+    """The bodies of ``section``'s fenced blocks in ``language``."""
+    import re
+
+    return re.findall(rf"```{language}\n(.*?)```", section, flags=re.S)
+
+
+def test_the_readme_plugin_section_word_for_word_takes_a_partial_port_from_red_to_green(tmp_path):
+    """README's plugin section, followed literally in a throwaway repository: its pyproject.toml block as written,
+    a port at the module and class it names, then its commands in order; the documentation cannot drift from the
+    behaviour without this test failing."""
+    import re
+
+    section = _readme_plugin_section()
+    (toml,) = [block for block in _fenced(section, "toml") if "[tool.pytest.ini_options]" in block]
+    (commands,) = [block for block in _fenced(section, "bash") if "--optconf-xfail-update" in block]
+    commands = [line.split("#", 1)[0].strip() for line in commands.splitlines() if line.split("#", 1)[0].strip()]
+    candidate = re.search(r'optconf_candidate = "([\w.]+):(\w+)"', toml)
+    xfail = re.search(r'optconf_xfail = "([^"]+)"', toml)
+    assert candidate and xfail, toml
+    module, name = candidate[1], candidate[2]
+    assert name == "Adapter" and commands[-1] == "pytest" and commands[0].startswith("pytest "), (name, commands)
+
+    repo = tmp_path / "port-repo"
+    package = repo / Path(*module.split(".")[:-1])
+    package.mkdir(parents=True)
+    for folder in [package, *package.relative_to(repo).parents][:-1]:
+        (repo / folder / "__init__.py").touch()
+    (repo / Path(*module.split("."))).with_suffix(".py").write_text(PARTIAL_PORT)
+    (repo / "pyproject.toml").write_text(toml)
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_port.py").write_text(f"def test_the_port_imports():\n    import {module}\n")
+
+    # Before the expected-failures file exists, pytest stops and names the command that writes it.
+    before = _pytest(repo)
+    assert before.returncode == 4 and "--optconf-xfail-update" in before.stderr, before.stderr[-2000:]
+    runs = [_pytest(repo, *command.split()[1:]) for command in commands]
+    update, green = runs[0], runs[-1]
+    written = (repo / xfail[1]).read_text()
+    assert "optconf: wrote" in update.stdout, update.stdout[-3000:] + update.stderr[-2000:]
+    assert update.returncode == 1 and " failed" in update.stdout.splitlines()[-1]  # the red run that wrote it
+    assert re.search(r"^adam/float32/pipeline/clipnorm: ", written, flags=re.M), written
+    assert re.search(r"^adamw/float32/pipeline/ema: ", written, flags=re.M), written
+    assert not re.search(r"pipeline/(basic|weight-decay):", written), written  # what the port has passes
+    assert green.returncode == 0, green.stdout[-4000:] + green.stderr[-2000:]
+    # The counts README shows: the plugin's line states pytest's numbers.
+    mine = re.search(r"optconf: (\d+) conformance items: (\d+) passed, 0 failed, (\d+) expected failures \(0 known "
+                     r"upstream bugs, (\d+) listed in optconf_xfail\), (\d+) not applicable \(skipped\)", green.stdout)
+    assert mine and mine[3] == mine[4] != "0", green.stdout[-3000:]
+    final = green.stdout.strip().splitlines()[-1]
+    assert f"{int(mine[2]) + 1} passed" in final and f"{mine[3]} xfailed" in final, (mine[0], final)

@@ -20,9 +20,6 @@ CONVENTIONS = {
     "optax:amsgrad": ("epsilon-after-bias-correction", "amsgrad-max-of-corrected-velocity", "missing-gradient-as-zero"),
 }
 
-# torch.optim's NAdam keeps a momentum product per parameter: a None gradient leaves that parameter's behind, which
-# no deviation models yet (step-count-per-variable is for rules without a per-step scalar).
-NOT_MODELLED = {("torch.optim:NAdam", "pipeline/none-gradients")}
 
 
 def _check(tmp_path, candidate: str, *args: str) -> dict:
@@ -38,8 +35,7 @@ def _assert_every_failure_explained(document: dict, candidate: str) -> None:
     failed = [c for c in document["checks"] if c["verdict"] == "fail"]
     assert failed and not [c for c in document["checks"] if c.get("error")], document["checks"]
     unexplained = [(c["check"], c["dtype"], c["diagnosis"]) for c in failed
-                   if (not c["diagnosis"] or not set(c["diagnosis"].split(" + ")) <= set(CONVENTIONS[candidate]))
-                   and (candidate, c["check"]) not in NOT_MODELLED]
+                   if not c["diagnosis"] or not set(c["diagnosis"].split(" + ")) <= set(CONVENTIONS[candidate])]
     assert not unexplained, unexplained
     lacking = [c for c in document["checks"] if c["verdict"] == "not applicable"]
     assert lacking and all("leave it to the training loop" in c["not_applicable"] or "optax." in c["not_applicable"]
@@ -63,6 +59,9 @@ def test_torch_adam_in_every_mode_differs_from_keras_by_its_epsilon_placement_al
 def test_torch_nadam_differs_by_its_float32_momentum_product_and_its_two_subtractions_are_honest(tmp_path):
     document = _check(tmp_path, "torch.optim:NAdam", "--algorithm", "nadam", "--dtype", "float32,float64")
     _assert_every_failure_explained(document, "torch.optim:NAdam")
+    # A None gradient leaves a parameter's step count and its momentum product behind: both named.
+    missing = [c["diagnosis"] for c in document["checks"] if c["check"] == "pipeline/none-gradients"]
+    assert missing == ["momentum-product-in-float32 + step-count-per-variable"] * 2, missing
 
 
 @requires("torch")
@@ -160,6 +159,20 @@ def test_tf_keras_keras2_optimizers_run_as_keras2_and_differ_only_by_their_ema(t
                                                                        "pipeline/schedule-exponential"}
     lacking = {c["not_applicable"] for c in checks if c["not_applicable"]}
     assert lacking and all("Keras 2" in why for why in lacking), lacking
+
+
+@requires("tf_keras")
+def test_tf_keras_keras2_adamax_forms_its_sparse_max_by_an_increment(tmp_path):
+    """Keras 2's Adamax on tf.IndexedSlices raises the decayed norm to the max by adding max(β₂u, |g|) − β₂u,
+    rounding twice (an ulp from the max); named, beside its EMA's start, and nothing else."""
+    report = tmp_path / "report.json"
+    out = subprocess.run([*OPTCONF, "check", "tf_keras.optimizers:Adamax", "--dtype", "float32", "--profile", "quick",
+                          "--checks", "pipeline", "--json", str(report)], capture_output=True, text=True, timeout=900)
+    checks = json.loads(report.read_text())["checks"]
+    assert out.returncode == 1 and not [c for c in checks if c["error"]], out.stdout[-3000:]
+    failed = {c["check"]: c["diagnosis"] for c in checks if c["verdict"] == "fail"}
+    assert failed.pop("pipeline/sparse-gradients") == "adamax-sparse-max-by-increment", failed
+    assert set(failed.values()) == {"ema-from-initial-weights"}, failed
 
 
 @requires("tf_keras")

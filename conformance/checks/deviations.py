@@ -30,6 +30,7 @@ from optimizer_conformance.conformance.model import decode, spec_inputs
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
 from optimizer_conformance.reference.formats import FLOAT32
 from optimizer_conformance.reference.loss_scale import DynamicLossScale, all_finite
+from optimizer_conformance.reference.pipeline import Quantity
 from optimizer_conformance.reference.rules import RULES, adam, adamax, lamb, nadam, nadam_legacy, schedule_free_adamw
 from optimizer_conformance.reference.tracked import absolute, lerp, maximum, minimum, norm, power, sqrt
 from optimizer_conformance.reference.weight_decay import apply_weight_decay
@@ -160,32 +161,31 @@ class EmaNeverOverwrites(ReferenceOptimizer):
 
 class StepCountPerVariable(ReferenceOptimizer):
     """torch.optim's step count per parameter: a variable whose gradient is ``None`` is skipped whole, so its own
-    ``t`` falls behind the others' and its next update bias-corrects with its own count."""
+    ``t`` falls behind the others' and its next update bias-corrects with its own count; a rule's per-step scalars
+    (Nadam's momentum product) are per parameter too.  Reported in the Keras rule's names: one ``<scalar>`` (a
+    port holds one per parameter; what it reports is its first parameter's, as the built-in torch.optim candidate
+    reads it) and no ``step/<name>`` (Keras's state has none)."""
 
-    def build(self, *args: Any, **kwargs: Any) -> None:
-        super().build(*args, **kwargs)
-        self.counts = [0] * len(self.theta)
-        self._count = 1
+    @property
+    def per_variable(self) -> bool:
+        return True
 
-    def update_count(self) -> int:
-        return self._count
-
-    def update_rule(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
-        groups: dict[int, list[int]] = {}
-        for i in active:
-            self.counts[i] += 1
-            groups.setdefault(self.counts[i], []).append(i)
-        for count, members in sorted(groups.items()):
-            self._count = count
-            super().update_rule(members, g, lr)
+    def state(self) -> dict[str, Quantity]:
+        out = super().state()
+        for name in list(out):
+            if name.startswith("step/"):
+                del out[name]
+        for i, label in enumerate(self._labels()):
+            for name in self.variable_scalars[i]:
+                first = out.pop(f"{name}/{label}")
+                out.setdefault(name, dataclasses.replace(first, name=name))
+        return out
 
 
 def _step_count_per_variable(spec: dict) -> Deviated | None:
-    """Where a gradient is ``None`` before the last step, for a rule without per-step scalars (Nadam's product is
-    per parameter in torch too: not modelled) and without accumulation (torch has none)."""
-    rule = RULES[spec["algorithm"]]
+    """Where a gradient is ``None`` before the last step, for a rule without accumulation (torch has none)."""
     missing = any(g is None for step in spec["gradients"][:-1] for g in step)
-    if not missing or rule.initial_scalars(FLOAT32) or spec["config"].get("gradient_accumulation_steps"):
+    if not missing or spec["config"].get("gradient_accumulation_steps"):
         return None
     return spec, StepCountPerVariable
 
@@ -420,6 +420,24 @@ class _AdamaxMaxDropsNanRule(_AdamaxVariantRule):
         return theta - (c.learning_rate * m) / (c.one_minus_beta_1_power * (u + c.epsilon)), {"momentum": m, "norm": u}
 
 
+class _AdamaxMaxByIncrementRule(_AdamaxVariantRule):
+    """Keras 2's sparse Adamax (tf_keras ``Adamax.update_step`` on ``tf.IndexedSlices``): the decayed norm
+    ``u' = β₂·u`` raised to the max by adding an increment, ``u = u' + (max(u', |g|) − u')``, which rounds twice
+    where ``|g|`` wins (one ulp from the max).  The same on every element of the rule: a dense element's exact max
+    lies inside this oracle's budget, and an untouched row's increment is 0."""
+
+    @staticmethod
+    def update(c: adamax.Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
+        m = lerp(slots["momentum"], g, c.one_minus_beta_1)
+        decayed = c.beta_2 * slots["norm"]
+        u = decayed + (maximum(decayed, absolute(g)) - decayed)
+        return theta - (c.learning_rate * m) / (c.one_minus_beta_1_power * (u + c.epsilon)), {"momentum": m, "norm": u}
+
+
+def _adamax_sparse_increment(spec: dict) -> Deviated | None:
+    return (spec, _ADAMAX_MAX_BY_INCREMENT) if spec["algorithm"] == "adamax" and spec.get("sparse_gradients") else None
+
+
 class _AdamaxNoBiasCorrectionRule(_AdamaxVariantRule):
     """Adamax without its bias correction: ``θ −= η·m / (u + ε)``."""
 
@@ -540,6 +558,9 @@ Deviated = tuple[dict, Callable[..., ReferenceOptimizer]]
 # torch.optim's NAdam keeps mu_product in a float32 tensor whatever the parameters' dtype.
 _PRODUCT_IN_FLOAT32 = {module.update: _with_rule(_nadam_with_product(module, "_NadamProductInFloat32Rule",
                                                                      _float32_held)) for module in NADAM_PRODUCTS}
+
+
+_ADAMAX_MAX_BY_INCREMENT = _with_rule(_AdamaxMaxByIncrementRule)
 
 
 def _product_in_float32(spec: dict) -> Deviated | None:
@@ -741,6 +762,9 @@ DEVIATIONS: tuple[Deviation, ...] = (
               _for("adamax", _with_rule(_AdamaxEpsilonInsideMaxRule))),
     Deviation("adamax-missing-bias-correction", "Adamax without its bias correction (θ −= η·m / (u + ε))",
               _for("adamax", _with_rule(_AdamaxNoBiasCorrectionRule))),
+    Deviation("adamax-sparse-max-by-increment", "Keras 2's sparse Adamax: the norm's max formed as an increment "
+              "added to β₂·u (u = β₂u + (max(β₂u, |g|) − β₂u)), rounded twice where |g| wins (tf_keras's "
+              "IndexedSlices path)", _adamax_sparse_increment),
     Deviation("adamax-max-without-absolute-value", "Adamax's norm over the signed gradient, u = max(β₂·u, g) instead "
               "of max(β₂·u, |g|)", _for("adamax", _with_rule(_AdamaxSignedMaxRule))),
     Deviation("adamax-max-drops-nan", "Adamax's max(β₂·u, |g|) returning the other operand when one is NaN (fmax): "
@@ -765,8 +789,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("momentum-product-in-float32", "Nadam's momentum product held in float32 whatever the variables' "
               "dtype, as torch.optim's NAdam keeps it", _product_in_float32),
     Deviation("step-count-per-variable", "a step count per variable, as torch.optim keeps it: a variable whose "
-              "gradient is None falls behind and bias-corrects with its own count (Keras counts the optimizer's "
-              "steps)", _step_count_per_variable),
+              "gradient is None falls behind and bias-corrects with its own count, Nadam's momentum product its own "
+              "too (Keras counts the optimizer's steps)", _step_count_per_variable),
     Deviation("missing-gradient-as-zero", "a None gradient taken as zeros, as optax does: the variable's moments "
               "decay and it moves (Keras leaves it and its slots alone)", _missing_as_zero),
     # -- the pipeline ------------------------------------------------------------------------------------
