@@ -67,7 +67,7 @@ def first_line(text: object, width: int = 160) -> str:
 # not applicable to it.
 LACKABLE = ("use_ema", "ema_overwrite_frequency", "gradient_accumulation_steps", "clipnorm", "global_clipnorm",
             "clipvalue", "weight_decay", "loss_scale_factor", "amsgrad", "learning_rate_schedule",
-            "loss_scale_optimizer", "constraints", "overwrite_with_gradient", "sparse_gradients")
+            "loss_scale_optimizer", "constraints", "overwrite_with_gradient", "sparse_gradients", "variable_dtypes")
 
 
 def _uses(spec: dict, feature: str) -> bool:
@@ -114,13 +114,15 @@ class Spec:
     loss_scale_optimizer: dict | None = None
     sparse_gradients: list = field(default_factory=list)
     floatx: str = "float32"
+    variable_dtypes: dict = field(default_factory=dict)  # {"index": dtype}: variables not in ``dtype``
 
     REQUIRED = ("algorithm", "config", "dtype", "variables", "gradients")
 
     def to_json(self) -> dict:
         """The JSON form: the options only where used (``floatx`` only when it is not float32)."""
         options = variable_options({"overwrite_with_gradient": list(self.overwrite_with_gradient),
-                                    "constraints": dict(self.constraints)})
+                                    "constraints": dict(self.constraints),
+                                    "variable_dtypes": dict(self.variable_dtypes)})
         if self.loss_scale_optimizer:
             options["loss_scale_optimizer"] = dict(self.loss_scale_optimizer)
         if self.sparse_gradients:
@@ -144,7 +146,8 @@ class Spec:
                 [f"missing {', '.join(missing)}"] if missing else [])
             raise ValueError(f"spec: {'; '.join(parts)}")
         for key, kind in (("algorithm", str), ("config", dict), ("dtype", str), ("variables", list),
-                          ("gradients", list), ("exclude", dict), ("constraints", dict), ("floatx", str)):
+                          ("gradients", list), ("exclude", dict), ("constraints", dict), ("floatx", str),
+                          ("variable_dtypes", dict)):
             if key in data and not isinstance(data[key], kind):
                 raise ValueError(f"spec: {key} must be a {kind.__name__}; got {type(data[key]).__name__}")
         return cls(**{k: v for k, v in data.items() if v is not None or k == "loss_scale_optimizer"})
@@ -153,13 +156,16 @@ class Spec:
 def make_spec(algorithm: str, config: dict, dtype: str, variables: list[tuple[str, Any]],
               gradients: list[list[Any | None]], *, exclude: dict | None = None, compile: str = "eager",
               finalize: bool = False, overwrite_with_gradient: Any = (), constraints: dict | None = None,
-              loss_scale_optimizer: dict | None = None, sparse_gradients: Any = (), floatx: str = "float32") -> dict:
+              loss_scale_optimizer: dict | None = None, sparse_gradients: Any = (), floatx: str = "float32",
+              variable_dtypes: dict | None = None) -> dict:
     """A JSON-ready spec (:class:`Spec`) from ``variables = [(name, array)]`` and ``gradients = [[array or None]]``;
-    ``floatx`` (Keras's ``floatx()``, the dtype of its learning-rate variable) appears only when it is not float32."""
+    ``floatx`` (Keras's ``floatx()``, the dtype of its learning-rate variable) appears only when it is not float32;
+    ``variable_dtypes`` (index -> dtype) gives a variable a dtype of its own, its gradients held in it too."""
     return Spec(algorithm, config, dtype, [[name, list(np.shape(a)), encode(a)] for name, a in variables],
                 [[None if g is None else encode(g) for g in step] for step in gradients], exclude or {}, compile,
                 finalize, list(overwrite_with_gradient), {str(i): c for i, c in (constraints or {}).items()},
-                loss_scale_optimizer, list(sparse_gradients), floatx).to_json()
+                loss_scale_optimizer, list(sparse_gradients), floatx,
+                {str(i): d for i, d in (variable_dtypes or {}).items()}).to_json()
 
 
 def spec_floatx(spec: dict) -> str:
@@ -175,7 +181,12 @@ def with_floatx(spec: dict, floatx: str) -> dict:
 
 def variable_options(spec: dict) -> dict:
     """A spec's options of its variables as ``ReferenceOptimizer.build`` takes them (only those used)."""
-    return {key: spec[key] for key in ("overwrite_with_gradient", "constraints") if spec.get(key)}
+    return {key: spec[key] for key in ("overwrite_with_gradient", "constraints", "variable_dtypes") if spec.get(key)}
+
+
+def variable_dtype(spec: dict, index: int) -> str:
+    """The dtype of variable ``index`` of ``spec`` (and of its gradients): its own, else the spec's."""
+    return (spec.get("variable_dtypes") or {}).get(str(index), spec["dtype"])
 
 
 def spec_inputs(spec: dict) -> tuple[list[tuple[str, np.ndarray]], list[list[np.ndarray | None]]]:

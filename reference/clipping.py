@@ -20,7 +20,6 @@ allow for it; :func:`reference.tracked.through_floatx` marks where its deviated 
 from __future__ import annotations
 
 from gmpy2 import mpfr
-from optimizer_conformance.reference.formats import FloatFormat
 from optimizer_conformance.reference.tracked import (
     Tracked,
     is_special,
@@ -40,7 +39,13 @@ def clip_by_norm(values: list[Tracked], clipnorm: float) -> list[Tracked]:
     return [(g * c) / denominator for g in values]
 
 
-def clip_by_global_norm(tensors: list[list[Tracked]], clipnorm: float, fmt: FloatFormat) -> list[list[Tracked]]:
+def clip_by_global_norm(tensors: list[list[Tracked]], clipnorm: float) -> list[list[Tracked]]:
+    """Over tensors of several dtypes, each tensor's sum of squares is formed in its own; Keras stacks them, which
+    promotes them to the widest (exactly), and the norm, the scale and each product ``g·scale`` are in that one;
+    the rule casts the product back to its variable's dtype (a second rounding for a narrower variable)."""
+    fmt = max((t[0].fmt for t in tensors if t), key=lambda f: f.precision, default=None)
+    if fmt is None:
+        return tensors
     partial = [sum_of_squares(t) for t in tensors]
     total = Tracked(sum(p.value for p in partial), 0.0, fmt)
     total.error = sum(p.error for p in partial) + len(partial) * fmt.unit_roundoff * total.size
@@ -51,7 +56,7 @@ def clip_by_global_norm(tensors: list[list[Tracked]], clipnorm: float, fmt: Floa
     scale = through_floatx(c * limit)
     if is_special(total_norm.value):  # Keras adds N − N to the scale: NaN for an Inf or NaN norm
         scale = Tracked(mpfr("nan"), 0.0, fmt)
-    return [[g * scale for g in t] for t in tensors]
+    return [[(g.to(fmt) * scale).to(g.fmt) for g in t] for t in tensors]
 
 
 def clip_by_value(values: list[Tracked], clipvalue: float) -> list[Tracked]:
@@ -59,13 +64,13 @@ def clip_by_value(values: list[Tracked], clipvalue: float) -> list[Tracked]:
     return [minimum(maximum(g, -c), c) for g in values]
 
 
-def clip(tensors: list[list[Tracked]], config: dict, fmt: FloatFormat) -> list[list[Tracked]]:
+def clip(tensors: list[list[Tracked]], config: dict) -> list[list[Tracked]]:
     """Apply whichever clipping ``config`` turns on (Keras tests ``c and c > 0``; a dialect without clipping has
     none of the keys)."""
     if config.get("clipnorm") and config["clipnorm"] > 0:
         return [clip_by_norm(t, config["clipnorm"]) for t in tensors]
     if config.get("global_clipnorm") and config["global_clipnorm"] > 0:
-        return clip_by_global_norm(tensors, config["global_clipnorm"], fmt)
+        return clip_by_global_norm(tensors, config["global_clipnorm"])
     if config.get("clipvalue") and config["clipvalue"] > 0:
         return [clip_by_value(t, config["clipvalue"]) for t in tensors]
     return tensors

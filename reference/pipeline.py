@@ -108,6 +108,13 @@ class Quantity:
         return budget_ratios(flat, self.exact, self.budget.reshape(-1)).reshape(self.shape)
 
 
+def in_format(coefficients: Any, fmt: FloatFormat) -> Any:
+    """A rule's coefficients (a dataclass of scalars), each cast to ``fmt``."""
+    return dataclasses.replace(coefficients, **{
+        f.name: getattr(coefficients, f.name).to(fmt) for f in dataclasses.fields(coefficients)
+        if isinstance(getattr(coefficients, f.name), Tracked)})
+
+
 class ReferenceOptimizer:
     """The exact Keras 3 optimizer ``algorithm`` with budgets for ``dtype``.
 
@@ -153,14 +160,21 @@ class ReferenceOptimizer:
     # -- setup -----------------------------------------------------------------------
     def build(self, variables: Sequence[tuple[str, Any]] | dict[str, Any], *,
               overwrite_with_gradient: Iterable[int] = (),
-              constraints: dict[int | str, dict[str, Any]] | None = None) -> None:
+              constraints: dict[int | str, dict[str, Any]] | None = None,
+              variable_dtypes: dict[int | str, str] | None = None) -> None:
         """Slots for ``variables`` (``(name, array)`` pairs).  ``overwrite_with_gradient``: the indices of
         variables Keras assigns their gradient (they get no slots); ``constraints``: a serialized Keras
-        constraint per variable index."""
+        constraint per variable index; ``variable_dtypes``: a dtype per variable index for those not in the
+        optimizer's ``dtype`` (each variable, its gradients and slots are held in its own; see :meth:`formats`)."""
         pairs = list(variables.items()) if isinstance(variables, dict) else list(variables)
         if not pairs:
             raise ValueError("variables: at least one (name, array) pair is needed")
-        fmt = self.fmt
+        own = dict(zip(self._indices((variable_dtypes or {}).keys(), len(pairs), "variable_dtypes"),
+                       (variable_dtypes or {}).values()))
+        try:
+            self.fmts = [self.value_format(get_format(own[i])) if i in own else self.fmt for i in range(len(pairs))]
+        except ValueError as error:
+            raise ValueError(f"variable_dtypes: {error}") from None
         self.overwrite = self._indices(overwrite_with_gradient, len(pairs), "overwrite_with_gradient")
         self.constraints = {
             i: deserialize_constraint(c)
@@ -170,12 +184,13 @@ class ReferenceOptimizer:
         with gmpy2.context(self._context):
             self.names = [str(name) for name, _ in pairs]
             self.shapes = [np.shape(array) for _, array in pairs]
-            self.theta = [self._elements(array, f"variables[{name!r}]") for name, array in pairs]
-            zeros = [[Tracked.exact(0, fmt) for _ in t] for t in self.theta]
+            self.theta = [self._elements(array, f"variables[{name!r}]", self.fmts[i])
+                          for i, (name, array) in enumerate(pairs)]
+            zeros = [[Tracked.exact(0, self.fmts[i]) for _ in t] for i, t in enumerate(self.theta)]
             initial = getattr(self.rule, "initial_slot", None)
             self.slots = {
-                slot: [None if i in self.overwrite else initial(slot, t) if initial
-                       else [Tracked.exact(0, fmt) for _ in t] for i, t in enumerate(self.theta)]
+                slot: [None if i in self.overwrite else initial(slot, t) if initial else list(zeros[i])
+                       for i, t in enumerate(self.theta)]
                 for slot in self.rule.slot_names(self.config)
             }
             self.scalars = self.rule.initial_scalars(self.coefficient_format())
@@ -214,13 +229,13 @@ class ReferenceOptimizer:
                 raise ValueError(f"var_list: {item!r} is not a variable name or index; names: {self.names}")
         self.exclusions.add(indices, var_names)
 
-    def _elements(self, array: Any, what: str) -> list[Tracked]:
+    def _elements(self, array: Any, what: str, fmt: FloatFormat | None = None) -> list[Tracked]:
         arr = np.asarray(array)
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
                 or arr.dtype.name == "bfloat16"):
             raise ValueError(f"{what}: expected an array of real numbers; got dtype {arr.dtype}")
         flat = arr.reshape(-1).astype(np.float64)
-        fmt = self.fmt
+        fmt = fmt or self.fmt
         native = numpy_dtype(fmt)
         # A candidate is given fmt-valued inputs: those are exact, and numpy says which they are at once.
         # NaN and ±Inf are held as they are (IEEE arithmetic carries them: see tracked.is_special).
@@ -234,21 +249,23 @@ class ReferenceOptimizer:
         """The format the candidate computes in: the variables' dtype, hyperparameters rounded to it once."""
         return fmt
 
-    def coefficient_format(self) -> FloatFormat:
+    def coefficient_format(self, fmt: FloatFormat | None = None) -> FloatFormat:
         """Where the per-step scalars are formed (β powers, bias corrections, step sizes, Nadam's momentum product,
         schedule-free AdamW's averaging weight), each then rounded once to the variables' dtype: the wider of that
         dtype and ``floatx``.  They are a handful of scalars per step, so a float16 or bfloat16 variable costs
         nothing by it, and its result is never degenerate by construction (β₂ = 0.999 is 1 in bfloat16, so
         ``1 − β₂ᵗ`` formed there is 0 and the step is zero).  Keras forms them in the variable's dtype: an upstream
         bug (``conformance.checks.upstream``).  A dialect may form them in the variable's dtype by definition
-        (tf_keras's legacy optimizers: ``Dialect.coefficients_in_variable_dtype``)."""
-        if self.dialect.coefficients_in_variable_dtype or self.fmt.precision >= self.floatx.precision:
-            return self.fmt
+        (tf_keras's legacy optimizers: ``Dialect.coefficients_in_variable_dtype``).  ``fmt``: a variable's dtype
+        (default: the optimizer's)."""
+        fmt = fmt or self.fmt
+        if self.dialect.coefficients_in_variable_dtype or fmt.precision >= self.floatx.precision:
+            return fmt
         return self.floatx
 
-    def weight_decay_factor_format(self) -> FloatFormat:
-        """Where ``1 − λη`` may be formed: in the variables' dtype (``θ·(1 − λη)`` or ``θ − θ·λ·η``)."""
-        return self.fmt
+    def weight_decay_factor_format(self, fmt: FloatFormat | None = None) -> FloatFormat:
+        """Where ``1 − λη`` may be formed: in the variable's dtype ``fmt`` (``θ·(1 − λη)`` or ``θ − θ·λ·η``)."""
+        return fmt or self.fmt
 
     # -- counters --------------------------------------------------------------------
     @property
@@ -283,9 +300,10 @@ class ReferenceOptimizer:
         steps = self.accumulation_steps
         return [(x + a) / steps for x, a in zip(g, accumulator)]
 
-    def ema_blend_weight(self) -> Tracked | None:
-        """``1 − μ`` of this step's EMA blend; ``None`` while ``iterations`` is 0 (the average copies θ)."""
-        return ema.blend_weight(self.config["ema_momentum"], self.iterations, self.fmt)
+    def ema_blend_weight(self, fmt: FloatFormat | None = None) -> Tracked | None:
+        """``1 − μ`` of this step's EMA blend in a variable's dtype ``fmt``; ``None`` while ``iterations`` is 0 (the
+        average copies θ)."""
+        return ema.blend_weight(self.config["ema_momentum"], self.iterations, fmt or self.fmt)
 
     # -- the pipeline ----------------------------------------------------------------
     def learning_rate(self) -> tuple[Tracked, Tracked]:
@@ -325,9 +343,9 @@ class ReferenceOptimizer:
                         f"grads[{i}]: shape {np.shape(grads[i])} does not match variable "
                         f"{self.names[i]!r} of shape {self.shapes[i]}"
                     )
-                g[i] = self._elements(grads[i], f"grads[{i}]")
+                g[i] = self._elements(grads[i], f"grads[{i}]", self.fmts[i])
                 if self.loss_scale is not None and i not in self.overwrite:
-                    g[i] = self.loss_scale.unscale(g[i], self.fmt)
+                    g[i] = self.loss_scale.unscale(g[i], self.fmts[i])
             for i in active:
                 if i in self.overwrite:
                     self.overwrite_with_gradient(i, g[i])
@@ -356,17 +374,16 @@ class ReferenceOptimizer:
         running = [through_floatx(maximum(x, a)) for x, a in zip(g, acc[i])]
         if (self.raw_iterations + 1) % self.accumulation_steps == 0:
             self.theta[i] = running
-            acc[i] = [Tracked.exact(0, self.fmt) for _ in g]
+            acc[i] = [Tracked.exact(0, self.fmts[i]) for _ in g]
         else:
             acc[i] = running
 
     def update_variables(self, active: list[int], g: dict[int, list[Tracked]]) -> None:
         """Steps 3 to 8 on the variables of this call (``g``: their gradients)."""
-        fmt, config = self.fmt, self.config
+        config = self.config
         scale = config.get("loss_scale_factor")
         if scale is not None:
-            s = Tracked.rounded(scale, fmt)
-            g = {i: [x / s for x in g[i]] for i in active}
+            g = {i: [x / Tracked.rounded(scale, self.fmts[i]) for x in g[i]] for i in active}
         steps = self.accumulation_steps
         if steps > 1:
             g = dict(zip(active, self.micro_gradients([g[i] for i in active])))
@@ -386,7 +403,7 @@ class ReferenceOptimizer:
             # Keras resets every accumulator, also those of variables whose gradient was None in this call.
             acc = self.slots["gradient_accumulator"]
             for i in range(len(acc)):
-                acc[i] = [Tracked.exact(0, fmt) for _ in acc[i]]
+                acc[i] = [Tracked.exact(0, self.fmts[i]) for _ in acc[i]]
         self.update_moving_average()
 
     def micro_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
@@ -395,7 +412,7 @@ class ReferenceOptimizer:
 
     def clip_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
         """Step 5 on this call's gradients (:mod:`reference.clipping`)."""
-        return clipping.clip(tensors, self.config, self.fmt)
+        return clipping.clip(tensors, self.config)
 
     def decay_weights(self, active: list[int], lr_floatx: Tracked) -> None:
         """Step 6: the decoupled weight decay of this call's variables not excluded from it."""
@@ -404,34 +421,50 @@ class ReferenceOptimizer:
         for i in active:
             if not self.exclusions.excludes(i, self.names[i]):
                 self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx,
-                                                   self.weight_decay_factor_format())
+                                                   self.weight_decay_factor_format(self.fmts[i]))
 
     def update_rule(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
         """Step 7: the rule's update of the variables of this call and their slots (each with its own count and
         scalars where the dialect keeps them per variable)."""
         if not self.per_variable:
-            coefficients, self.scalars = self.step_coefficients(lr, self.update_count(), self.scalars)
+            # Formed once per dtype, each in its own (Keras's update_step casts to each variable's dtype); the
+            # rule's scalars advance once, in the optimizer's dtype.
+            step, scalars = self.update_count(), self.scalars
+            coefficients, self.scalars = self.step_coefficients(lr, step, scalars)
+            per_format = {self.fmt: coefficients}
             for i in active:
-                self.update_variable(i, coefficients, g[i])
+                fmt = self.fmts[i]
+                if fmt not in per_format:
+                    per_format[fmt] = self.variable_coefficients(fmt, step, scalars, coefficients)
+                self.update_variable(i, per_format[fmt], g[i])
             return
         for i in active:
             self.counts[i] += 1
-            coefficients, self.variable_scalars[i] = self.step_coefficients(lr, self.counts[i],
-                                                                            self.variable_scalars[i])
+            fmt = self.fmts[i]
+            coefficients, self.variable_scalars[i] = self.step_coefficients(
+                lr if fmt is self.fmt else self.learning_rate()[0].to(fmt), self.counts[i], self.variable_scalars[i],
+                fmt)
             self.update_variable(i, coefficients, g[i])
 
-    def step_coefficients(self, lr: Tracked, step: int, scalars: dict[str, Tracked]) -> tuple[Any, dict]:
-        """The rule's per-step scalars at update ``step`` (formed in :meth:`coefficient_format`, each then rounded
-        once to the variables' dtype), and its advanced scalar state."""
-        rule, cfmt = self.rule, self.coefficient_format()
-        if cfmt is self.fmt:
-            return rule.coefficients(self.config, lr, step, self.fmt, scalars)
+    def variable_coefficients(self, fmt: FloatFormat, step: int, scalars: dict[str, Tracked], first: Any) -> Any:
+        """The coefficients of step ``step`` for variables in ``fmt``, beside ``first``, those of the optimizer's
+        own dtype: formed in ``fmt`` from the learning rate cast there, as Keras's ``update_step`` casts to each
+        variable's dtype (the rule's scalars ``scalars`` as they were before this step)."""
+        return self.step_coefficients(self.learning_rate()[0].to(fmt), step, scalars, fmt)[0]
+
+    def step_coefficients(self, lr: Tracked, step: int, scalars: dict[str, Tracked],
+                          fmt: FloatFormat | None = None) -> tuple[Any, dict]:
+        """The rule's per-step scalars at update ``step`` for variables in ``fmt`` (default: the optimizer's
+        dtype), formed in :meth:`coefficient_format`, each then rounded once to ``fmt``, and its advanced scalar
+        state."""
+        fmt = fmt or self.fmt
+        rule, cfmt = self.rule, self.coefficient_format(fmt)
+        if cfmt is fmt:
+            return rule.coefficients(self.config, lr, step, fmt, scalars)
         # Formed in cfmt from the learning rate as held in floatx, then each rounded once to the dtype.
         wide_lr = self.learning_rate()[0].to(cfmt)
         coefficients, scalars = rule.coefficients(self.config, wide_lr, step, cfmt, scalars)
-        return dataclasses.replace(coefficients, **{
-            f.name: getattr(coefficients, f.name).to(self.fmt) for f in dataclasses.fields(coefficients)
-            if isinstance(getattr(coefficients, f.name), Tracked)}), scalars
+        return in_format(coefficients, fmt), scalars
 
     def update_variable(self, i: int, coefficients: Any, g: list[Tracked]) -> None:
         """The rule's update of variable ``i`` and its slots, given this step's coefficients."""
@@ -455,11 +488,11 @@ class ReferenceOptimizer:
         """Step 8: the EMA of every variable, and its overwrite every ``ema_overwrite_frequency`` updates."""
         if not self.config.get("use_ema"):
             return
-        weight = self.ema_blend_weight()
+        weights = {fmt: self.ema_blend_weight(fmt) for fmt in dict.fromkeys(self.fmts)}
         averages = self.slots["average"]
         for i, theta in enumerate(self.theta):
             if averages[i] is not None:  # a variable assigned its gradient has no average
-                averages[i] = [ema.update_average(a, x, weight) for a, x in zip(averages[i], theta)]
+                averages[i] = [ema.update_average(a, x, weights[self.fmts[i]]) for a, x in zip(averages[i], theta)]
         if ema.overwrites(self.config["ema_overwrite_frequency"], self.iterations):
             self.finalize_variable_values()
 
@@ -475,14 +508,14 @@ class ReferenceOptimizer:
         with gmpy2.context(self._context):
             missing = []
 
-            def elements(name: str) -> list[Tracked] | None:
+            def elements(name: str, fmt: FloatFormat | None = None) -> list[Tracked] | None:
                 if name not in values:
                     missing.append(name)
                     return None
-                return self._elements(values[name], name)
+                return self._elements(values[name], name, fmt)
 
-            theta = [elements(f"variables/{label}") for label in labels]
-            slots = {slot: [None if per_var[i] is None else elements(f"{slot}/{label}")
+            theta = [elements(f"variables/{label}", self.fmts[i]) for i, label in enumerate(labels)]
+            slots = {slot: [None if per_var[i] is None else elements(f"{slot}/{label}", self.fmts[i])
                             for i, label in enumerate(labels)] for slot, per_var in self.slots.items()}
             scalars = {name: elements(name) for name in self.scalars}
             per_variable = [({name: elements(f"{name}/{label}") for name in self.variable_scalars[i]},

@@ -51,7 +51,8 @@ def test_release_ranges_and_what_a_candidate_runs_on():
     assert {b.id for b in affecting(described)} == {"torch-float64-demotion", "schedule-free-x-from-updated-z",
                                                     "float64-hyperparameters-via-float32",
                                                     "torch-float64-weight-decay-factor-in-float32",
-                                                    "low-precision-coefficients-in-variable-dtype"}
+                                                    "low-precision-coefficients-in-variable-dtype",
+                                                    "torch-parallel-update-in-first-dtype"}
     assert {b.id for b in affecting(described, "float32")} == {"schedule-free-x-from-updated-z"}
 
 
@@ -168,3 +169,30 @@ def test_the_readme_lists_every_upstream_bug_with_its_command():
         for reference in bug.upstream.references:
             assert reference.split(" (")[0].split()[-1] in row, (bug.id, reference)
         assert "optconf" in row, bug.id
+
+
+@pytest.mark.keras
+@requires("keras", "torch", "tensorflow")
+def test_mixed_dtypes_on_real_keras_torch_forms_scalars_in_the_first_dtype_and_tensorflow_raises_under_clipping(
+        tmp_path):
+    """A float16 variable first, a float32 one after it: Keras's torch backend steps the float32 one with float16
+    scalars (the catalogued bug, diagnosed by its deviated oracle); TensorFlow cannot clip globally across the two
+    dtypes (not applicable, with Keras's own message); and a float32 run with a float16 bias conforms on both."""
+    def checks(backend, dtype):
+        report = tmp_path / f"{backend}-{dtype}.json"
+        out = _optconf("check", "keras", "--backend", backend, "--algorithm", "adam", "--dtype", dtype, "--profile",
+                       "quick", "--checks", "pipeline", "--json", str(report))
+        assert out.returncode == 0, out.stdout[-4000:]
+        return {c["check"]: c for c in json.loads(report.read_text())["checks"]}
+
+    torch16 = checks("torch", "float16")["pipeline/mixed-dtypes"]
+    assert torch16["verdict"] == "known upstream bug", torch16
+    assert "torch-parallel-update-in-first-dtype" in torch16["known_upstream_bug"].split(" + ")
+    tf32 = checks("tensorflow", "float32")
+    assert tf32["pipeline/mixed-dtypes"]["verdict"] == "pass"
+    clipped = tf32["pipeline/mixed-dtypes-global-clipnorm"]
+    assert clipped["verdict"] == "not applicable" and "raises on tensorflow when global_clipnorm meets variables " \
+        "of several dtypes" in clipped["not_applicable"] and "InvalidArgumentError" in clipped["not_applicable"]
+    torch32 = checks("torch", "float32")
+    assert {torch32[k]["verdict"] for k in ("pipeline/mixed-dtypes", "pipeline/mixed-dtypes-global-clipnorm")} == {
+        "pass"}

@@ -28,7 +28,8 @@ import gmpy2
 import numpy as np
 from optimizer_conformance.conformance.model import decode, spec_inputs
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
-from optimizer_conformance.reference.formats import FLOAT32
+from optimizer_conformance.reference.clipping import clip_by_global_norm
+from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
 from optimizer_conformance.reference.loss_scale import DynamicLossScale, all_finite
 from optimizer_conformance.reference.pipeline import Quantity
 from optimizer_conformance.reference.rules import RULES, adam, adamax, lamb, nadam, nadam_legacy, schedule_free_adamw
@@ -87,7 +88,7 @@ class OverwrittenVariableDecayed(ReferenceOptimizer):
         super().overwrite_with_gradient(i, g)
         lr_floatx, _ = self.learning_rate()
         self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx,
-                                           self.weight_decay_factor_format())
+                                           self.weight_decay_factor_format(self.fmts[i]))
 
 
 class _ScaleNotHalved(DynamicLossScale):
@@ -150,6 +151,22 @@ class DecaysAfterUpdate(ReferenceOptimizer):
     def update_rule(self, active: list[int], g: dict[int, list[Tracked]], lr: Tracked) -> None:
         super().update_rule(active, g, lr)
         super().decay_weights(active, self.learning_rate()[0])
+
+
+class GlobalClipPerDtype(ReferenceOptimizer):
+    """``global_clipnorm`` over each dtype's variables apart: each group clipped by its own norm, formed in its
+    dtype (Keras takes one norm over every variable, promoted to the widest dtype)."""
+
+    def clip_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
+        if not (self.config.get("global_clipnorm") and self.config["global_clipnorm"] > 0):
+            return super().clip_gradients(tensors)
+        out = list(tensors)
+        for fmt in dict.fromkeys(t[0].fmt for t in tensors if t):
+            members = [k for k, t in enumerate(tensors) if t and t[0].fmt == fmt]
+            for k, clipped in zip(members, clip_by_global_norm([tensors[k] for k in members],
+                                                               self.config["global_clipnorm"])):
+                out[k] = clipped
+        return out
 
 
 class EmaNeverOverwrites(ReferenceOptimizer):
@@ -238,8 +255,8 @@ class ScheduleSeesUpdates(ReferenceOptimizer):
 class EmaMomentumOnFirstStep(ReferenceOptimizer):
     """The EMA blended with ``μ`` from its zero init on the first step instead of copying the weights."""
 
-    def ema_blend_weight(self) -> Tracked | None:
-        return 1 - Tracked.rounded(self.config["ema_momentum"], self.fmt)
+    def ema_blend_weight(self, fmt: FloatFormat | None = None) -> Tracked | None:
+        return 1 - Tracked.rounded(self.config["ema_momentum"], fmt or self.fmt)
 
 
 class EmaFromInitialWeights(EmaMomentumOnFirstStep):
@@ -825,6 +842,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "the dense result", _lazy_sparse),
     Deviation("loss-scale-not-undone", "the loss scale is not undone (gradients not divided by loss_scale_factor)",
               _when("loss_scale_factor", lambda s: _patched(s, loss_scale_factor=None))),
+    Deviation("global-clip-per-dtype-group", "global clipping over each dtype's variables apart, each group by its "
+              "own norm (Keras takes one norm over every variable)",
+              lambda spec: (spec, GlobalClipPerDtype) if spec.get("variable_dtypes")
+              and spec["config"].get("global_clipnorm") else None),
     Deviation("per-variable-clipping", "per-variable clipping instead of global clipping",
               _when("global_clipnorm", lambda s: _patched(s, global_clipnorm=None,
                                                           clipnorm=s["config"]["global_clipnorm"]))),

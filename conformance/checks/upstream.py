@@ -18,6 +18,8 @@ Imports: the catalogue of porting bugs (the deviated oracles), the data model an
 
 from __future__ import annotations
 
+from typing import Any
+
 from optimizer_conformance.conformance.checks.deviations import (
     DEVIATIONS,
     Deviated,
@@ -32,6 +34,7 @@ from optimizer_conformance.conformance.checks.deviations import (
 from optimizer_conformance.conformance.model import make_spec
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
+from optimizer_conformance.reference.pipeline import in_format
 from optimizer_conformance.reference.tracked import DEMOTED_TO
 from optimizer_conformance.reference.weight_decay import apply_weight_decay
 
@@ -70,7 +73,7 @@ class WeightDecayFactorInFloatx(ReferenceOptimizer):
     """Keras on torch: ``_apply_weight_decay`` multiplies the variables by ``1 − η·λ`` formed next to the learning
     rate variable, in ``floatx``: float32 for a float64 variable."""
 
-    def weight_decay_factor_format(self) -> FloatFormat:
+    def weight_decay_factor_format(self, fmt: FloatFormat | None = None) -> FloatFormat:
         return self.floatx
 
 
@@ -79,15 +82,24 @@ class CoefficientsInVariableDtype(ReferenceOptimizer):
     corrections and step sizes there: in bfloat16 β₂ = 0.999 is 1, so Adam's ``1 − β₂ᵗ`` is 0 and the step is
     zero; in float16 β₂ is 0.99902, so ``1 − β₂`` is 2% off."""
 
-    def coefficient_format(self) -> FloatFormat:
-        return self.fmt
+    def coefficient_format(self, fmt: FloatFormat | None = None) -> FloatFormat:
+        return fmt or self.fmt
+
+
+class ParallelUpdateInFirstDtype(ReferenceOptimizer):
+    """Keras on torch: ``_parallel_update_step`` (Adam, AdamW, Adamax, Nadam) forms the learning rate, the β powers
+    and the bias corrections once, in the first variable's dtype, and applies them to every variable: a float32
+    variable beside a float16 first one steps with float16-rounded scalars."""
+
+    def variable_coefficients(self, fmt: FloatFormat, step: int, scalars: dict, first: Any) -> Any:
+        return in_format(first, fmt)
 
 
 class EmaCopiesEveryStep(ReferenceOptimizer):
     """Keras 3.0.1's EMA under ``tf.function``: the first-step test is a Python flag read while tracing, so the
     traced step copies the weights into the average on every call and never blends."""
 
-    def ema_blend_weight(self) -> Tracked | None:
+    def ema_blend_weight(self, fmt: FloatFormat | None = None) -> Tracked | None:
         return None
 
 
@@ -111,7 +123,7 @@ class ClipsAndDecaysEveryMicroStep(ReferenceOptimizer):
             for i in active:
                 if not self.exclusions.excludes(i, self.names[i]):
                     self.theta[i] = apply_weight_decay(self.theta[i], self.config["weight_decay"], lr_floatx,
-                                                       self.weight_decay_factor_format())
+                                                       self.weight_decay_factor_format(self.fmts[i]))
         acc = self.slots["gradient_accumulator"]
         if (self.raw_iterations + 1) % self.accumulation_steps != 0:
             for i in active:
@@ -121,6 +133,12 @@ class ClipsAndDecaysEveryMicroStep(ReferenceOptimizer):
             for i in range(len(acc)):
                 acc[i] = [Tracked.exact(0, self.fmt) for _ in acc[i]]
         self.update_moving_average()
+
+
+def _parallel_in_first_dtype(spec: dict) -> Deviated | None:
+    """Where variables of several dtypes meet a rule Keras's torch backend updates in parallel."""
+    parallel = spec["algorithm"] in ("adam", "adamw", "adamax", "nadam")
+    return (spec, ParallelUpdateInFirstDtype) if parallel and spec.get("variable_dtypes") else None
 
 
 def _in(dtypes: tuple[str, ...], oracle: type[ReferenceOptimizer]):
@@ -172,6 +190,13 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
               upstream=Upstream("keras", "3.0.0", None, ("tensorflow", "jax", "torch"), ("float16", "bfloat16"),
                                 ("keras-team/keras-hub #2629", "tensorflow/tensorflow #58138",
                                  f"{KERAS} #21238 (a fix proposed and closed)"), "pipeline/basic [bfloat16]")),
+    Deviation("torch-parallel-update-in-first-dtype", "Keras's torch backend forms Adam's, AdamW's and Adamax's "
+              "per-step scalars (learning rate, β powers, bias corrections) once, in the first variable's dtype, "
+              "for every variable (_parallel_update_step): beside a float16 or bfloat16 first variable, a float32 "
+              "one steps with float16- or bfloat16-rounded scalars (bfloat16 first: it does not move)",
+              _parallel_in_first_dtype,
+              upstream=Upstream("keras", "3.0.0", None, ("torch",), ("float16", "bfloat16"), ("not yet reported",),
+                                "pipeline/mixed-dtypes [float16]")),
     Deviation("schedule-free-x-from-updated-z", "schedule-free AdamW's x recovered from the updated z instead of "
               "the old one (momentum.value is the live variable on TensorFlow and torch, read after assign_sub)",
               _for("schedule-free-adamw", _with_rule(_ScheduleFreeXFromUpdatedZRule)),
@@ -197,6 +222,9 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
 # The smallest case that shows each entry (``optconf upstream``): it fails the specification where the bug is there.
 REPRODUCTIONS: dict[str, dict] = {
     "torch-float64-demotion": _case("adamax", {"learning_rate": 0.01, "global_clipnorm": 0.2}, "float64", 1),
+    "torch-parallel-update-in-first-dtype": make_spec(
+        "adam", {"learning_rate": 0.01}, "float16", [("kernel", _THETA), ("bias", [0.1, -0.3])],
+        [[g, g[:2]] for g in _GRADS[:2]], variable_dtypes={1: "float32"}),
     "schedule-free-x-from-updated-z": _case("schedule-free-adamw", {"learning_rate": 0.01}, "float64"),
     "float64-hyperparameters-via-float32": _case("lamb", {"learning_rate": 0.01}, "float64", 1),
     "torch-float64-weight-decay-factor-in-float32": _case(

@@ -22,7 +22,8 @@ from typing import Any
 # The parts of Keras 3's ``apply`` (reference.pipeline); a dialect has some of them.  A trajectory that uses a part
 # its rule's dialect lacks does not apply to that rule.
 PIPELINE_PARTS = ("clipping", "weight-decay", "loss-scale", "accumulation", "ema", "schedules", "none-gradients",
-                  "constraints", "overwrite-with-gradient", "loss-scale-optimizer", "sparse-gradients", "non-finite")
+                  "constraints", "overwrite-with-gradient", "loss-scale-optimizer", "sparse-gradients", "non-finite",
+                  "mixed-dtypes")
 
 # What a rule may have beyond the common Adam-family shape; the features of the pipeline check that need one apply
 # to the rules that have it (conformance.cases.catalogue).

@@ -455,6 +455,26 @@ class PerVariableClipping(keras.optimizers.Adam):
         return super()._clip_gradients(grads)
 
 
+class GlobalClipPerDtypeGroup(keras.optimizers.Adam):
+    """global_clipnorm over each dtype's variables apart (a mixed-precision port that clips each group by its own
+    norm): TensorFlow's own Keras raises there, which a port works around so."""
+    deviation = "global-clip-per-dtype-group"
+    conformance_algorithms = ("adam",)
+    expected_check = "pipeline/mixed-dtypes-global-clipnorm"
+
+    def _clip_gradients(self, grads):
+        if not self.global_clipnorm:
+            return super()._clip_gradients(grads)
+        c, out = self.global_clipnorm, list(grads)
+        for dtype in dict.fromkeys(g.dtype for g in grads if g is not None):
+            members = [i for i, g in enumerate(grads) if g is not None and g.dtype == dtype]
+            total = ops.sqrt(sum(ops.sum(ops.square(grads[i])) for i in members))
+            scale = c * ops.minimum(1.0 / total, 1.0 / c) + (total - total)
+            for i in members:
+                out[i] = grads[i] * ops.cast(scale, grads[i].dtype)
+        return out
+
+
 class GlobalClipKeepsNonFiniteNorm(keras.optimizers.Adam):
     """Global clipping by c·min(1/N, 1/c) without Keras's + (N − N): an Inf norm zeroes every gradient."""
     deviation = "global-clip-keeps-non-finite-norm"
@@ -590,6 +610,7 @@ BUGS = [c for c in (
     ScheduleFreeWarmupOffByOne,
     ScheduleFreeXFromUpdatedZ, ConstraintBeforeUpdate, OverwrittenVariableDecayed, LossScaleNotHalved,
     NonFiniteStepApplied, GrowthCountedOnSkippedSteps, AdamaxMaxDropsNan, GlobalClipKeepsNonFiniteNorm,
+    GlobalClipPerDtypeGroup,
     NonFiniteGradientsZeroed, SparseUpdateLazy, StepCountPerVariable, MissingGradientAsZero,
 ) if c is not None]
 

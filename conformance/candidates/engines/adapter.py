@@ -63,6 +63,9 @@ class AdapterEngine:
         if spec_floatx(spec) != declared and not self._held_exactly(spec):
             return (f"the trajectory holds its learning rate in floatx {spec_floatx(spec)}; the adapter declares "
                     f"floatx {declared}")
+        if spec.get("variable_dtypes"):
+            return ("the adapter protocol gives one dtype per trajectory: variables of several dtypes "
+                    "(pipeline/mixed-dtypes*) are for Keras-style classes")
         options = variable_options(spec)
         if options and not hasattr(self._instance(), "set_variable_options"):
             return (f"the trajectory's variables carry {' and '.join(options)}, and the adapter has no "

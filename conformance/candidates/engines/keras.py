@@ -21,7 +21,7 @@ from optimizer_conformance.conformance.checks.api.bridge import (
     keras_tensor,
     keras_variable,
 )
-from optimizer_conformance.conformance.model import encode, first_line, spec_floatx
+from optimizer_conformance.conformance.model import encode, first_line, spec_floatx, variable_dtype
 from optimizer_conformance.reference.rules import KERAS_CLASSES, KERAS_SCALARS, KERAS_SLOTS
 
 
@@ -85,7 +85,7 @@ class KerasEngine:
         """Why the Keras release here, the reference, refuses the spec's configuration (then it does not apply)."""
         return (declared_lack(self.obj, spec) or keras_rejects(spec["algorithm"], spec["config"])
                 or keras_ignores_variable_options(spec)
-                or self._loss_scale_failure(spec) or self._sparse_failure(spec))
+                or self._loss_scale_failure(spec) or self._sparse_failure(spec) or self._mixed_clipping_failure(spec))
 
     def _sparse_failure(self, spec: dict) -> str | None:
         if not spec.get("sparse_gradients"):
@@ -125,6 +125,23 @@ class KerasEngine:
             own = resolve(own)
         return own or self.keras.optimizers.LossScaleOptimizer
 
+    def _mixed_clipping_failure(self, spec: dict) -> str | None:
+        """Keras 3.15's TensorFlow backend raises when global_clipnorm meets variables of several dtypes (the scale,
+        in the wider dtype, multiplies a narrower gradient: InvalidArgumentError in Mul); JAX and torch promote.
+        Probed once per configuration on its first step, so a release that fixes it is judged."""
+        if not (spec.get("variable_dtypes") and spec["config"].get("global_clipnorm")):
+            return None
+        key = ("mixed-clipping", spec["algorithm"], spec["dtype"], self.compile, str(spec["variable_dtypes"]))
+        if key not in self._probed:
+            try:
+                self.run({**spec, "gradients": spec["gradients"][:1], "finalize": False})
+                self._probed[key] = None
+            except Exception as error:  # noqa: BLE001 - whatever Keras raises says it cannot do this
+                self._probed[key] = (f"Keras {self.keras.__version__} raises on {self.keras.backend.backend()} "
+                                     "when global_clipnorm meets variables of several dtypes (an upstream bug: "
+                                     f"{type(error).__name__}: {first_line(error)})")
+        return self._probed[key]
+
     def _loss_scale_failure(self, spec: dict) -> str | None:
         """Keras 3.15's LossScaleOptimizer cannot accumulate gradients of float16 or bfloat16 variables on
         TensorFlow and JAX (the float32 unscaled gradient meets the narrower accumulator and raises): probed
@@ -160,10 +177,11 @@ class KerasEngine:
             keras.config.set_floatx(before)
 
     def _run(self, spec) -> list[dict]:
-        keras, dtype = self.keras, spec["dtype"]
+        keras = self.keras
         constraints = {int(i): c for i, c in (spec.get("constraints") or {}).items()}
-        variables = [keras.Variable(decode_in(values, shape, dtype), name=name, dtype=dtype)
-                     for name, shape, values in spec["variables"]]
+        dtypes = [variable_dtype(spec, i) for i in range(len(spec["variables"]))]
+        variables = [keras.Variable(decode_in(values, shape, d), name=name, dtype=d)
+                     for (name, shape, values), d in zip(spec["variables"], dtypes)]
         for i, serialized in constraints.items():
             # As Layer.add_weight does it: keras.Variable takes no constraint argument (and ignores one).
             variables[i].constraint = keras.constraints.deserialize(serialized)
@@ -186,7 +204,7 @@ class KerasEngine:
         sparse = set(spec.get("sparse_gradients") or ())
         states = []
         for k, step in enumerate(spec["gradients"], start=1):
-            grads = [None if g is None else self._gradient(g, v, dtype, i in sparse)
+            grads = [None if g is None else self._gradient(g, v, dtypes[i], i in sparse)
                      for i, (g, v) in enumerate(zip(step, variables))]
             announce("apply", k)
             apply(grads)

@@ -40,6 +40,8 @@ class LegacyEngine:
         exclusions from a decay they do not have; and they are given dense gradients here."""
         if spec.get("sparse_gradients"):
             return "the legacy optimizers are given dense gradients here"
+        if spec.get("variable_dtypes"):
+            return "the legacy optimizers are given variables of one dtype here"
         accepted = self.accepted
         defaults = RULES[spec["algorithm"]].all_defaults  # a full get_config() names every Keras 3 argument
         unknown = sorted(k for k, v in spec["config"].items()

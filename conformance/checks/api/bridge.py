@@ -65,7 +65,8 @@ def keras_ignores_variable_options(spec: dict) -> str | None:
     """Why the Keras installed here cannot run ``spec``'s variable options (a release that predates
     ``overwrite_with_gradient`` leaves the flag unread), or None.  Each option is probed once, by behaviour:
     a one-variable SGD step must do what the option says."""
-    missing = [option for option in variable_options(spec) if not _honours(option)]
+    missing = [option for option in variable_options(spec)
+               if option in ("overwrite_with_gradient", "constraints") and not _honours(option)]
     if not missing:
         return None
     import keras
