@@ -22,7 +22,8 @@ _LOW, _F64 = "low-precision-coefficients-in-variable-dtype", "float64-hyperparam
 KERAS_UPSTREAM_BUGS = {
     "tensorflow": {_LOW, _F64, SCHEDULE_FREE},
     "jax": {_LOW},
-    "torch": {_LOW, _F64, SCHEDULE_FREE, "torch-float64-demotion", "torch-float64-weight-decay-factor-in-float32"},
+    "torch": {_LOW, _F64, SCHEDULE_FREE, "torch-float64-demotion", "torch-float64-weight-decay-factor-in-float32",
+              "torch-parallel-update-in-first-dtype"},
 }
 
 

@@ -39,7 +39,8 @@ def _assert_every_failure_explained(document: dict, candidate: str) -> None:
     assert not unexplained, unexplained
     lacking = [c for c in document["checks"] if c["verdict"] == "not applicable"]
     assert lacking and all("leave it to the training loop" in c["not_applicable"] or "optax." in c["not_applicable"]
-                           or "torch.optim" in c["not_applicable"] for c in lacking), lacking
+                           or "torch.optim" in c["not_applicable"] or "one dtype per trajectory" in c["not_applicable"]
+                           for c in lacking), lacking
 
 
 @requires("torch")

@@ -34,7 +34,6 @@ from optimizer_conformance.conformance.cases.inputs import (
     spread,
 )
 from optimizer_conformance.conformance.model import Case, Profile, make_spec
-from optimizer_conformance.reference.formats import FLOAT32
 from optimizer_conformance.reference.rules import ALL, RULES
 from optimizer_conformance.reference.rules.descriptor import Golden
 
@@ -78,7 +77,9 @@ class Trajectory:
     constraints: dict[int, dict[str, Any]] = field(default_factory=dict)  # serialized keras.constraints
     loss_scale_optimizer: dict[str, Any] = field(default_factory=dict)  # wrapped in Keras's LossScaleOptimizer
     sparse_gradients: tuple[int, ...] = ()  # variables whose gradients are delivered as row slices
-    mixed_dtypes: bool = False  # the last variable (and its gradients) in another dtype: see other_dtype
+    # A dtype per variable index for variables not in the run's dtype (and their gradients); OTHER: the dtype
+    # beside the run's (other_dtype), so that a pipeline feature mixes dtypes in every dtype it runs in.
+    variable_dtypes: dict[int, str] = field(default_factory=dict)
 
     needs: str | None = None  # a capability of the rule (reference.rules.descriptor.CAPABILITIES) the feature needs
     on_first_rule: bool = False  # a pipeline feature that also runs on the first rule (Adam), whatever it needs
@@ -105,7 +106,7 @@ class Trajectory:
             "loss-scale-optimizer": bool(self.loss_scale_optimizer),
             "sparse-gradients": bool(self.sparse_gradients),
             "non-finite": self.data in NON_FINITE_DATA,
-            "mixed-dtypes": self.mixed_dtypes,
+            "mixed-dtypes": bool(self.variable_dtypes),
         }
         return frozenset(part for part, on in used.items() if on)
 
@@ -113,8 +114,11 @@ class Trajectory:
         """Initial variables and gradients, exactly representable in ``dtype`` (default: the input dtype)."""
         dtype = dtype or self.input_dtype
         theta, grads = DATA[self.data](generator(self.name), self.shapes, self.steps, dtype)
-        variables = [(name, held(t, dtype)) for (name, _), t in zip(self.shapes, theta)]
-        gradients: list[list[np.ndarray | None]] = [[held(g, dtype) for g in step] for step in grads]
+        own = self.dtypes_in(dtype)
+        variables = [(name, held(held(t, dtype), own.get(i, dtype))) for i, ((name, _), t)
+                     in enumerate(zip(self.shapes, theta))]
+        gradients: list[list[np.ndarray | None]] = [[held(held(g, dtype), own.get(i, dtype))
+                                                     for i, g in enumerate(step)] for step in grads]
         if self.none_every:
             for k in range(1, len(gradients), self.none_every):
                 gradients[k][-1] = None
@@ -126,16 +130,14 @@ class Trajectory:
             raise ValueError(f"{self.name} is a feature: make it concrete with for_algorithm()")
         dtype = dtype or self.input_dtype
         variables, gradients = self.inputs(dtype)
-        own = {}
-        if self.mixed_dtypes:
-            last, own[len(variables) - 1] = len(variables) - 1, other_dtype(dtype)
-            variables[last] = (variables[last][0], held(variables[last][1], own[last]))
-            for step in gradients:
-                step[last] = None if step[last] is None else held(step[last], own[last])
         return make_spec(self.algorithm, self.config, dtype, variables, gradients, exclude=self.exclude,
                          compile=compile, finalize=self.finalize, overwrite_with_gradient=self.overwrite_with_gradient,
                          constraints=self.constraints, loss_scale_optimizer=self.loss_scale_optimizer,
-                         sparse_gradients=self.sparse_gradients, variable_dtypes=own)
+                         sparse_gradients=self.sparse_gradients, variable_dtypes=self.dtypes_in(dtype))
+
+    def dtypes_in(self, dtype: str) -> dict[int, str]:
+        """The variables' own dtypes in a run in ``dtype`` (OTHER made concrete)."""
+        return {i: other_dtype(dtype) if d == OTHER else d for i, d in self.variable_dtypes.items()}
 
     def for_algorithm(self, algorithm: str, steps: int) -> Trajectory:
         """A feature made concrete: ``algorithm`` at learning rate 0.01 (and its rule's ``pipeline_config``: AdamW's
@@ -254,6 +256,9 @@ DATA: dict[str, Callable] = {
 # -- the pipeline check's features -------------------------------------------------------------------------
 
 
+OTHER = "other"
+
+
 def other_dtype(dtype: str) -> str:
     """The dtype of the second kind of variable beside ``dtype`` ones in a mixed-dtype trajectory: float16 beside
     float32 (mixed precision's pair), float32 beside the others."""
@@ -333,10 +338,10 @@ FEATURES: tuple[Trajectory, ...] = (
              data="zero-variable", needs="variable-norms"),
     _feature("mixed-dtypes", "the bias in another dtype (float16 beside float32, float32 beside the others): each "
              "variable decayed and updated in its own dtype, the learning rate cast to each",
-             {"weight_decay": 0.05}, mixed_dtypes=True),
+             {"weight_decay": 0.05}, variable_dtypes={1: OTHER}),
     _feature("mixed-dtypes-global-clipnorm", "global clipping across two dtypes: each sum of squares in its own, the "
              "norm and the scale in the wider, each product cast back", {"global_clipnorm": 0.05},
-             mixed_dtypes=True),
+             variable_dtypes={1: OTHER}),
     _feature("schedule-exponential", "ExponentialDecay", {"learning_rate": schedule(
         "ExponentialDecay", initial_learning_rate=0.05, decay_steps=2, decay_rate=0.5)}),
     _feature("schedule-piecewise", "PiecewiseConstantDecay", {"learning_rate": schedule(
@@ -353,12 +358,11 @@ FEATURES: tuple[Trajectory, ...] = (
 
 def features_for(algorithm: str) -> list[Trajectory]:
     """The features that apply to ``algorithm``: its dialect has the pipeline parts they use, and it has the
-    capability they need.  Variables of several dtypes are not yet specified for a rule with per-step scalars
-    (Nadam's momentum product, which Keras holds in the first variable's dtype and casts to each)."""
+    capability they need; variables of several dtypes, where the rule has the capability ``mixed-dtypes``."""
     rule = RULES[algorithm]
     return [f for f in FEATURES if f.parts <= rule.dialect.pipeline
             and (f.needs is None or f.needs in rule.capabilities or (f.on_first_rule and rule is ALL[0]))
-            and not (f.mixed_dtypes and rule.initial_scalars(FLOAT32))]
+            and not (f.variable_dtypes and "mixed-dtypes" not in rule.capabilities)]
 
 
 def judges_the_rule(feature: Trajectory) -> bool:
@@ -498,6 +502,13 @@ CORPUS: tuple[Trajectory, ...] = (
     Trajectory("adamax-non-finite-gradients-clipnorm", "per-tensor clipping of a gradient with an Inf (the rest of "
           "it goes to 0) and a NaN (all of it NaN); Adamax's max propagates NaN", "adamax",
           {"learning_rate": LR, "clipnorm": 0.5}, data="non-finite"),
+    Trajectory("adam-mixed-dtypes", "a float16 bias beside the kernel, with weight decay and an EMA: each variable "
+               "decayed, updated and averaged in its own dtype", "adam",
+               {"learning_rate": LR, "weight_decay": 0.1, "use_ema": True, "ema_momentum": 0.5},
+               variable_dtypes={1: "float16"}),
+    Trajectory("adamw-mixed-dtypes-global-clipnorm", "global clipping over a kernel and a float16 bias: one norm, "
+               "formed in the wider dtype", "adamw", {"learning_rate": LR, "weight_decay": 0.05,
+                                                       "global_clipnorm": 0.5}, variable_dtypes={1: "float16"}),
     Trajectory("adam-sparse-gradients", "an embedding's gradient given as row slices (tf.IndexedSlices, JAX BCOO) "
           "of the rows it touches; the result is the dense one", "adam", {"learning_rate": LR}, data="sparse-rows",
           shapes=EMBEDDING, sparse_gradients=(0,)),

@@ -452,7 +452,8 @@ class _AdamaxMaxByIncrementRule(_AdamaxVariantRule):
 
 
 def _adamax_sparse_increment(spec: dict) -> Deviated | None:
-    return (spec, _ADAMAX_MAX_BY_INCREMENT) if spec["algorithm"] == "adamax" and spec.get("sparse_gradients") else None
+    adamax_rule = RULES[spec["algorithm"]].update is adamax.update
+    return (spec, _ADAMAX_MAX_BY_INCREMENT) if adamax_rule and spec.get("sparse_gradients") else None
 
 
 class _AdamaxNoBiasCorrectionRule(_AdamaxVariantRule):

@@ -35,6 +35,7 @@ from optimizer_conformance.conformance.model import make_spec
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
 from optimizer_conformance.reference.pipeline import in_format
+from optimizer_conformance.reference.rules import RULES
 from optimizer_conformance.reference.tracked import DEMOTED_TO
 from optimizer_conformance.reference.weight_decay import apply_weight_decay
 
@@ -137,7 +138,7 @@ class ClipsAndDecaysEveryMicroStep(ReferenceOptimizer):
 
 def _parallel_in_first_dtype(spec: dict) -> Deviated | None:
     """Where variables of several dtypes meet a rule Keras's torch backend updates in parallel."""
-    parallel = spec["algorithm"] in ("adam", "adamw", "adamax", "nadam")
+    parallel = RULES[spec["algorithm"]].keras_torch_parallel
     return (spec, ParallelUpdateInFirstDtype) if parallel and spec.get("variable_dtypes") else None
 
 

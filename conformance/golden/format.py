@@ -110,9 +110,10 @@ class Fixture:
     @property
     def spec_options(self) -> dict[str, Any]:
         """``overwrite_with_gradient`` (indices), ``constraints`` (index → serialized constraint),
-        ``loss_scale_optimizer`` (the wrapper's arguments) and ``sparse_gradients`` (indices), those used."""
+        ``loss_scale_optimizer`` (the wrapper's arguments), ``sparse_gradients`` (indices) and ``variable_dtypes``
+        (index → dtype), those used."""
         return {key: self.document[key] for key in ("overwrite_with_gradient", "constraints", "loss_scale_optimizer",
-                                                    "sparse_gradients")
+                                                    "sparse_gradients", "variable_dtypes")
                 if self.document.get(key)}
 
     def variables(self) -> list[tuple[str, np.ndarray]]:

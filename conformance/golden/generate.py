@@ -79,6 +79,8 @@ def build_document(entry: Trajectory, precision: int = DEFAULT_PRECISION, inputs
         **({"constraints": {str(i): c for i, c in entry.constraints.items()}} if entry.constraints else {}),
         **({"loss_scale_optimizer": dict(entry.loss_scale_optimizer)} if entry.loss_scale_optimizer else {}),
         **({"sparse_gradients": list(entry.sparse_gradients)} if entry.sparse_gradients else {}),
+        **({"variable_dtypes": {str(i): d for i, d in entry.dtypes_in(entry.input_dtype).items()}}
+           if entry.variable_dtypes else {}),
         "variables": [{"name": n, "shape": list(a.shape), "initial": encode_values(a)} for n, a in variables],
         "gradients": [[None if g is None else encode_values(g) for g in step] for step in gradients],
         "finalize": entry.finalize,
@@ -99,7 +101,8 @@ def build_document(entry: Trajectory, precision: int = DEFAULT_PRECISION, inputs
 def _run(entry: Trajectory, variables, gradients, dtype: str, precision: int):
     opt = ReferenceOptimizer(entry.algorithm, entry.config, dtype=dtype, precision=precision,
                              loss_scale_optimizer=entry.loss_scale_optimizer or None)
-    opt.build(variables, overwrite_with_gradient=entry.overwrite_with_gradient, constraints=entry.constraints)
+    opt.build(variables, overwrite_with_gradient=entry.overwrite_with_gradient, constraints=entry.constraints,
+              variable_dtypes=entry.dtypes_in(dtype))
     if entry.exclude:
         opt.exclude_from_weight_decay(**entry.exclude)
     out = []
@@ -215,7 +218,8 @@ def _trajectory(name: str, description: str, spec: dict) -> tuple[Trajectory, tu
                             overwrite_with_gradient=tuple(spec.get("overwrite_with_gradient") or ()),
                             constraints=spec.get("constraints") or {},
                             loss_scale_optimizer=spec.get("loss_scale_optimizer") or {},
-                            sparse_gradients=tuple(spec.get("sparse_gradients") or ()))
+                            sparse_gradients=tuple(spec.get("sparse_gradients") or ()),
+                            variable_dtypes={int(i): d for i, d in (spec.get("variable_dtypes") or {}).items()})
     return trajectory, (variables, gradients)
 
 
@@ -244,7 +248,8 @@ def rederive(fixture: Fixture) -> str | None:
                        overwrite_with_gradient=tuple(doc.get("overwrite_with_gradient") or ()),
                        constraints=doc.get("constraints") or {},
                        loss_scale_optimizer=doc.get("loss_scale_optimizer") or {},
-                       sparse_gradients=tuple(doc.get("sparse_gradients") or ()))
+                       sparse_gradients=tuple(doc.get("sparse_gradients") or ()),
+                       variable_dtypes={int(i): d for i, d in (doc.get("variable_dtypes") or {}).items()})
     inputs = (fixture.variables(), fixture.gradients())
     try:
         fresh = build_document(entry, doc["provenance"]["precision_bits"], inputs, fixture.budget_dtypes)

@@ -32,6 +32,9 @@ CAPABILITIES = {
     "variable-norms": "norms over a whole variable (Lamb's trust ratio): a variable at zero meets its guard",
     "running-max": "a running maximum of |g| (Adamax's norm): Inf and NaN gradients meet the max",
     "warmup": "a learning-rate warmup of its own (schedule-free AdamW's warmup_steps)",
+    "mixed-dtypes": "variables of several dtypes specified: each updated in its own (not yet for a rule whose state "
+                    "crosses variables, Nadam's momentum product in the first variable's dtype, nor schedule-free "
+                    "AdamW's, where Keras's float16 velocity measured 2.4 % off)",
 }
 
 
@@ -97,6 +100,7 @@ class Rule:
     validate: Callable[[dict], None] | None = None  # the constructor's own checks, beyond the dialect's
     weight_decay_required: bool = False  # weight_decay must be a float (AdamW)
     capabilities: frozenset[str] = frozenset()  # from CAPABILITIES
+    keras_torch_parallel: bool = False  # Keras's torch backend updates it in _parallel_update_step (all at once)
     # Keras attribute -> (slot, the optimizer attribute that switches it on, or None); and scalar attributes.
     keras_slots: tuple[tuple[str, str, str | None], ...] = ()
     keras_scalars: Mapping[str, str] = field(default_factory=dict)

@@ -111,6 +111,7 @@ RULE = Rule(
     coefficients=coefficients,
     update=update,
     keras_class="Nadam",
+    keras_torch_parallel=True,
     defaults={"name": "nadam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
     keras_slots=(("_momentums", "momentum", None), ("_velocities", "velocity", None)),
     keras_scalars={"_u_product": "u_product"},
