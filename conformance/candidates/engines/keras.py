@@ -132,15 +132,8 @@ class KerasEngine:
         if not (spec.get("variable_dtypes") and spec["config"].get("global_clipnorm")):
             return None
         key = ("mixed-clipping", spec["algorithm"], spec["dtype"], self.compile, str(spec["variable_dtypes"]))
-        if key not in self._probed:
-            try:
-                self.run({**spec, "gradients": spec["gradients"][:1], "finalize": False})
-                self._probed[key] = None
-            except Exception as error:  # noqa: BLE001 - whatever Keras raises says it cannot do this
-                self._probed[key] = (f"Keras {self.keras.__version__} raises on {self.keras.backend.backend()} "
-                                     "when global_clipnorm meets variables of several dtypes (an upstream bug: "
-                                     f"{type(error).__name__}: {first_line(error)})")
-        return self._probed[key]
+        return self._raises(key, spec, 1, "when global_clipnorm meets variables of several dtypes (an upstream bug: ",
+                            ")")
 
     def _loss_scale_failure(self, spec: dict) -> str | None:
         """Keras 3.15's LossScaleOptimizer cannot accumulate gradients of float16 or bfloat16 variables on
@@ -154,15 +147,18 @@ class KerasEngine:
                 and spec["dtype"] in ("float16", "bfloat16")):
             return None
         key = (spec["algorithm"], spec["dtype"], self.compile, spec["config"]["gradient_accumulation_steps"])
+        return self._raises(key, spec, 2, f"when a LossScaleOptimizer accumulates {spec['dtype']} gradients (", ")")
+
+    def _raises(self, key: tuple, spec: dict, steps: int, when: str, end: str) -> str | None:
+        """Whether Keras raises on the first ``steps`` steps of ``spec`` (probed once per ``key``): the reason,
+        ``Keras <version> raises on <backend> <when><error><end>``, or None."""
         if key not in self._probed:
             try:
-                self.run({**spec, "gradients": spec["gradients"][:2], "finalize": False})
+                self.run({**spec, "gradients": spec["gradients"][:steps], "finalize": False})
                 self._probed[key] = None
             except Exception as error:  # noqa: BLE001 - whatever Keras raises says it cannot do this
-                message = first_line(error)
                 self._probed[key] = (f"Keras {self.keras.__version__} raises on {self.keras.backend.backend()} "
-                                     f"when a LossScaleOptimizer accumulates {spec['dtype']} gradients "
-                                     f"({type(error).__name__}: {message})")
+                                     f"{when}{type(error).__name__}: {first_line(error)}{end}")
         return self._probed[key]
 
     def run(self, spec) -> list[dict]:
