@@ -57,7 +57,7 @@ from optimizer_conformance.conformance.settings import (
     choices,
     chosen,
 )
-from optimizer_conformance.reference.rules import ALGORITHMS
+from optimizer_conformance.reference.rules import ALGORITHMS, translation
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -202,7 +202,7 @@ def run_check(args) -> int:
         chosen_algorithms = chosen(algorithms, claimed, settings.dialect)
         if not chosen_algorithms:
             return _usage_error(f"{candidate.label} claims no algorithm of the {settings.dialect} dialect")
-        unsupported = [a for a in chosen_algorithms if claimed and a not in claimed]
+        unsupported = [a for a in chosen_algorithms if claimed and a not in translation.reachable(claimed)]
         if unsupported:
             return _usage_error(f"{candidate.label} implements {', '.join(claimed)}, not {', '.join(unsupported)}")
         chosen_dtypes = dtypes or described["dtypes"]

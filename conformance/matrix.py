@@ -16,7 +16,7 @@ import fnmatch
 import importlib.util
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from optimizer_conformance.conformance.candidates.client import CandidateError, Worker, parse_candidate
@@ -24,7 +24,7 @@ from optimizer_conformance.conformance.files import write_atomically
 from optimizer_conformance.conformance.model import Outcome, first_line
 from optimizer_conformance.conformance.runner import plan_for, run_plan
 from optimizer_conformance.conformance.settings import Settings
-from optimizer_conformance.reference.rules import ALL
+from optimizer_conformance.reference.rules import ALL, translation
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,9 @@ def run(implementations: list[Implementation], dtypes: list[str], profile: str,
             with Worker(parse_candidate(settings.candidate, settings.backend, settings.compile)) as worker:
                 description = worker.description
                 versions.update(description.get("versions", {}))
-                plan = plan_for(settings, description)
+                # Its own rules, and every other library's rule one of them computes (Keras's Adam in torch's).
+                plan = plan_for(replace(settings, algorithms=translation.reachable(description["algorithms"])),
+                                description)
                 outcomes = run_plan(worker, plan)
         except CandidateError as error:
             rows[implementation.label] = {"*": f"cannot load: {first_line(error, 120)}"}
@@ -110,7 +112,11 @@ def render(rows: dict[str, dict[str, str]], versions: dict[str, str], dtypes: li
              "A cell conforms (checks passed of those applicable), fails only by catalogued upstream bugs of the "
              "implementation's library (named), or **differs**, with its worst |candidate − exact| / budget and the "
              "known deviations the diagnosis names (how many checks each explains). What a library leaves to the "
-             "training loop (EMA, accumulation, clipping, Keras's schedules) is not applicable to it and left out.",
+             "training loop (EMA, accumulation, clipping, Keras's schedules) is not applicable to it and left out. "
+             "An implementation is checked against another library's rule where one of its own rules computes it "
+             "under some arguments (Keras's Adam is torch.optim's Adam without `maximize` or an L2 decay): those "
+             "specs go to it in its own terms and its states come back in that library's names; the arguments "
+             "that have no counterpart are not applicable.  — : none of its rules computes that rule.",
              "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), ""]
     dialects: dict[str, list[str]] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from optimizer_conformance.conformance import files
-from optimizer_conformance.conformance.checks.upstream import describe, is_upstream
+from optimizer_conformance.conformance.checks.upstream import describe, is_other_dialect, is_upstream
 from optimizer_conformance.conformance.model import Outcome
 
 FORMAT = "optimizer-conformance-report"
@@ -108,6 +108,8 @@ def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
             out.write(f"  known upstream bug {describe(o.upstream)}: expected in this release (--strict: a failure)\n")
         elif o.diagnosis and is_upstream(o.diagnosis):
             out.write(f"  matches a known upstream bug: {describe(o.diagnosis)}\n")
+        elif o.diagnosis and is_other_dialect(o.diagnosis):
+            out.write(f"  computes another library's rule: {describe(o.diagnosis)}\n")
         elif o.diagnosis:
             out.write(f"  matches a known porting bug: {describe(o.diagnosis)}\n")
         elif diverged and o.dtype is not None and not o.check.startswith("one-step"):

@@ -16,7 +16,7 @@ from typing import Any
 
 from optimizer_conformance.conformance.model import LACKABLE, PROFILES
 from optimizer_conformance.reference.formats import FORMATS
-from optimizer_conformance.reference.rules import ALGORITHMS, DIALECT_RULES
+from optimizer_conformance.reference.rules import ALGORITHMS, DIALECT_RULES, translation
 
 CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
 # What a candidate may run under as Keras's floatx() (the dtype of its learning-rate variable and schedules).
@@ -146,8 +146,10 @@ def timeout_seconds(value: str | float, name: str = "--timeout") -> float:
 
 
 def chosen(asked: list[str] | None, claimed: list[str], dialect: str | None = None) -> list[str]:
-    """What a run covers: what was asked for, else what the candidate claims, within ``dialect``."""
-    out = list(asked or claimed)
+    """What a run covers: what was asked for, else what the candidate claims, within ``dialect``; in another
+    library's dialect, its rules that the candidate's Keras rules compute (Keras's Adam is torch's Adam without
+    maximize or an L2 decay: :mod:`reference.rules.translation`)."""
+    out = list(asked or (translation.reachable(claimed) if dialect else claimed))
     return [a for a in out if a in DIALECTS[dialect]] if dialect else out
 
 

@@ -43,6 +43,20 @@ def test_registries_are_derived_from_the_rules():
         assert features_for(rule.name), rule.name
 
 
+def test_each_keras_equivalent_names_keras_rules_and_its_dialect_keras_slots():
+    """A rule of another library names the Keras rules that compute it (never its own dialect's), its default
+    arguments translate to one of them or say why not, and its dialect names Keras's slots."""
+    from optimizer_conformance.reference.rules import translation
+
+    for rule in ALL:
+        if rule.keras_equivalent is None:
+            continue
+        assert rule.dialect.keras_api is False and rule.dialect.keras_slot_names, rule.name
+        assert all(RULES[k].dialect.keras_api for k in rule.keras_equivalent.rules), rule.name
+        translated = translation.keras_spec({"algorithm": rule.name, "config": {}})
+        assert isinstance(translated, str) or translated["algorithm"] in rule.keras_equivalent.rules
+
+
 def test_a_descriptor_refuses_what_it_cannot_mean():
     adam = RULES["adam"]
     with pytest.raises(ValueError, match="exactly one of update and update_variable"):

@@ -5,7 +5,11 @@ is a Keras-style class or factory, a ``tf_keras.optimizers.legacy`` optimizer, o
 (:mod:`conformance.candidates.protocol`).  :class:`Worker` runs specs on it (the protocol:
 :mod:`conformance.candidates.server`).
 
-Imports: the data model only.
+A spec of another library's rule (torch.optim's, optax's) that the candidate does not claim but whose Keras
+equivalent it does is run as that Keras rule, its states brought back in the dialect's names
+(:mod:`reference.rules.translation`): Keras in torch's dialect.
+
+Imports: the data model, and the rules' translation between dialects.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from optimizer_conformance.conformance.candidates import messages
 from optimizer_conformance.conformance.model import CandidateLost, NotApplicable, RunError
 from optimizer_conformance.conformance.settings import BACKENDS, COMPILE_MODES, DEFAULT_TIMEOUT
+from optimizer_conformance.reference.rules import translation
 
 __all__ = ["BACKENDS", "COMPILE_MODES", "DEFAULT_TIMEOUT", "Candidate", "CandidateError", "Worker", "parse_candidate",
            "start_workers"]
@@ -290,7 +295,22 @@ class Worker:
     def run(self, spec: dict, meanwhile: Callable[[], object] | None = None) -> list[dict]:
         """The candidate's states along ``spec``; :class:`RunError` if it raised, hung or died;
         :class:`NotApplicable` if the worker's Keras itself rejects the spec's configuration.  ``meanwhile`` is
-        called while the worker runs (its deadline counts from when it returns)."""
+        called while the worker runs (its deadline counts from when it returns).
+
+        A rule the candidate does not claim is run as the Keras rule it claims that computes it, if any."""
+        claimed = self.description.get("algorithms", ()) if self.description else ()
+        algorithm = spec.get("algorithm")
+        if algorithm in translation.RULES and algorithm not in claimed and translation.keras_rules(algorithm):
+            translated = translation.keras_spec(spec)
+            if isinstance(translated, str):
+                raise NotApplicable(f"as Keras's optimizer: {translated}")
+            if translated["algorithm"] not in claimed:
+                raise NotApplicable(f"these arguments are Keras's {translated['algorithm']}, which the candidate does "
+                                    f"not implement (it implements {', '.join(claimed) or 'nothing it names'})")
+            return [translation.from_keras(state, algorithm) for state in self._run(translated, meanwhile)]
+        return self._run(spec, meanwhile)
+
+    def _run(self, spec: dict, meanwhile: Callable[[], object] | None = None) -> list[dict]:
         reply = self._request(messages.run(spec), "the candidate", meanwhile)
         if messages.ERROR in reply:
             error = reply[messages.ERROR]

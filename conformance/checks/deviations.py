@@ -32,7 +32,17 @@ from optimizer_conformance.reference.clipping import clip_by_global_norm
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
 from optimizer_conformance.reference.loss_scale import DynamicLossScale, all_finite
 from optimizer_conformance.reference.pipeline import Quantity
-from optimizer_conformance.reference.rules import RULES, adam, adamax, lamb, nadam, nadam_legacy, schedule_free_adamw
+from optimizer_conformance.reference.rules import (
+    ALL,
+    RULES,
+    adam,
+    adamax,
+    lamb,
+    nadam,
+    nadam_legacy,
+    schedule_free_adamw,
+    translation,
+)
 from optimizer_conformance.reference.tracked import absolute, lerp, maximum, minimum, norm, power, sqrt
 from optimizer_conformance.reference.weight_decay import apply_weight_decay
 
@@ -600,6 +610,9 @@ class Deviation:
     renames: dict[str, str] = field(default_factory=dict)
     unmodelled: tuple[str, ...] = ()
     upstream: Upstream | None = None  # set for a bug of a released library (conformance.checks.upstream)
+    # A deviated oracle of another dialect: (spec, deviated spec, reported state) -> the state in its names, or
+    # None where it cannot hold it (in place of ``renames``).
+    restate: Callable[[dict, dict, dict], dict | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -682,6 +695,22 @@ def _counterpart(dialect: str) -> Callable[[dict], Deviated | None]:
             return None
         return {**spec, "algorithm": other.name, "config": config}, ReferenceOptimizer
     return deviate
+
+
+def _as_keras(keras_rule: str) -> Callable[[dict], Deviated | None]:
+    """Keras's ``keras_rule`` run in place of another library's rule, where the spec's arguments translate to it."""
+    def deviate(spec: dict) -> Deviated | None:
+        if keras_rule not in translation.keras_rules(spec["algorithm"]):
+            return None
+        translated = translation.keras_spec(spec)
+        if isinstance(translated, str) or translated["algorithm"] != keras_rule:
+            return None
+        return translated, ReferenceOptimizer
+    return deviate
+
+
+def _in_keras_names(spec: dict, deviated: dict, state: dict) -> dict | None:
+    return translation.to_keras(state, spec["algorithm"], deviated["algorithm"])
 
 
 def _when(key: str, transform: Callable[[dict], dict], oracle=ReferenceOptimizer) -> Callable[[dict], Deviated | None]:
@@ -811,6 +840,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "too (Keras counts the optimizer's steps)", _step_count_per_variable),
     Deviation("missing-gradient-as-zero", "a None gradient taken as zeros, as optax does: the variable's moments "
               "decay and it moves (Keras leaves it and its slots alone)", _missing_as_zero),
+    # Another library's rule computed as Keras computes it (Keras itself, or a port of Keras, in torch's or optax's
+    # dialect): Keras's ε placement and bias correction, one step count for every variable.
+    *(Deviation(f"as-keras-{name}", f"Keras's {RULES[name].keras_class} ({name}) with the same arguments, as a "
+                "Keras-style implementation computes it: Keras's ε placement and bias correction, one step count and "
+                "one momentum product for every variable", _as_keras(name), restate=_in_keras_names)
+      for name in dict.fromkeys(k for rule in ALL for k in translation.keras_rules(rule.name))),
     # -- the pipeline ------------------------------------------------------------------------------------
     Deviation("accumulation-sums", "gradient accumulation sums the micro-gradients instead of averaging them",
               _when("gradient_accumulation_steps", lambda s: s, AccumulationSums)),

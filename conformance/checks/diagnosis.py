@@ -52,7 +52,10 @@ def diagnose(spec: dict, states: list[dict], first: tuple[Deviation, ...] = (), 
                 # A porting deviation that leaves most weights unconstrained (t = 0, say) would match anything.  An
                 # upstream bug may: Keras's bfloat16 Adam forms 1 − β₂ᵗ = 0 there, which no budget can bound.
                 continue
-            reported = [_as_deviation_names(state, deviation) for state in states]
+            reported = [_as_deviation_names(state, deviation) if deviation.restate is None
+                        else deviation.restate(spec, deviated_spec, state) for state in states]
+            if any(state is None for state in reported):
+                continue
             findings = compare(expected, reported)
         except (ValueError, ZeroDivisionError, ArithmeticError):
             continue  # includes a reported quantity the deviated oracle does not have: no match

@@ -268,6 +268,11 @@ def is_upstream(deviation_id: str) -> bool:
     return all(part in BY_ID and BY_ID[part].upstream is not None for part in deviation_id.split(" + "))
 
 
+def is_other_dialect(deviation_id: str) -> bool:
+    """Whether an id names another library's rule (Keras's, for torch.optim's), not a bug."""
+    return deviation_id in BY_ID and BY_ID[deviation_id].restate is not None
+
+
 def describe(deviation_id: str) -> str:
     """``[id] description``, with the releases and references of an upstream bug (``"a + b"``: each)."""
     if " + " in deviation_id:

@@ -60,10 +60,25 @@ class Dialect:
     # skipped whole (torch.optim's per-parameter ``state["step"]``).  Reported as ``step/<variable>``.
     step_per_variable: bool = False
     keras_api: bool = True  # its rules are Keras classes (the API checks compare them with Keras's)
+    # -- the same mathematics in Keras's names (reference.rules.translation) -----------------------------------------
+    keras_slot_names: Mapping[str, str] = field(default_factory=dict)  # the library's slot -> Keras's
+    # A scalar of the rule's state kept per variable (torch's ``mu_product``), where Keras keeps one.
+    scalar_per_variable: str | None = None
 
     def in_own_names(self, config: dict[str, Any]) -> dict[str, Any]:
         """A configuration written with Keras's argument names, in the dialect's own."""
         return dict(config) if self.own_names is None else self.own_names(config)
+
+
+@dataclass(frozen=True)
+class KerasEquivalent:
+    """Which Keras rule computes a rule of another library, under which arguments: the same mathematics, so that a
+    Keras-style implementation can be run in that library's dialect, and a failure explained by Keras's rule."""
+
+    rules: tuple[str, ...]  # the Keras rules (keras3, tf-legacy) it can be
+    # The rule's configuration, every argument given -> (Keras's rule, its configuration), or why none computes it.
+    translate: Callable[[dict[str, Any]], tuple[str, dict[str, Any]] | str]
+    scalar_names: Mapping[str, str] = field(default_factory=dict)  # Keras rule -> its name of the per-variable scalar
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,7 @@ class Rule:
     pipeline_config: Mapping[str, Any] = field(default_factory=dict)  # added to every pipeline feature's config
     explore: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # rule hyperparameters explore draws from
     counterpart: str | None = None  # the rule a port commonly implements in this one's place
+    keras_equivalent: KerasEquivalent | None = None  # a rule of another library: the Keras rule that computes it
     corpus: tuple[Golden, ...] = ()
 
     def __post_init__(self) -> None:

@@ -70,6 +70,20 @@ def _torch_validate(config: dict) -> None:
             raise ValueError(f"`{key}` must be a bool; got {config[key]!r}")
 
 
+def torch_in_keras(config: dict, rule: str, *, decoupled: bool) -> tuple[str, dict] | str:
+    """A torch.optim configuration (every argument given) as Keras's ``rule`` takes it, or why no Keras optimizer
+    computes it: ``maximize``, and an L2 ``weight_decay`` (added to the gradient; Keras's decay is decoupled)."""
+    if config["maximize"]:
+        return "maximize=True ascends the gradient: Keras's optimizers have no maximize"
+    decay = config["weight_decay"]
+    if decay and not decoupled:
+        return (f"weight_decay={decay!r} is torch's L2 penalty added to the gradient (decoupled_weight_decay=False): "
+                "Keras's weight decay is decoupled")
+    keras = {"learning_rate": config["lr"], "beta_1": config["betas"][0], "beta_2": config["betas"][1],
+             "epsilon": config["eps"], "weight_decay": decay or None}
+    return rule, keras
+
+
 # torch.optim: the rule and its own weight decay, nothing of Keras's pipeline but missing gradients (a parameter
 # whose .grad is None is skipped whole, its step count included); a float learning rate is a Python float, and the
 # per-step scalars are Python floats (double), each rounded once where it meets a tensor.
@@ -82,6 +96,8 @@ TORCH = Dialect(
     validate=_torch_validate,
     step_per_variable=True,
     keras_api=False,
+    keras_slot_names={"exp_avg": "momentum", "exp_avg_sq": "velocity", "max_exp_avg_sq": "velocity_hat"},
+    scalar_per_variable="mu_product",
 )
 
 
@@ -90,6 +106,20 @@ def _optax_names(config: dict) -> dict:
     """Keras's names in optax's: ``beta_1`` is ``b1``, ``beta_2`` ``b2``, ``epsilon`` ``eps``."""
     names = {"beta_1": "b1", "beta_2": "b2", "epsilon": "eps"}
     return {names.get(key, key): value for key, value in config.items()}
+
+
+def optax_in_keras(config: dict, rule: str) -> tuple[str, dict] | str:
+    """An optax configuration (every argument given) as Keras's ``rule`` takes it, or why no Keras optimizer computes
+    it: ``eps_root`` (inside the root) and ``nesterov``."""
+    if config["eps_root"]:
+        return f"eps_root={config['eps_root']!r} is added inside the square root: Keras's Adam has no such argument"
+    if config["nesterov"]:
+        return "nesterov=True looks ahead with b₁·m̂ₖ₊₁: Keras's Adam has no such option (its Nadam is Dozat's schedule)"
+    keras = {"learning_rate": config["learning_rate"], "beta_1": config["b1"], "beta_2": config["b2"],
+             "epsilon": config["eps"]}
+    if "weight_decay" in config:
+        keras["weight_decay"] = config["weight_decay"]
+    return rule, keras
 
 
 def _optax_validate(config: dict) -> None:
@@ -113,6 +143,7 @@ OPTAX = Dialect(
     own_names=_optax_names,
     validate=_optax_validate,
     keras_api=False,
+    keras_slot_names={"mu": "momentum", "nu": "velocity"},
 )
 
 DIALECTS = (KERAS3, TF_LEGACY, TORCH, OPTAX)

@@ -18,10 +18,11 @@ and multiplies by ``−η`` in the parameter's dtype.  The state is optax's: ``m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from optimizer_conformance.reference.formats import FloatFormat
-from optimizer_conformance.reference.rules.descriptor import Golden, Rule
-from optimizer_conformance.reference.rules.dialects import OPTAX
+from optimizer_conformance.reference.rules.descriptor import Golden, KerasEquivalent, Rule
+from optimizer_conformance.reference.rules.dialects import OPTAX, optax_in_keras
 from optimizer_conformance.reference.tracked import Tracked, lerp, power, sqrt
 
 
@@ -94,6 +95,7 @@ RULE = Rule(
     defaults={"nesterov": False},
     explore={"eps_root": (0.0, 0.0, 1e-8, 0.01), "nesterov": (False, True)},
     counterpart="adam",
+    keras_equivalent=KerasEquivalent(("adam",), partial(optax_in_keras, rule="adam")),
     corpus=(
         Golden("optax-adam-basic", "optax.adam, default b1, b2 and eps", {"learning_rate": 0.01}),
         Golden("optax-adam-eps-root-nesterov", "eps_root 0.01 inside the root, with Nesterov momentum",

@@ -16,6 +16,7 @@ RULE = replace(
     defaults={"nesterov": True},
     explore={"eps_root": (0.0, 0.0, 1e-8, 0.01)},
     counterpart="nadam",
+    keras_equivalent=None,  # Nesterov's look-ahead over bias-corrected moments: no Keras optimizer computes it
     corpus=(
         Golden("optax-nadam-basic", "optax.nadam, default b1, b2 and eps", {"learning_rate": 0.01}),
         Golden("optax-nadam-float64", "optax.nadam on float64 inputs", {"learning_rate": 0.01},

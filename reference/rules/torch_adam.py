@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from optimizer_conformance.reference.formats import FloatFormat
-from optimizer_conformance.reference.rules.descriptor import Golden, Rule
-from optimizer_conformance.reference.rules.dialects import TORCH
+from optimizer_conformance.reference.rules.descriptor import Golden, KerasEquivalent, Rule
+from optimizer_conformance.reference.rules.dialects import TORCH, torch_in_keras
 from optimizer_conformance.reference.tracked import Tracked, decay, in_either_order, lerp, maximum, power, sqrt
 
 
@@ -99,6 +99,15 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
     return theta, new_slots
 
 
+def in_keras(config: dict) -> tuple[str, dict] | str:
+    """Keras's Adam with the same betas, ε, AMSGrad and decoupled decay (ε placed otherwise, one step count)."""
+    translated = torch_in_keras(config, "adam", decoupled=config["decoupled_weight_decay"])
+    if isinstance(translated, str):
+        return translated
+    rule, keras = translated
+    return rule, {**keras, "amsgrad": config["amsgrad"]}
+
+
 RULE = Rule(
     name="torch-adam",
     dialect=TORCH,
@@ -111,6 +120,7 @@ RULE = Rule(
     capabilities=frozenset({"amsgrad"}),
     explore={"maximize": (False, True), "weight_decay": (0.0, 0.0, 0.01, 0.5)},
     counterpart="adam",
+    keras_equivalent=KerasEquivalent(("adam",), in_keras),
     corpus=(
         Golden("torch-adam-basic", "torch.optim.Adam, default betas and eps", {"lr": 0.01}),
         Golden("torch-adam-l2-amsgrad", "torch.optim.Adam with its L2 weight decay (added to the gradient) and "

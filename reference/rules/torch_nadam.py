@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
-from optimizer_conformance.reference.rules.descriptor import Golden, Rule
-from optimizer_conformance.reference.rules.dialects import TORCH
+from optimizer_conformance.reference.rules.descriptor import Golden, KerasEquivalent, Rule
+from optimizer_conformance.reference.rules.dialects import TORCH, torch_in_keras
 from optimizer_conformance.reference.rules.nadam_legacy import momentum_schedule
 from optimizer_conformance.reference.rules.torch_adam import moment_scalars, moments
 from optimizer_conformance.reference.tracked import Tracked, in_either_order, power, sqrt
@@ -75,6 +75,25 @@ def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked
     return theta, {"exp_avg": m, "exp_avg_sq": v}
 
 
+def in_keras(config: dict) -> tuple[str, dict] | str:
+    """Keras 3's Nadam where ``momentum_decay`` is 1 (its schedule 0.96ᵗ), else the legacy Nadam with ψ as its
+    schedule decay (no weight decay there; its ε of 0 is 10⁻⁷)."""
+    psi = config["momentum_decay"]
+    translated = torch_in_keras(config, "nadam" if psi == 1 else "nadam-legacy",
+                                decoupled=config["decoupled_weight_decay"])
+    if isinstance(translated, str):
+        return translated
+    rule, keras = translated
+    if rule == "nadam":
+        return rule, keras
+    if keras.pop("weight_decay"):
+        return (f"momentum_decay={psi!r} is the legacy TensorFlow Nadam's schedule (Keras 3's is momentum_decay=1), "
+                "which has no weight decay")
+    if not keras["epsilon"]:
+        return "eps=0: the legacy TensorFlow Nadam takes an ε of 0 as 1e-7"
+    return rule, {**keras, "decay": psi}
+
+
 RULE = Rule(
     name="torch-nadam",
     dialect=TORCH,
@@ -87,6 +106,8 @@ RULE = Rule(
     explore={"maximize": (False, True), "momentum_decay": (0.004, 0.004, 1.0), "weight_decay": (0.0, 0.0, 0.01, 0.5),
              "decoupled_weight_decay": (False, True)},
     counterpart="nadam-legacy",
+    keras_equivalent=KerasEquivalent(("nadam", "nadam-legacy"), in_keras,
+                                     scalar_names={"nadam": "u_product", "nadam-legacy": "momentum_cache"}),
     corpus=(
         Golden("torch-nadam-basic", "torch.optim.NAdam, the legacy schedule (momentum_decay 0.004)", {"lr": 0.01}),
         Golden("torch-nadam-keras-schedule-decoupled", "momentum_decay 1.0 (Keras 3's 0.96ᵗ) with decoupled decay",
