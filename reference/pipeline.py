@@ -193,7 +193,8 @@ class ReferenceOptimizer:
                        for i, t in enumerate(self.theta)]
                 for slot in self.rule.slot_names(self.config)
             }
-            self.scalars = self.rule.initial_scalars(self.coefficient_format())
+            # Keras builds the rule's scalar state (Nadam's momentum product) in the first variable's dtype.
+            self.scalars = self.rule.initial_scalars(self.coefficient_format(self.fmts[0] if self.fmts else None))
             # A dialect whose variables count their own updates keeps the per-step scalars per variable too.
             self.counts = [0] * len(pairs)
             self.variable_scalars = [dict(self.scalars) for _ in pairs] if self.per_variable else []
@@ -428,10 +429,12 @@ class ReferenceOptimizer:
         scalars where the dialect keeps them per variable)."""
         if not self.per_variable:
             # Formed once per dtype, each in its own (Keras's update_step casts to each variable's dtype); the
-            # rule's scalars advance once, in the optimizer's dtype.
+            # rule's scalars advance once, in the first variable's dtype, where Keras builds them.
             step, scalars = self.update_count(), self.scalars
-            coefficients, self.scalars = self.step_coefficients(lr, step, scalars)
-            per_format = {self.fmt: coefficients}
+            held = self.fmts[0] if self.fmts else self.fmt
+            coefficients, self.scalars = self.step_coefficients(
+                lr if held is self.fmt else self.learning_rate()[0].to(held), step, scalars, held)
+            per_format = {held: coefficients}
             for i in active:
                 fmt = self.fmts[i]
                 if fmt not in per_format:
@@ -449,8 +452,15 @@ class ReferenceOptimizer:
     def variable_coefficients(self, fmt: FloatFormat, step: int, scalars: dict[str, Tracked], first: Any) -> Any:
         """The coefficients of step ``step`` for variables in ``fmt``, beside ``first``, those of the optimizer's
         own dtype: formed in ``fmt`` from the learning rate cast there, as Keras's ``update_step`` casts to each
-        variable's dtype (the rule's scalars ``scalars`` as they were before this step)."""
-        return self.step_coefficients(self.learning_rate()[0].to(fmt), step, scalars, fmt)[0]
+        variable's dtype (the rule's scalars ``scalars`` as they were before this step).  A rule whose scalar state
+        advances once per step (``Rule.coefficients_beside``: Nadam's product) casts the advanced state instead."""
+        beside = getattr(self.rule, "coefficients_beside", None)  # a deviation's rule may have none
+        if beside is None:
+            return self.step_coefficients(self.learning_rate()[0].to(fmt), step, scalars, fmt)[0]
+        cfmt = self.coefficient_format(fmt)
+        coefficients = beside(self.config, self.learning_rate()[0].to(cfmt), step, cfmt,
+                              {name: value.to(cfmt) for name, value in self.scalars.items()})
+        return coefficients if cfmt is fmt else in_format(coefficients, fmt)
 
     def step_coefficients(self, lr: Tracked, step: int, scalars: dict[str, Tracked],
                           fmt: FloatFormat | None = None) -> tuple[Any, dict]:

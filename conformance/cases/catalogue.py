@@ -358,11 +358,10 @@ FEATURES: tuple[Trajectory, ...] = (
 
 def features_for(algorithm: str) -> list[Trajectory]:
     """The features that apply to ``algorithm``: its dialect has the pipeline parts they use, and it has the
-    capability they need; variables of several dtypes, where the rule has the capability ``mixed-dtypes``."""
+    capability they need."""
     rule = RULES[algorithm]
     return [f for f in FEATURES if f.parts <= rule.dialect.pipeline
-            and (f.needs is None or f.needs in rule.capabilities or (f.on_first_rule and rule is ALL[0]))
-            and not (f.variable_dtypes and "mixed-dtypes" not in rule.capabilities)]
+            and (f.needs is None or f.needs in rule.capabilities or (f.on_first_rule and rule is ALL[0]))]
 
 
 def judges_the_rule(feature: Trajectory) -> bool:

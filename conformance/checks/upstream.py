@@ -143,9 +143,11 @@ def _parallel_in_first_dtype(spec: dict) -> Deviated | None:
 
 
 def _in(dtypes: tuple[str, ...], oracle: type[ReferenceOptimizer]):
-    """The spec as it is, with ``oracle``, where it runs in one of ``dtypes``."""
+    """The spec as it is, with ``oracle``, where it holds a variable in one of ``dtypes`` (its own dtype, or one a
+    variable has of its own: a float16 bias in a float32 run)."""
     def deviate(spec: dict) -> Deviated | None:
-        return (spec, oracle) if spec["dtype"] in dtypes else None
+        held = {spec["dtype"], *(spec.get("variable_dtypes") or {}).values()}
+        return (spec, oracle) if held & set(dtypes) else None
     return deviate
 
 

@@ -76,7 +76,7 @@ RULE = Rule(
     update=update,
     keras_class="Adam",
     defaults={"name": "adam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False},
-    capabilities=frozenset({"amsgrad", "mixed-dtypes"}),
+    capabilities=frozenset({"amsgrad"}),
     keras_torch_parallel=True,
     keras_slots=(("_momentums", "momentum", None), ("_velocities", "velocity", None),
                  ("_velocity_hats", "velocity_hat", "amsgrad")),

@@ -32,9 +32,6 @@ CAPABILITIES = {
     "variable-norms": "norms over a whole variable (Lamb's trust ratio): a variable at zero meets its guard",
     "running-max": "a running maximum of |g| (Adamax's norm): Inf and NaN gradients meet the max",
     "warmup": "a learning-rate warmup of its own (schedule-free AdamW's warmup_steps)",
-    "mixed-dtypes": "variables of several dtypes specified: each updated in its own (not yet for a rule whose state "
-                    "crosses variables, Nadam's momentum product in the first variable's dtype, nor schedule-free "
-                    "AdamW's, where Keras's float16 velocity measured 2.4 % off)",
 }
 
 
@@ -108,6 +105,10 @@ class Rule:
     update: Callable[..., tuple] | None = None  # one element; or
     update_variable: Callable[..., tuple] | None = None  # one whole variable (its elements coupled)
     initial_slot: Callable[..., list] | None = None  # a slot that does not start at zero
+    # The coefficients for a variable whose dtype is not the one the scalar state is held in, from that state as
+    # advanced this step, cast to the variable's dtype (Keras's Nadam: the product advanced once, in the first
+    # variable's dtype); None: the rule has no such state, its coefficients are formed in each dtype alike.
+    coefficients_beside: Callable[..., Any] | None = None
     # -- the library's class and constructor ----------------------------------------------------------------------
     keras_class: str | None = None  # the class's name in its library (keras.optimizers.Adam: "Adam")
     defaults: Mapping[str, Any] = field(default_factory=dict)  # beyond the dialect's, as get_config writes them

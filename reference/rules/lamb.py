@@ -121,7 +121,7 @@ RULE = Rule(
     update_variable=update_variable,
     keras_class="Lamb",
     defaults={"name": "lamb", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
-    capabilities=frozenset({"variable-norms", "mixed-dtypes"}),
+    capabilities=frozenset({"variable-norms"}),
     keras_slots=(("_momentums", "momentum", None), ("_velocities", "velocity", None)),
     corpus=(
         Golden("lamb-basic", "Keras 3 Lamb: Adam's direction scaled per variable by the trust ratio |theta| / |r|",

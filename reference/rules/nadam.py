@@ -71,12 +71,21 @@ def advanced_product(product: Tracked, beta_1: Tracked, step: Tracked) -> Tracke
 
 def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: dict):
     beta_1 = Tracked.rounded(hp["beta_1"], fmt)
+    product = advanced_product(scalars["u_product"], beta_1, Tracked.count(step, fmt))
+    return coefficients_beside(hp, lr, step, fmt, {"u_product": product}), {"u_product": product}
+
+
+def coefficients_beside(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, advanced: dict) -> Coefficients:
+    """The coefficients given ``Π_t`` as advanced this step: for a variable of another dtype than the first one's,
+    Keras casts the product (advanced once, in the first variable's dtype) to the variable's and forms the rest
+    there."""
+    beta_1 = Tracked.rounded(hp["beta_1"], fmt)
     beta_2 = Tracked.rounded(hp["beta_2"], fmt)
     t = Tracked.count(step, fmt)
     u_t = momentum_schedule(beta_1, t)
     u_next = momentum_schedule(beta_1, Tracked.count(step + 1, fmt))
-    product = advanced_product(scalars["u_product"], beta_1, t)
-    c = Coefficients(
+    product = advanced["u_product"]
+    return Coefficients(
         u_t=u_t,
         u_next=u_next,
         one_minus_product=1 - product,
@@ -89,7 +98,6 @@ def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: di
         gradient_step=lr * (1 - u_t) / (1 - product),
         momentum_step=lr * u_next / (1 - product * u_next),
     )
-    return c, {"u_product": product}
 
 
 def update(c: Coefficients, g: Tracked, theta: Tracked, slots: dict[str, Tracked]):
@@ -109,6 +117,7 @@ RULE = Rule(
     slot_names=slot_names,
     initial_scalars=initial_scalars,
     coefficients=coefficients,
+    coefficients_beside=coefficients_beside,
     update=update,
     keras_class="Nadam",
     keras_torch_parallel=True,
