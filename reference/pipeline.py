@@ -401,11 +401,15 @@ class ReferenceOptimizer:
         self.decay_weights(active, lr_floatx)
         self.update_rule(active, g, lr)
         if steps > 1:
-            # Keras resets every accumulator, also those of variables whose gradient was None in this call.
-            acc = self.slots["gradient_accumulator"]
-            for i in range(len(acc)):
-                acc[i] = [Tracked.exact(0, self.fmts[i]) for _ in acc[i]]
+            self.reset_accumulators()
         self.update_moving_average()
+
+    def reset_accumulators(self) -> None:
+        """Step 7b on an update step: every accumulator assigned zeros, also those of variables whose gradient was
+        None in this call."""
+        acc = self.slots["gradient_accumulator"]
+        for i in range(len(acc)):
+            acc[i] = [Tracked.exact(0, self.fmts[i]) for _ in acc[i]]
 
     def micro_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
         """Step 4 on each call's gradients before they join the accumulator: Keras takes them as they are."""

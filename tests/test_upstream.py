@@ -52,8 +52,10 @@ def test_release_ranges_and_what_a_candidate_runs_on():
                                                     "float64-hyperparameters-via-float32",
                                                     "torch-float64-weight-decay-factor-in-float32",
                                                     "low-precision-coefficients-in-variable-dtype",
-                                                    "torch-parallel-update-in-first-dtype"}
-    assert {b.id for b in affecting(described, "float32")} == {"schedule-free-x-from-updated-z"}
+                                                    "torch-parallel-update-in-first-dtype",
+                                                    "torch-accumulator-reset-by-multiplying"}
+    assert {b.id for b in affecting(described, "float32")} == {"schedule-free-x-from-updated-z",
+                                                               "torch-accumulator-reset-by-multiplying"}
 
 
 def _ema_case_and_frozen_states():
@@ -141,7 +143,10 @@ def test_optconf_upstream_measures_the_installed_release():
     for backend in ("tensorflow", "torch"):
         assert " present" in lines[("schedule-free-x-from-updated-z", backend)]
     assert " absent" in lines[("schedule-free-x-from-updated-z", "jax")]
-    assert "where the catalogue and the measurement disagree" in out.stdout
+    # An Inf micro-gradient: torch's accumulator is NaN after the window (∞·0), TensorFlow's and JAX's zero.
+    assert " present (ratio inf)" in lines[("torch-accumulator-reset-by-multiplying", "torch")]
+    assert " absent" in lines[("torch-accumulator-reset-by-multiplying", "jax")]
+    assert "0 where the catalogue and the measurement disagree" in out.stdout
     bad = _optconf("upstream", "--backend", "theano")
     assert bad.returncode == 2 and "--backend" in bad.stderr and "tensorflow, jax, torch" in bad.stderr
 

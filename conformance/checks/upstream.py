@@ -96,6 +96,24 @@ class ParallelUpdateInFirstDtype(ReferenceOptimizer):
         return in_format(first, fmt)
 
 
+class AccumulatorsResetByMultiplying(ReferenceOptimizer):
+    """Keras's torch backend (``TorchParallelOptimizer``: Adam, AdamW, Adamax, Nadam) resets the gradient
+    accumulators with ``torch._foreach_mul_(acc, 0.0)``: an accumulator holding Inf or NaN stays NaN (∞·0), where
+    the base optimizer (TensorFlow, JAX) assigns zeros."""
+
+    def reset_accumulators(self) -> None:
+        acc = self.slots["gradient_accumulator"]
+        for i in range(len(acc)):
+            acc[i] = [a * Tracked.exact(0, a.fmt) for a in acc[i]]
+
+
+def _torch_accumulator_reset(spec: dict) -> Deviated | None:
+    """Where a rule Keras's torch backend updates in parallel accumulates gradients."""
+    parallel = RULES[spec["algorithm"]].keras_torch_parallel
+    return (spec, AccumulatorsResetByMultiplying) if parallel and spec["config"].get("gradient_accumulation_steps") \
+        else None
+
+
 class EmaCopiesEveryStep(ReferenceOptimizer):
     """Keras 3.0.1's EMA under ``tf.function``: the first-step test is a Python flag read while tracing, so the
     traced step copies the weights into the average on every call and never blends."""
@@ -200,6 +218,12 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
               _parallel_in_first_dtype,
               upstream=Upstream("keras", "3.0.0", None, ("torch",), ("float16", "bfloat16"), ("not yet reported",),
                                 "pipeline/mixed-dtypes [float16]")),
+    Deviation("torch-accumulator-reset-by-multiplying", "Keras's torch backend resets the gradient accumulators of "
+              "Adam, AdamW, Adamax and Nadam by multiplying them by 0 (torch._foreach_mul_): after a window with an "
+              "Inf or NaN micro-gradient the accumulator is NaN instead of zero, and stays NaN for every later "
+              "window (TensorFlow and JAX assign zeros)", _torch_accumulator_reset,
+              upstream=Upstream("keras", "3.0.2", None, ("torch",), None,
+                                (f"{KERAS} #18951 (the pull request that added it; not yet reported)",), "explore")),
     Deviation("schedule-free-x-from-updated-z", "schedule-free AdamW's x recovered from the updated z instead of "
               "the old one (momentum.value is the live variable on TensorFlow and torch, read after assign_sub)",
               _for("schedule-free-adamw", _with_rule(_ScheduleFreeXFromUpdatedZRule)),
@@ -229,6 +253,9 @@ REPRODUCTIONS: dict[str, dict] = {
         "adam", {"learning_rate": 0.01}, "float16", [("kernel", _THETA), ("bias", [0.1, -0.3])],
         [[g, g[:2]] for g in _GRADS[:2]], variable_dtypes={1: "float32"}),
     "schedule-free-x-from-updated-z": _case("schedule-free-adamw", {"learning_rate": 0.01}, "float64"),
+    "torch-accumulator-reset-by-multiplying": make_spec(
+        "adam", {"learning_rate": 0.01, "gradient_accumulation_steps": 2}, "float32", [("kernel", _THETA)],
+        [[[float("inf"), 0.4, 0.2]], [_GRADS[1]]]),
     "float64-hyperparameters-via-float32": _case("lamb", {"learning_rate": 0.01}, "float64", 1),
     "torch-float64-weight-decay-factor-in-float32": _case(
         # β, ε and λ exact in float32 (the other float64 bugs leave them alone); 1 − ηλ is not

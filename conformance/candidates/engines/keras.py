@@ -128,12 +128,15 @@ class KerasEngine:
     def _mixed_clipping_failure(self, spec: dict) -> str | None:
         """Keras 3.15's TensorFlow backend raises when global_clipnorm meets variables of several dtypes (the scale,
         in the wider dtype, multiplies a narrower gradient: InvalidArgumentError in Mul); JAX and torch promote.
-        Probed once per configuration on its first step, so a release that fixes it is judged."""
+        Probed once per configuration up to its first update step (the first that clips, under accumulation), so
+        a release that fixes it is judged."""
         if not (spec.get("variable_dtypes") and spec["config"].get("global_clipnorm")):
             return None
-        key = ("mixed-clipping", spec["algorithm"], spec["dtype"], self.compile, str(spec["variable_dtypes"]))
-        return self._raises(key, spec, 1, "when global_clipnorm meets variables of several dtypes (an upstream bug: ",
-                            ")")
+        first_update = spec["config"].get("gradient_accumulation_steps") or 1
+        key = ("mixed-clipping", spec["algorithm"], spec["dtype"], self.compile, str(spec["variable_dtypes"]),
+               first_update)
+        return self._raises(key, spec, first_update, "when global_clipnorm meets variables of several dtypes (an "
+                            "upstream bug: ", ")")
 
     def _loss_scale_failure(self, spec: dict) -> str | None:
         """Keras 3.15's LossScaleOptimizer cannot accumulate gradients of float16 or bfloat16 variables on
