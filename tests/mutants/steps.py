@@ -141,24 +141,31 @@ def nadam_schedule(beta_1, t, decay_exponent_scale):
 
 def nadam_step(opt, gradient, variable, learning_rate, *, schedule_scale=1.0, reciprocal=False, in_parts=False):
     dtype = variable.dtype
-    lr = ops.cast(learning_rate, dtype)
+    # The per-step scalars formed in the wider of the variable's dtype and float32, each cast once to the
+    # variable's (the specification's; Keras forms a float16 variable's in float16: an upstream bug).
+    wide = "float32" if dtype in ("float16", "bfloat16") else dtype
+    lr = ops.cast(learning_rate, wide)
     g = ops.cast(_dense(gradient), dtype)
-    t = ops.cast(opt.iterations + 1, dtype)
-    b1, b2 = ops.cast(opt.beta_1, dtype), ops.cast(opt.beta_2, dtype)
+    t = ops.cast(opt.iterations + 1, wide)
+    b1, b2 = ops.cast(opt.beta_1, wide), ops.cast(opt.beta_2, wide)
     u_t = nadam_schedule(b1, t, schedule_scale)
     u_next = nadam_schedule(b1, t + 1, schedule_scale)
-    product = ops.cast(opt._u_product, dtype)
+    product = ops.cast(opt._u_product, wide)
     product_next = product * u_next
+    gradient_step, momentum_step = lr * (1 - u_t) / (1 - product), lr * u_next / (1 - product_next)
+    lr, u_t, u_next, rest, rest_next, gradient_step, momentum_step, correction, one_minus_b1, one_minus_b2 = (
+        ops.cast(x, dtype) for x in (lr, u_t, u_next, 1 - product, 1 - product_next, gradient_step, momentum_step,
+                                     1 - ops.power(b2, t), 1 - b1, 1 - b2))
     m_var = opt._momentums[opt._get_variable_index(variable)]
     v_var = opt._velocities[opt._get_variable_index(variable)]
-    m_var.assign(m_var + (g - m_var) * (1 - b1))
-    v_var.assign(v_var + (ops.square(g) - v_var) * (1 - b2))
-    m_hat = u_next * m_var / (1 - product_next) + (1 - u_t) * g / (1 - product)
-    v_hat = v_var / (1 - ops.power(b2, t))
+    m_var.assign(m_var + (g - m_var) * one_minus_b1)
+    v_var.assign(v_var + (ops.square(g) - v_var) * one_minus_b2)
+    m_hat = u_next * m_var / rest_next + (1 - u_t) * g / rest
+    v_hat = v_var / correction
     denominator = ops.sqrt(v_hat) + opt.epsilon
     if in_parts:  # torch.optim's NAdam: two subtractions, each of a quotient times its step size
-        variable.assign(variable - (g / denominator) * (lr * (1 - u_t) / (1 - product)))
-        variable.assign(variable - (m_var / denominator) * (lr * u_next / (1 - product_next)))
+        variable.assign(variable - (g / denominator) * gradient_step)
+        variable.assign(variable - (m_var / denominator) * momentum_step)
         return
     step = m_hat * lr * (1 / denominator) if reciprocal else m_hat * lr / denominator
     variable.assign(variable - step)
