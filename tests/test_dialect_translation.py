@@ -127,3 +127,22 @@ def test_a_keras_port_in_the_torch_dialect_differs_by_keras_rule_alone(tmp_path)
 def test_real_keras_in_the_optax_dialect_differs_by_keras_rule_alone(tmp_path):
     document = _check(tmp_path, "keras", "--backend", "jax", "--dialect", "optax", "--dtype", "float32")
     _assert_explained_by_keras_rules(document, {"optax-adam", "optax-adamw"})
+
+
+def test_a_deviation_of_the_keras_rule_is_named_through_the_translation():
+    """optax's AMSGrad judged as torch's Adam: Keras's Adam with ε after the bias correction and the max over the
+    corrected velocity; named ``as-keras-adam + ...`` from its own numbers, those deviations tried first as a
+    library's conventions are."""
+    from optimizer_conformance.conformance.checks.deviations import combined
+    from optimizer_conformance.conformance.checks.diagnosis import diagnose
+    from optimizer_conformance.conformance.checks.upstream import BY_ID
+
+    spec = _basic("torch-adam", {"lr": 0.01, "amsgrad": True, "eps": 0.1})
+    conventions = tuple(BY_ID[i] for i in ("epsilon-after-bias-correction", "amsgrad-max-of-corrected-velocity"))
+    keras = translation.keras_spec(spec)
+    oracle = combined([d.deviate(keras)[1] for d in conventions])
+    states = [translation.from_keras({q: encode(v.as_float64()) for q, v in state.items()}, "torch-adam")
+              for state in oracle_states(keras, oracle=oracle)]
+    assert max(f.ratio for f in compare(oracle_states(spec), states)) > 1  # it is not torch's Adam
+    assert diagnose(spec, states, conventions) == \
+        "as-keras-adam + epsilon-after-bias-correction + amsgrad-max-of-corrected-velocity"

@@ -19,6 +19,7 @@ from optimizer_conformance.conformance.checks.deviations import Deviation, combi
 from optimizer_conformance.conformance.checks.numeric import judge_one_step
 from optimizer_conformance.conformance.checks.upstream import KNOWN
 from optimizer_conformance.conformance.model import Case
+from optimizer_conformance.reference.rules import translation
 
 
 def diagnose(spec: dict, states: list[dict], first: tuple[Deviation, ...] = (), only_first: bool = False
@@ -61,7 +62,21 @@ def diagnose(spec: dict, states: list[dict], first: tuple[Deviation, ...] = (), 
             continue  # includes a reported quantity the deviated oracle does not have: no match
         if findings and max(f.ratio for f in findings) <= 1.0 and _same_counters(expected, reported):
             return deviation.id
-    return None
+    return _through_keras(spec, states, first, only_first)
+
+
+def _through_keras(spec: dict, states: list[dict], first: tuple[Deviation, ...], only_first: bool) -> str | None:
+    """Another library's rule whose Keras equivalent, deviated, holds the states: the candidate computes Keras's rule
+    with a deviation of it (optax's AMSGrad in torch's dialect: Keras's Adam with ε after the bias correction and
+    the max over the corrected velocity), named ``as-keras-<rule> + <deviation>``."""
+    translated = translation.keras_spec(spec) if translation.keras_rules(spec["algorithm"]) else None
+    if not isinstance(translated, dict):
+        return None
+    reported = [translation.to_keras(state, spec["algorithm"], translated["algorithm"]) for state in states]
+    if any(state is None for state in reported):
+        return None
+    found = diagnose(translated, reported, first, only_first)
+    return None if found is None else f"as-keras-{translated['algorithm']} + {found}"
 
 
 def composed(bugs: tuple[Deviation, ...]) -> tuple[Deviation, ...]:
