@@ -297,10 +297,12 @@ class Worker:
         :class:`NotApplicable` if the worker's Keras itself rejects the spec's configuration.  ``meanwhile`` is
         called while the worker runs (its deadline counts from when it returns).
 
-        A rule the candidate does not claim is run as the Keras rule it claims that computes it, if any."""
+        A rule the candidate does not claim is run as the Keras rule it claims that computes it, if any (a
+        candidate that claims nothing runs what it is given)."""
         claimed = self.description.get("algorithms", ()) if self.description else ()
         algorithm = spec.get("algorithm")
-        if algorithm in translation.RULES and algorithm not in claimed and translation.keras_rules(algorithm):
+        if claimed and algorithm in translation.RULES and algorithm not in claimed \
+                and translation.keras_rules(algorithm):
             translated = translation.keras_spec(spec)
             if isinstance(translated, str):
                 raise NotApplicable(f"as Keras's optimizer: {translated}")
