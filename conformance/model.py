@@ -115,6 +115,7 @@ class Spec:
     sparse_gradients: list = field(default_factory=list)
     floatx: str = "float32"
     variable_dtypes: dict = field(default_factory=dict)  # {"index": dtype}: variables not in ``dtype``
+    sparse_duplicate_rows: bool = False  # each touched row of a sparse gradient given twice (see row_slices)
 
     REQUIRED = ("algorithm", "config", "dtype", "variables", "gradients")
 
@@ -127,6 +128,8 @@ class Spec:
             options["loss_scale_optimizer"] = dict(self.loss_scale_optimizer)
         if self.sparse_gradients:
             options["sparse_gradients"] = [int(i) for i in self.sparse_gradients]
+            if self.sparse_duplicate_rows:
+                options["sparse_duplicate_rows"] = True
         if self.floatx != "float32":
             options["floatx"] = self.floatx
         return {**options, "algorithm": self.algorithm, "config": self.config, "dtype": self.dtype,
@@ -147,7 +150,7 @@ class Spec:
             raise ValueError(f"spec: {'; '.join(parts)}")
         for key, kind in (("algorithm", str), ("config", dict), ("dtype", str), ("variables", list),
                           ("gradients", list), ("exclude", dict), ("constraints", dict), ("floatx", str),
-                          ("variable_dtypes", dict)):
+                          ("variable_dtypes", dict), ("sparse_duplicate_rows", bool)):
             if key in data and not isinstance(data[key], kind):
                 raise ValueError(f"spec: {key} must be a {kind.__name__}; got {type(data[key]).__name__}")
         return cls(**{k: v for k, v in data.items() if v is not None or k == "loss_scale_optimizer"})
@@ -157,15 +160,34 @@ def make_spec(algorithm: str, config: dict, dtype: str, variables: list[tuple[st
               gradients: list[list[Any | None]], *, exclude: dict | None = None, compile: str = "eager",
               finalize: bool = False, overwrite_with_gradient: Any = (), constraints: dict | None = None,
               loss_scale_optimizer: dict | None = None, sparse_gradients: Any = (), floatx: str = "float32",
-              variable_dtypes: dict | None = None) -> dict:
+              variable_dtypes: dict | None = None, sparse_duplicate_rows: bool = False) -> dict:
     """A JSON-ready spec (:class:`Spec`) from ``variables = [(name, array)]`` and ``gradients = [[array or None]]``;
     ``floatx`` (Keras's ``floatx()``, the dtype of its learning-rate variable) appears only when it is not float32;
-    ``variable_dtypes`` (index -> dtype) gives a variable a dtype of its own, its gradients held in it too."""
+    ``variable_dtypes`` (index -> dtype) gives a variable a dtype of its own, its gradients held in it too;
+    ``sparse_duplicate_rows``: each row of a sparse gradient comes twice (:func:`row_slices`)."""
     return Spec(algorithm, config, dtype, [[name, list(np.shape(a)), encode(a)] for name, a in variables],
                 [[None if g is None else encode(g) for g in step] for step in gradients], exclude or {}, compile,
                 finalize, list(overwrite_with_gradient), {str(i): c for i, c in (constraints or {}).items()},
                 loss_scale_optimizer, list(sparse_gradients), floatx,
-                {str(i): d for i, d in (variable_dtypes or {}).items()}).to_json()
+                {str(i): d for i, d in (variable_dtypes or {}).items()},
+                bool(sparse_duplicate_rows and sparse_gradients)).to_json()
+
+
+def row_slices(dense: np.ndarray, duplicate: bool = False) -> tuple[list[int], np.ndarray]:
+    """A sparse gradient as an embedding lookup delivers it: the indices of its rows that are not all zero and
+    those rows' values (``tf.IndexedSlices``, a ``BCOO`` over the first axis).  ``duplicate``: each such row comes
+    twice, as a lookup that meets a token twice gives it: first every row's half rounded to the gradient's dtype,
+    then every row's rest, ``g − [g/2]``, which that dtype holds exactly (a halving is exact but in the subnormal
+    range, where both lie on one grid), so the slices sum to the dense gradient exactly."""
+    rows = [r for r in range(dense.shape[0]) if dense[r].any()]
+    values = dense[rows]
+    if not duplicate:
+        return rows, values
+    half = (values / 2).astype(values.dtype)
+    rest = values - half
+    if not np.array_equal(half + rest, values):
+        raise ValueError("row_slices: the halves of a row do not sum to it exactly")
+    return rows + rows, np.concatenate([half, rest])
 
 
 def spec_floatx(spec: dict) -> str:
@@ -206,7 +228,8 @@ def describe_spec(spec: dict) -> str:
     nones = f", None gradients at (step, variable) {missing}" if missing else ""
     exclude = f", exclude {spec['exclude']}" if spec.get("exclude") else ""
     finalize = ", then finalize" if spec.get("finalize") else ""
-    wrapped = {key: spec[key] for key in ("loss_scale_optimizer", "sparse_gradients") if spec.get(key)}
+    wrapped = {key: spec[key] for key in ("loss_scale_optimizer", "sparse_gradients", "sparse_duplicate_rows")
+               if spec.get(key)}
     options = "".join(f", {key} {value}" for key, value in {**variable_options(spec), **wrapped}.items())
     return (f"{spec['algorithm']} in {spec['dtype']}, config {config}, variables {shapes}, "
             f"{len(spec['gradients'])} steps{nones}{exclude}{options}{finalize} [#{crc:04x}]")

@@ -246,6 +246,11 @@ class ReferenceOptimizer:
                 for x, ok in zip(flat.tolist(), exact.tolist())]
 
     # -- where the specification has a choice an upstream bug makes otherwise (conformance.checks.upstream) --
+    def gradient_elements(self, i: int, gradient: Any) -> list[Tracked]:
+        """Variable ``i``'s gradient as exact elements.  However it is delivered (dense, or as row slices that may
+        name a row more than once), its value is the dense sum: every later step sees that sum."""
+        return self._elements(gradient, f"grads[{i}]", self.fmts[i])
+
     def value_format(self, fmt: FloatFormat) -> FloatFormat:
         """The format the candidate computes in: the variables' dtype, hyperparameters rounded to it once."""
         return fmt
@@ -344,7 +349,7 @@ class ReferenceOptimizer:
                         f"grads[{i}]: shape {np.shape(grads[i])} does not match variable "
                         f"{self.names[i]!r} of shape {self.shapes[i]}"
                     )
-                g[i] = self._elements(grads[i], f"grads[{i}]", self.fmts[i])
+                g[i] = self.gradient_elements(i, grads[i])
                 if self.loss_scale is not None and i not in self.overwrite:
                     g[i] = self.loss_scale.unscale(g[i], self.fmts[i])
             for i in active:

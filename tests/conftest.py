@@ -17,11 +17,11 @@ OPTCONF = [sys.executable, "-m", "optimizer_conformance.conformance.cli"]
 # bfloat16 variable's bias corrections in its own dtype; TensorFlow and torch hold float64 hyperparameters in
 # float32 and recover schedule-free AdamW's x from the new z; torch computes float64 minimum, maximum and the
 # weight-decay factor in float32, and resets its gradient accumulators by multiplying them by 0 (explore's Inf
-# micro-gradients).
+# micro-gradients); TensorFlow squares the slices of a sparse gradient's duplicate rows apart.
 SCHEDULE_FREE = "schedule-free-x-from-updated-z"
 _LOW, _F64 = "low-precision-coefficients-in-variable-dtype", "float64-hyperparameters-via-float32"
 KERAS_UPSTREAM_BUGS = {
-    "tensorflow": {_LOW, _F64, SCHEDULE_FREE},
+    "tensorflow": {_LOW, _F64, SCHEDULE_FREE, "tf-sparse-duplicate-rows-squared-apart"},
     "jax": {_LOW},
     "torch": {_LOW, _F64, SCHEDULE_FREE, "torch-float64-demotion", "torch-float64-weight-decay-factor-in-float32",
               "torch-parallel-update-in-first-dtype", "torch-accumulator-reset-by-multiplying"},

@@ -146,6 +146,9 @@ def test_optconf_upstream_measures_the_installed_release():
     # An Inf micro-gradient: torch's accumulator is NaN after the window (∞·0), TensorFlow's and JAX's zero.
     assert " present (ratio inf)" in lines[("torch-accumulator-reset-by-multiplying", "torch")]
     assert " absent" in lines[("torch-accumulator-reset-by-multiplying", "jax")]
+    # A row of an embedding's gradient named twice: TensorFlow squares the two slices apart, JAX sums them first.
+    assert " present" in lines[("tf-sparse-duplicate-rows-squared-apart", "tensorflow")]
+    assert " absent" in lines[("tf-sparse-duplicate-rows-squared-apart", "jax")]
     assert "0 where the catalogue and the measurement disagree" in out.stdout
     bad = _optconf("upstream", "--backend", "theano")
     assert bad.returncode == 2 and "--backend" in bad.stderr and "tensorflow, jax, torch" in bad.stderr

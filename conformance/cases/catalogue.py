@@ -77,6 +77,7 @@ class Trajectory:
     constraints: dict[int, dict[str, Any]] = field(default_factory=dict)  # serialized keras.constraints
     loss_scale_optimizer: dict[str, Any] = field(default_factory=dict)  # wrapped in Keras's LossScaleOptimizer
     sparse_gradients: tuple[int, ...] = ()  # variables whose gradients are delivered as row slices
+    sparse_duplicate_rows: bool = False  # each of those rows delivered twice (conformance.model.row_slices)
     # A dtype per variable index for variables not in the run's dtype (and their gradients); OTHER: the dtype
     # beside the run's (other_dtype), so that a pipeline feature mixes dtypes in every dtype it runs in.
     variable_dtypes: dict[int, str] = field(default_factory=dict)
@@ -133,7 +134,8 @@ class Trajectory:
         return make_spec(self.algorithm, self.config, dtype, variables, gradients, exclude=self.exclude,
                          compile=compile, finalize=self.finalize, overwrite_with_gradient=self.overwrite_with_gradient,
                          constraints=self.constraints, loss_scale_optimizer=self.loss_scale_optimizer,
-                         sparse_gradients=self.sparse_gradients, variable_dtypes=self.dtypes_in(dtype))
+                         sparse_gradients=self.sparse_gradients, variable_dtypes=self.dtypes_in(dtype),
+                         sparse_duplicate_rows=self.sparse_duplicate_rows)
 
     def dtypes_in(self, dtype: str) -> dict[int, str]:
         """The variables' own dtypes in a run in ``dtype`` (OTHER made concrete)."""
@@ -332,6 +334,10 @@ FEATURES: tuple[Trajectory, ...] = (
     _feature("sparse-gradients", "an embedding's gradient delivered as row slices (tf.IndexedSlices, JAX BCOO): "
              "the dense result, untouched rows' moments decaying too", {"weight_decay": 0.01}, data="sparse-rows",
              shapes=EMBEDDING, sparse_gradients=(0,)),
+    _feature("sparse-duplicate-rows", "an embedding's gradient delivered as row slices, each row twice (a lookup that "
+             "meets a token twice): the slices summed before any other use, the dense result",
+             {"weight_decay": 0.01}, data="sparse-rows", shapes=EMBEDDING, sparse_gradients=(0,),
+             sparse_duplicate_rows=True),
     _feature("warmup", "the rule's own learning-rate warmup over 3 steps", {"warmup_steps": 3}, min_steps=5,
              needs="warmup"),
     _feature("zero-variable", "a variable that starts at zero (a bias): Lamb's trust ratio is 1 there", {},
@@ -511,6 +517,10 @@ CORPUS: tuple[Trajectory, ...] = (
     Trajectory("adam-sparse-gradients", "an embedding's gradient given as row slices (tf.IndexedSlices, JAX BCOO) "
           "of the rows it touches; the result is the dense one", "adam", {"learning_rate": LR}, data="sparse-rows",
           shapes=EMBEDDING, sparse_gradients=(0,)),
+    Trajectory("adam-sparse-duplicate-rows", "an embedding's gradient given as row slices with each row twice (a "
+          "lookup that meets a token twice: the row's half, then its rest); the result is the dense one", "adam",
+          {"learning_rate": LR}, data="sparse-rows", shapes=EMBEDDING,
+          sparse_gradients=(0,), sparse_duplicate_rows=True),
     Trajectory("adamw-amsgrad-ema-clipvalue", "AdamW with amsgrad, EMA and clipvalue on shrinking gradients", "adamw",
           {"learning_rate": LR, "amsgrad": True, "use_ema": True, "clipvalue": 1.0}, data="shrinking"),
     # -- hard data -------------------------------------------------------------------------------------

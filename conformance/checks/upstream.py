@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from optimizer_conformance.conformance.checks.deviations import (
     DEVIATIONS,
     Deviated,
@@ -31,9 +32,9 @@ from optimizer_conformance.conformance.checks.deviations import (
     _when,
     _with_rule,
 )
-from optimizer_conformance.conformance.model import make_spec
+from optimizer_conformance.conformance.model import make_spec, row_slices
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
-from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
+from optimizer_conformance.reference.formats import FLOAT32, FloatFormat, numpy_dtype
 from optimizer_conformance.reference.pipeline import in_format
 from optimizer_conformance.reference.rules import RULES
 from optimizer_conformance.reference.tracked import DEMOTED_TO
@@ -112,6 +113,67 @@ def _torch_accumulator_reset(spec: dict) -> Deviated | None:
     parallel = RULES[spec["algorithm"]].keras_torch_parallel
     return (spec, AccumulatorsResetByMultiplying) if parallel and spec["config"].get("gradient_accumulation_steps") \
         else None
+
+
+class SquaredApart(Tracked):
+    """An element of a row a sparse gradient names more than once, carrying the pieces it was delivered in: a
+    product with a scalar scales each piece (``ops.multiply`` keeps ``tf.IndexedSlices``), and its square is the sum
+    of the pieces' squares (``ops.square`` squares each slice, the sum comes after).  Any other operation meets a
+    dense tensor and sees the sum, as :class:`Tracked`."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, whole: Tracked, pieces: tuple[Tracked, ...]) -> None:
+        super().__init__(whole.value, whole.error, whole.fmt)
+        self.pieces = pieces
+
+    def __mul__(self, other):
+        if other is self:
+            squares = [p * p for p in self.pieces]
+            return sum(squares[1:], squares[0])
+        whole = Tracked.__mul__(self, other)
+        return whole if whole is NotImplemented else SquaredApart(whole, tuple(p * other for p in self.pieces))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        whole = Tracked.__truediv__(self, other)
+        return whole if whole is NotImplemented else SquaredApart(whole, tuple(p / other for p in self.pieces))
+
+    def to(self, fmt: FloatFormat) -> Tracked:
+        return self if fmt == self.fmt else SquaredApart(Tracked.to(self, fmt), tuple(p.to(fmt) for p in self.pieces))
+
+
+class DuplicateRowsSquaredApart(ReferenceOptimizer):
+    """Keras 3 on TensorFlow: the element-wise unary ops (``sparse.elementwise_unary``: ``ops.square`` among them)
+    map a ``tf.IndexedSlices`` gradient's values slice by slice, so a row named twice is squared in its pieces and
+    summed after: Adam's velocity gets ``h₁² + h₂²`` where the dense gradient gives ``(h₁ + h₂)²`` (half of it for
+    two halves).  ``sparse``: the variables given row slices, each row twice (:func:`conformance.model.row_slices`)."""
+
+    sparse: tuple[int, ...] = ()
+
+    def gradient_elements(self, i: int, gradient) -> list[Tracked]:
+        elements = super().gradient_elements(i, gradient)
+        if i not in self.sparse:
+            return elements
+        fmt = self.fmts[i]
+        dense = np.asarray(gradient, dtype=np.float64).astype(numpy_dtype(fmt))
+        rows, slices = row_slices(dense, duplicate=True)
+        width = dense[0].size
+        pieces: dict[int, list[Tracked]] = {}
+        for row, values in zip(rows, slices):
+            for j, x in enumerate(values.reshape(-1).astype(np.float64).tolist()):
+                pieces.setdefault(row * width + j, []).append(Tracked.exact(x, fmt))
+        return [SquaredApart(x, tuple(pieces[k])) if k in pieces else x for k, x in enumerate(elements)]
+
+
+def _duplicate_rows_squared_apart(spec: dict) -> Deviated | None:
+    """Where rows come twice and no clipping follows (how clipping meets the slices is not modelled here)."""
+    clipping = any(spec["config"].get(k) for k in ("clipnorm", "global_clipnorm", "clipvalue"))
+    if not spec.get("sparse_duplicate_rows") or clipping:
+        return None
+    return spec, type("DuplicateRowsSquaredApart", (DuplicateRowsSquaredApart,),
+                      {"sparse": tuple(spec["sparse_gradients"])})
 
 
 class EmaCopiesEveryStep(ReferenceOptimizer):
@@ -224,6 +286,14 @@ UPSTREAM_BUGS: tuple[Deviation, ...] = (
               "window (TensorFlow and JAX assign zeros)", _torch_accumulator_reset,
               upstream=Upstream("keras", "3.0.2", None, ("torch",), None,
                                 (f"{KERAS} #18951 (the pull request that added it; not yet reported)",), "explore")),
+    Deviation("tf-sparse-duplicate-rows-squared-apart", "Keras's TensorFlow backend squares a tf.IndexedSlices "
+              "gradient slice by slice (ops.square through sparse.elementwise_unary), before the slices of a row named "
+              "twice are summed: where an embedding lookup meets a token twice, the velocity gets h₁² + h₂² instead "
+              "of (h₁ + h₂)², half of it for two equal halves, and Adam's first step on that row is √2 times the "
+              "learning rate", _duplicate_rows_squared_apart,
+              upstream=Upstream("keras", "3.0.0", None, ("tensorflow",), None,
+                                (f"{KERAS} #18633 and #18692 (the pull requests that added it; not yet reported)",),
+                                "pipeline/sparse-duplicate-rows")),
     Deviation("schedule-free-x-from-updated-z", "schedule-free AdamW's x recovered from the updated z instead of "
               "the old one (momentum.value is the live variable on TensorFlow and torch, read after assign_sub)",
               _for("schedule-free-adamw", _with_rule(_ScheduleFreeXFromUpdatedZRule)),
@@ -256,6 +326,9 @@ REPRODUCTIONS: dict[str, dict] = {
     "torch-accumulator-reset-by-multiplying": make_spec(
         "adam", {"learning_rate": 0.01, "gradient_accumulation_steps": 2}, "float32", [("kernel", _THETA)],
         [[[float("inf"), 0.4, 0.2]], [_GRADS[1]]]),
+    "tf-sparse-duplicate-rows-squared-apart": make_spec(
+        "adam", {"learning_rate": 0.01}, "float32", [("embedding", [[0.5, -0.25], [0.75, 1.0]])],
+        [[[[0.25, -0.5], [0.0, 0.0]]]], sparse_gradients=(0,), sparse_duplicate_rows=True),
     "float64-hyperparameters-via-float32": _case("lamb", {"learning_rate": 0.01}, "float64", 1),
     "torch-float64-weight-decay-factor-in-float32": _case(
         # β, ε and λ exact in float32 (the other float64 bugs leave them alone); 1 − ηλ is not

@@ -110,10 +110,10 @@ class Fixture:
     @property
     def spec_options(self) -> dict[str, Any]:
         """``overwrite_with_gradient`` (indices), ``constraints`` (index → serialized constraint),
-        ``loss_scale_optimizer`` (the wrapper's arguments), ``sparse_gradients`` (indices) and ``variable_dtypes``
-        (index → dtype), those used."""
+        ``loss_scale_optimizer`` (the wrapper's arguments), ``sparse_gradients`` (indices), ``sparse_duplicate_rows``
+        and ``variable_dtypes`` (index → dtype), those used."""
         return {key: self.document[key] for key in ("overwrite_with_gradient", "constraints", "loss_scale_optimizer",
-                                                    "sparse_gradients", "variable_dtypes")
+                                                    "sparse_gradients", "sparse_duplicate_rows", "variable_dtypes")
                 if self.document.get(key)}
 
     def variables(self) -> list[tuple[str, np.ndarray]]:

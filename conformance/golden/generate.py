@@ -79,6 +79,7 @@ def build_document(entry: Trajectory, precision: int = DEFAULT_PRECISION, inputs
         **({"constraints": {str(i): c for i, c in entry.constraints.items()}} if entry.constraints else {}),
         **({"loss_scale_optimizer": dict(entry.loss_scale_optimizer)} if entry.loss_scale_optimizer else {}),
         **({"sparse_gradients": list(entry.sparse_gradients)} if entry.sparse_gradients else {}),
+        **({"sparse_duplicate_rows": True} if entry.sparse_duplicate_rows else {}),
         **({"variable_dtypes": {str(i): d for i, d in entry.dtypes_in(entry.input_dtype).items()}}
            if entry.variable_dtypes else {}),
         "variables": [{"name": n, "shape": list(a.shape), "initial": encode_values(a)} for n, a in variables],
@@ -219,6 +220,7 @@ def _trajectory(name: str, description: str, spec: dict) -> tuple[Trajectory, tu
                             constraints=spec.get("constraints") or {},
                             loss_scale_optimizer=spec.get("loss_scale_optimizer") or {},
                             sparse_gradients=tuple(spec.get("sparse_gradients") or ()),
+                            sparse_duplicate_rows=bool(spec.get("sparse_duplicate_rows")),
                             variable_dtypes={int(i): d for i, d in (spec.get("variable_dtypes") or {}).items()})
     return trajectory, (variables, gradients)
 
@@ -249,6 +251,7 @@ def rederive(fixture: Fixture) -> str | None:
                        constraints=doc.get("constraints") or {},
                        loss_scale_optimizer=doc.get("loss_scale_optimizer") or {},
                        sparse_gradients=tuple(doc.get("sparse_gradients") or ()),
+                       sparse_duplicate_rows=bool(doc.get("sparse_duplicate_rows")),
                        variable_dtypes={int(i): d for i, d in (doc.get("variable_dtypes") or {}).items()})
     inputs = (fixture.variables(), fixture.gradients())
     try:

@@ -21,7 +21,7 @@ from optimizer_conformance.conformance.checks.api.bridge import (
     keras_tensor,
     keras_variable,
 )
-from optimizer_conformance.conformance.model import encode, first_line, spec_floatx, variable_dtype
+from optimizer_conformance.conformance.model import encode, first_line, row_slices, spec_floatx, variable_dtype
 from optimizer_conformance.reference.rules import KERAS_CLASSES, KERAS_SCALARS, KERAS_SLOTS
 
 
@@ -99,22 +99,23 @@ class KerasEngine:
                     "(bcoo_sum_duplicates needs nse there)")
         return None
 
-    def _gradient(self, values, variable, dtype: str, sparse: bool):
+    def _gradient(self, values, variable, dtype: str, sparse: bool, duplicate: bool = False):
         """A gradient tensor; ``sparse``: the slices of its rows that are not all zero (``tf.IndexedSlices`` on
-        TensorFlow, a ``BCOO`` over the first axis on JAX), each row once."""
+        TensorFlow, a ``BCOO`` over the first axis on JAX), each row once, or twice (``duplicate``:
+        :func:`conformance.model.row_slices`)."""
         dense = decode_in(values, variable.shape, dtype)
         if not sparse:
             return self.keras.ops.convert_to_tensor(dense)
-        rows = [r for r in range(dense.shape[0]) if dense[r].any()]
+        rows, slices = row_slices(dense, duplicate)
         if self.keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            return tf.IndexedSlices(tf.constant(dense[rows]), tf.constant(rows, dtype="int64"),
+            return tf.IndexedSlices(tf.constant(slices), tf.constant(rows, dtype="int64"),
                                     tf.constant(dense.shape, dtype="int64"))
         import jax.experimental.sparse as jax_sparse
         import jax.numpy as jnp
 
-        return jax_sparse.BCOO((jnp.asarray(dense[rows]), jnp.asarray([[r] for r in rows], dtype="int32")),
+        return jax_sparse.BCOO((jnp.asarray(slices), jnp.asarray([[r] for r in rows], dtype="int32")),
                                shape=dense.shape)
 
     def loss_scale_class(self):
@@ -200,10 +201,10 @@ class KerasEngine:
             var_list = [variables[i] for i in exclude.get("var_list", [])]
             inner.exclude_from_weight_decay(var_list=var_list or None, var_names=exclude.get("var_names"))
         apply = self._apply_fn(opt, variables)
-        sparse = set(spec.get("sparse_gradients") or ())
+        sparse, duplicate = set(spec.get("sparse_gradients") or ()), bool(spec.get("sparse_duplicate_rows"))
         states = []
         for k, step in enumerate(spec["gradients"], start=1):
-            grads = [None if g is None else self._gradient(g, v, dtypes[i], i in sparse)
+            grads = [None if g is None else self._gradient(g, v, dtypes[i], i in sparse, duplicate)
                      for i, (g, v) in enumerate(zip(step, variables))]
             announce("apply", k)
             apply(grads)

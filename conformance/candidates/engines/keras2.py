@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from optimizer_conformance.conformance.candidates.channel import announce
 from optimizer_conformance.conformance.candidates.engines.base import claimed_algorithms, decode_in, resolve, versions
-from optimizer_conformance.conformance.model import encode
+from optimizer_conformance.conformance.model import encode, row_slices
 from optimizer_conformance.reference.rules import KERAS_SCALARS, KERAS_SLOTS
 
 # What a trajectory may use that Keras 2's optimizers do not have, and the spec's entry or configuration key.
@@ -81,10 +81,10 @@ class Keras2Engine:
             opt.exclude_from_weight_decay(var_list=var_list or None, var_names=exclude.get("var_names"))
         announce("build")
         opt.build(variables)
-        sparse = set(spec.get("sparse_gradients") or ())
+        sparse, duplicate = set(spec.get("sparse_gradients") or ()), bool(spec.get("sparse_duplicate_rows"))
         states = []
         for k, step in enumerate(spec["gradients"], start=1):
-            pairs = [(self._gradient(g, v, dtype, i in sparse), v)
+            pairs = [(self._gradient(g, v, dtype, i in sparse, duplicate), v)
                      for i, (g, v) in enumerate(zip(step, variables)) if g is not None]
             announce("apply_gradients", k)
             opt.apply_gradients(pairs)
@@ -95,12 +95,12 @@ class Keras2Engine:
             states.append(self._state(opt, variables, labels))
         return states
 
-    def _gradient(self, values, variable, dtype: str, sparse: bool):
+    def _gradient(self, values, variable, dtype: str, sparse: bool, duplicate: bool = False):
         dense = decode_in(values, variable.shape, dtype)
         if not sparse:
             return self.tf.constant(dense)
-        rows = [r for r in range(dense.shape[0]) if dense[r].any()]
-        return self.tf.IndexedSlices(self.tf.constant(dense[rows]), self.tf.constant(rows, dtype="int64"),
+        rows, slices = row_slices(dense, duplicate)
+        return self.tf.IndexedSlices(self.tf.constant(slices), self.tf.constant(rows, dtype="int64"),
                                      self.tf.constant(dense.shape, dtype="int64"))
 
     def _state(self, opt, variables, labels) -> dict[str, list[str]]:
