@@ -20,6 +20,7 @@ allow for it; :func:`reference.tracked.through_floatx` marks where its deviated 
 from __future__ import annotations
 
 from gmpy2 import mpfr
+from optimizer_conformance.reference.arrays import each, format_of
 from optimizer_conformance.reference.tracked import (
     Tracked,
     is_special,
@@ -33,17 +34,16 @@ from optimizer_conformance.reference.tracked import (
 
 
 def clip_by_norm(values: list[Tracked], clipnorm: float) -> list[Tracked]:
-    fmt = values[0].fmt
-    c = Tracked.rounded(clipnorm, fmt)
+    c = Tracked.rounded(clipnorm, format_of(values))
     denominator = through_floatx(maximum(norm(values), c))
-    return [(g * c) / denominator for g in values]
+    return each(lambda g: (g * c) / denominator, values)
 
 
 def clip_by_global_norm(tensors: list[list[Tracked]], clipnorm: float) -> list[list[Tracked]]:
     """Over tensors of several dtypes, each tensor's sum of squares is formed in its own; Keras stacks them, which
     promotes them to the widest (exactly), and the norm, the scale and each product ``g·scale`` are in that one;
     the rule casts the product back to its variable's dtype (a second rounding for a narrower variable)."""
-    fmt = max((t[0].fmt for t in tensors if t), key=lambda f: f.precision, default=None)
+    fmt = max((format_of(t) for t in tensors if len(t)), key=lambda f: f.precision, default=None)
     if fmt is None:
         return tensors
     partial = [sum_of_squares(t) for t in tensors]
@@ -56,12 +56,12 @@ def clip_by_global_norm(tensors: list[list[Tracked]], clipnorm: float) -> list[l
     scale = through_floatx(c * limit)
     if is_special(total_norm.value):  # Keras adds N − N to the scale: NaN for an Inf or NaN norm
         scale = Tracked(mpfr("nan"), 0.0, fmt)
-    return [[(g.to(fmt) * scale).to(g.fmt) for g in t] for t in tensors]
+    return [each(lambda g: (g.to(fmt) * scale).to(g.fmt), t) for t in tensors]
 
 
 def clip_by_value(values: list[Tracked], clipvalue: float) -> list[Tracked]:
-    c = Tracked.rounded(clipvalue, values[0].fmt)
-    return [minimum(maximum(g, -c), c) for g in values]
+    c = Tracked.rounded(clipvalue, format_of(values))
+    return each(lambda g: minimum(maximum(g, -c), c), values)
 
 
 def clip(tensors: list[list[Tracked]], config: dict) -> list[list[Tracked]]:

@@ -18,7 +18,7 @@ from optimizer_conformance.reference.tracked import Tracked, lerp
 def update_average(average: Tracked, theta: Tracked, weight: Tracked | None) -> Tracked:
     """``weight`` is ``1 − μ`` (``None`` on the first step, when the average becomes θ)."""
     if weight is None:
-        return Tracked(theta.value, theta.error, theta.fmt)
+        return Tracked(theta.value, theta.error, theta.fmt) if isinstance(theta, Tracked) else theta
     return lerp(average, theta, weight)
 
 

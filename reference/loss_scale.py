@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from optimizer_conformance.reference.arrays import each
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
 from optimizer_conformance.reference.tracked import Tracked
 
@@ -71,7 +72,7 @@ class DynamicLossScale:
         """``g / s`` in the promoted dtype (float64, or float32 for narrower gradients), then in ``fmt``."""
         quotient_fmt = fmt if fmt.precision >= FLOAT32.precision else FLOAT32
         s = self.scale.to(quotient_fmt)
-        return [(x.to(quotient_fmt) / s).to(fmt) for x in g]
+        return each(lambda x: (x.to(quotient_fmt) / s).to(fmt), g)
 
     def after_finite_step(self) -> None:
         """Growth: doubled after ``G`` consecutive finite steps."""

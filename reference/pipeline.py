@@ -42,6 +42,7 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpfr
 from optimizer_conformance.reference import clipping, ema, loss_scale
+from optimizer_conformance.reference.arrays import TrackedArray, budgets, copy, each, exact_values, zeros_like
 from optimizer_conformance.reference.config import normalize
 from optimizer_conformance.reference.constraints import deserialize as deserialize_constraint
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat, get_format, numpy_dtype
@@ -63,6 +64,8 @@ def budget_ratios(candidate: Any, exact: Sequence[mpfr], budget: Sequence[float]
     not at all (``inf``) when it is finite: a port that sanitizes NaN has changed the result.
     """
     flat = np.asarray(candidate, dtype=np.float64).reshape(-1)
+    if hasattr(exact, "ratios"):  # double-doubles (reference.arrays): judged at array speed
+        return exact.ratios(flat, np.asarray(budget, dtype=np.float64).reshape(-1))
     out = np.empty(flat.size)
     for i, (c, x, b) in enumerate(zip(flat.tolist(), exact, np.asarray(budget).reshape(-1).tolist())):
         if not gmpy2.is_finite(x):
@@ -83,7 +86,7 @@ class Quantity:
 
     name: str
     shape: tuple[int, ...]
-    exact: list[mpfr]
+    exact: Sequence[mpfr]  # a list of MPFR numbers, or reference.arrays.DoubleDoubles
     budget: np.ndarray
 
     @property
@@ -92,6 +95,8 @@ class Quantity:
         return int(np.sum(self.budget == np.inf))
 
     def as_float64(self) -> np.ndarray:
+        if hasattr(self.exact, "as_float64"):
+            return self.exact.as_float64().reshape(self.shape)
         return np.array([float(x) for x in self.exact], dtype=np.float64).reshape(self.shape)
 
     def ratios(self, candidate: Any) -> np.ndarray:
@@ -122,7 +127,9 @@ class ReferenceOptimizer:
     element becomes exact.  ``dtype`` is the format the candidate computes in
     (its variables' dtype); ``floatx`` is Keras's ``keras.config.floatx()``,
     the dtype of its learning-rate variable and schedules.  ``loss_scale_optimizer``: the arguments of a
-    ``LossScaleOptimizer`` wrapped around it (:mod:`reference.loss_scale`).
+    ``LossScaleOptimizer`` wrapped around it (:mod:`reference.loss_scale`).  ``arrays``: each variable's elements
+    as one :class:`~reference.arrays.TrackedArray` (double-double, at array speed) instead of MPFR numbers, through the
+    same pipeline with the same budgets; element-wise rules only, without constraints or ``restore``.
     """
 
     loss_scale_class = loss_scale.DynamicLossScale
@@ -136,6 +143,7 @@ class ReferenceOptimizer:
         floatx: str | FloatFormat = FLOAT32,
         precision: int = DEFAULT_PRECISION,
         loss_scale_optimizer: dict[str, Any] | None = None,
+        arrays: bool = False,
     ) -> None:
         if not isinstance(precision, int) or precision < 64:
             raise ValueError(f"precision must be an integer number of bits >= 64; got {precision!r}")
@@ -150,6 +158,11 @@ class ReferenceOptimizer:
         self.floatx = get_format(floatx)
         self.fmt = self.value_format(get_format(dtype))
         self.precision = precision
+        # Each variable's elements as one TrackedArray (reference.arrays: double-double at array speed) instead of a
+        # list of MPFR Tracked numbers: the same pipeline, the same budgets.
+        self.arrays = bool(arrays)
+        if self.arrays and self.rule.update is None:
+            raise ValueError(f"arrays: {algorithm}'s update couples a variable's elements; it runs on MPFR only")
         self._context = gmpy2.context(gmpy2.get_context(), precision=precision)
         self.raw_iterations = 0
         self.exclusions = Exclusions()
@@ -176,6 +189,8 @@ class ReferenceOptimizer:
         except ValueError as error:
             raise ValueError(f"variable_dtypes: {error}") from None
         self.overwrite = self._indices(overwrite_with_gradient, len(pairs), "overwrite_with_gradient")
+        if self.arrays and constraints:
+            raise ValueError("constraints: they run on MPFR only (arrays=False)")
         self.constraints = {
             i: deserialize_constraint(c)
             for i, c in zip(self._indices((constraints or {}).keys(), len(pairs), "constraints"),
@@ -186,10 +201,10 @@ class ReferenceOptimizer:
             self.shapes = [np.shape(array) for _, array in pairs]
             self.theta = [self._elements(array, f"variables[{name!r}]", self.fmts[i])
                           for i, (name, array) in enumerate(pairs)]
-            zeros = [[Tracked.exact(0, self.fmts[i]) for _ in t] for i, t in enumerate(self.theta)]
+            zeros = [zeros_like(t, self.fmts[i]) for i, t in enumerate(self.theta)]
             initial = getattr(self.rule, "initial_slot", None)
             self.slots = {
-                slot: [None if i in self.overwrite else initial(slot, t) if initial else list(zeros[i])
+                slot: [None if i in self.overwrite else initial(slot, t) if initial else copy(zeros[i])
                        for i, t in enumerate(self.theta)]
                 for slot in self.rule.slot_names(self.config)
             }
@@ -203,7 +218,7 @@ class ReferenceOptimizer:
             if self.config.get("use_ema"):
                 self.slots["average"] = [None if i in self.overwrite else z for i, z in enumerate(zeros)]
             if self.config.get("gradient_accumulation_steps"):
-                self.slots["gradient_accumulator"] = [list(z) for z in zeros]
+                self.slots["gradient_accumulator"] = [copy(z) for z in zeros]
         self.built = True
 
     @staticmethod
@@ -237,6 +252,8 @@ class ReferenceOptimizer:
             raise ValueError(f"{what}: expected an array of real numbers; got dtype {arr.dtype}")
         flat = arr.reshape(-1).astype(np.float64)
         fmt = fmt or self.fmt
+        if self.arrays:
+            return TrackedArray.elements(flat, fmt)
         native = numpy_dtype(fmt)
         # A candidate is given fmt-valued inputs: those are exact, and numpy says which they are at once.
         # NaN and ±Inf are held as they are (IEEE arithmetic carries them: see tracked.is_special).
@@ -304,7 +321,7 @@ class ReferenceOptimizer:
     def accumulated_gradient(self, g: list[Tracked], accumulator: list[Tracked]) -> list[Tracked]:
         """Step 4 on an update step: the mean ``(g + acc) / S`` of the accumulated micro-gradients."""
         steps = self.accumulation_steps
-        return [(x + a) / steps for x, a in zip(g, accumulator)]
+        return each(lambda x, a: (x + a) / steps, g, accumulator)
 
     def ema_blend_weight(self, fmt: FloatFormat | None = None) -> Tracked | None:
         """``1 − μ`` of this step's EMA blend in a variable's dtype ``fmt``; ``None`` while ``iterations`` is 0 (the
@@ -373,14 +390,14 @@ class ReferenceOptimizer:
         """Step 2b: ``θ ← g``; under accumulation ``acc ← max(g, acc)``, and on update steps
         ``θ ← max(g, acc)``, ``acc ← 0`` (Keras keeps the running maximum: float8 scaling's ``amax``)."""
         if self.accumulation_steps == 1:
-            self.theta[i] = list(g)
+            self.theta[i] = copy(g)
             return
         acc = self.slots["gradient_accumulator"]
         # Keras 3.15 on torch returns this maximum of float64 tensors in float32: an upstream bug (see through_floatx).
-        running = [through_floatx(maximum(x, a)) for x, a in zip(g, acc[i])]
+        running = each(lambda x, a: through_floatx(maximum(x, a)), g, acc[i])
         if (self.raw_iterations + 1) % self.accumulation_steps == 0:
             self.theta[i] = running
-            acc[i] = [Tracked.exact(0, self.fmts[i]) for _ in g]
+            acc[i] = zeros_like(g, self.fmts[i])
         else:
             acc[i] = running
 
@@ -389,14 +406,14 @@ class ReferenceOptimizer:
         config = self.config
         scale = config.get("loss_scale_factor")
         if scale is not None:
-            g = {i: [x / Tracked.rounded(scale, self.fmts[i]) for x in g[i]] for i in active}
+            g = {i: _divided(g[i], Tracked.rounded(scale, self.fmts[i])) for i in active}
         steps = self.accumulation_steps
         if steps > 1:
             g = dict(zip(active, self.micro_gradients([g[i] for i in active])))
             acc = self.slots["gradient_accumulator"]
             if (self.raw_iterations + 1) % steps != 0:
                 for i in active:
-                    acc[i] = [a + x for a, x in zip(acc[i], g[i])]
+                    acc[i] = each(lambda a, x: a + x, acc[i], g[i])
                 self.update_moving_average()
                 return
             g = {i: self.accumulated_gradient(g[i], acc[i]) for i in active}
@@ -414,7 +431,7 @@ class ReferenceOptimizer:
         None in this call."""
         acc = self.slots["gradient_accumulator"]
         for i in range(len(acc)):
-            acc[i] = [Tracked.exact(0, self.fmts[i]) for _ in acc[i]]
+            acc[i] = zeros_like(acc[i], self.fmts[i])
 
     def micro_gradients(self, tensors: list[list[Tracked]]) -> list[list[Tracked]]:
         """Step 4 on each call's gradients before they join the accumulator: Keras takes them as they are."""
@@ -497,6 +514,11 @@ class ReferenceOptimizer:
             return
         update = rule.update
         theta = self.theta[i]
+        if not isinstance(theta, list):  # a TrackedArray: the whole variable at once
+            self.theta[i], new_slots = update(coefficients, g, theta, {n: self.slots[n][i] for n in names})
+            for n in names:
+                self.slots[n][i] = new_slots[n]
+            return
         slot_lists = [self.slots[n][i] for n in names]
         for j, slots in enumerate(zip(*slot_lists)):
             theta[j], new = update(coefficients, g[j], theta[j], dict(zip(names, slots)))
@@ -511,7 +533,8 @@ class ReferenceOptimizer:
         averages = self.slots["average"]
         for i, theta in enumerate(self.theta):
             if averages[i] is not None:  # a variable assigned its gradient has no average
-                averages[i] = [ema.update_average(a, x, weights[self.fmts[i]]) for a, x in zip(averages[i], theta)]
+                averages[i] = each(lambda a, x, w=weights[self.fmts[i]]: ema.update_average(a, x, w), averages[i],
+                                   theta)
         if ema.overwrites(self.config["ema_overwrite_frequency"], self.iterations):
             self.finalize_variable_values()
 
@@ -523,6 +546,8 @@ class ReferenceOptimizer:
         """
         if not self.built:
             raise ValueError("build(variables) must be called before restore(values)")
+        if self.arrays:
+            raise ValueError("restore: it runs on MPFR only (arrays=False)")
         labels = self._labels()
         with gmpy2.context(self._context):
             missing = []
@@ -567,7 +592,7 @@ class ReferenceOptimizer:
     def finalize_variable_values(self) -> None:
         """``θ ← avg`` for every variable when EMA is on (what ``fit()`` does at the end)."""
         if self.config.get("use_ema"):
-            self.theta = [theta if avg is None else [Tracked(a.value, a.error, a.fmt) for a in avg]
+            self.theta = [theta if avg is None else copy(avg)
                           for theta, avg in zip(self.theta, self.slots["average"])]
 
     # -- results ---------------------------------------------------------------------
@@ -581,7 +606,7 @@ class ReferenceOptimizer:
         out: dict[str, Quantity] = {}
 
         def put(name: str, shape, values: list[Tracked]) -> None:
-            out[name] = Quantity(name, tuple(shape), [x.value for x in values], np.array([x.error for x in values]))
+            out[name] = Quantity(name, tuple(shape), exact_values(values), budgets(values))
 
         for i, label in enumerate(labels):
             put(f"variables/{label}", self.shapes[i], self.theta[i])
@@ -597,6 +622,10 @@ class ReferenceOptimizer:
                 put(f"{name}/{label}", (), [value])
         put("iterations", (), [Tracked.exact(self.iterations, self.fmt)])
         return out
+
+
+def _divided(elements: Any, divisor: Tracked) -> Any:
+    return each(lambda x: x / divisor, elements)
 
 
 def run(

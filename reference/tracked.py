@@ -216,6 +216,8 @@ class Tracked:
 
 
 def sqrt(x: Tracked) -> Tracked:
+    if not isinstance(x, Tracked):  # a TrackedArray (reference.arrays)
+        return x.sqrt()
     if x.value < 0:
         raise ValueError(f"square root of a negative value {x!r}")
     z = gmpy2.sqrt(x.value)
@@ -231,11 +233,15 @@ def sqrt(x: Tracked) -> Tracked:
 
 def absolute(x: Tracked) -> Tracked:
     """``|x|``: 1-Lipschitz, exact in floating point."""
+    if not isinstance(x, Tracked):
+        return abs(x)
     return Tracked(abs(x.value), x.error, x.fmt)
 
 
 def maximum(a: Tracked, b: Tracked) -> Tracked:
     """``max(a, b)``: 1-Lipschitz, exact in floating point; NaN if either is (as ``ops.maximum``)."""
+    if not (isinstance(a, Tracked) and isinstance(b, Tracked)):
+        return b.extreme(a, True) if isinstance(a, Tracked) else a.extreme(b, True)
     if gmpy2.is_nan(a.value) or gmpy2.is_nan(b.value):
         return Tracked(mpfr("nan"), 0.0, a.fmt)
     chosen = a if a.value >= b.value else b
@@ -244,6 +250,8 @@ def maximum(a: Tracked, b: Tracked) -> Tracked:
 
 def minimum(a: Tracked, b: Tracked) -> Tracked:
     """``min(a, b)``: as :func:`maximum`."""
+    if not (isinstance(a, Tracked) and isinstance(b, Tracked)):
+        return b.extreme(a, False) if isinstance(a, Tracked) else a.extreme(b, False)
     if gmpy2.is_nan(a.value) or gmpy2.is_nan(b.value):
         return Tracked(mpfr("nan"), 0.0, a.fmt)
     chosen = a if a.value <= b.value else b
@@ -274,6 +282,8 @@ def sum_of_squares(values: list[Tracked]) -> Tracked:
     of the ``n − 1`` additions rounds once, ``n·u·Σ x²`` in all for a recursive, pairwise or
     blocked sum.
     """
+    if hasattr(values, "sum_of_squares"):  # a TrackedArray (reference.arrays)
+        return values.sum_of_squares()
     fmt = values[0].fmt
     total = mpfr(0)
     propagated = 0.0
@@ -301,6 +311,8 @@ def in_either_order(*forms: Tracked) -> Tracked:
     for the worst of them, so that an implementation may use any (Keras's association, or torch.optim's update
     applied in two subtractions)."""
     first = forms[0]
+    if not isinstance(first, Tracked):
+        return first.either(*forms[1:])
     return Tracked(first.value, max(f.error for f in forms), first.fmt)
 
 
@@ -316,6 +328,10 @@ def lerp(a: Tracked, b: Tracked, weight: Tracked) -> Tracked:
     * ``(a ⊗ [1 − w]) ⊕ ([w] ⊗ b)`` with ``1 − w`` and ``w`` rounded to the
       format independently (Keras torch backend, optax).
     """
+    if not isinstance(a, Tracked):
+        return a.lerp(b, weight)
+    if not isinstance(b, Tracked):
+        return b._operand(a).lerp(b, weight)
     fmt = a.fmt
     u = fmt.unit_roundoff
     difference = b.value - a.value
@@ -370,6 +386,8 @@ def decay(theta: Tracked, rate: Tracked, learning_rate: Tracked, factor_fmt: Flo
       (Keras's torch backend forms it in ``floatx``, float32 for a float64 variable: an upstream bug whose
       deviated oracle passes ``floatx`` here).
     """
+    if not isinstance(theta, Tracked):
+        return theta.decay(rate, learning_rate, factor_fmt)
     fmt = theta.fmt
     u = fmt.unit_roundoff
     lam, eta = rate.value, learning_rate.value

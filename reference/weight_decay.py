@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from optimizer_conformance.reference.arrays import each, format_of
 from optimizer_conformance.reference.formats import FloatFormat
 from optimizer_conformance.reference.tracked import Tracked, decay
 
@@ -42,6 +43,5 @@ def apply_weight_decay(
     theta: list[Tracked], rate: float, learning_rate: Tracked, factor_fmt: FloatFormat
 ) -> list[Tracked]:
     """``θ·(1 − λη)`` of each element; ``factor_fmt``: where ``1 − λη`` may be formed."""
-    fmt = theta[0].fmt
-    lam = Tracked.rounded(rate, fmt)
-    return [decay(x, lam, learning_rate, factor_fmt) for x in theta]
+    lam = Tracked.rounded(rate, format_of(theta))
+    return each(lambda x: decay(x, lam, learning_rate, factor_fmt), theta)

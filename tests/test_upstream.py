@@ -164,6 +164,7 @@ def test_optconf_upstream_finds_the_bugs_of_keras_3_0_0():
     assert "3.0.0)" in out.stdout.splitlines()[0]
     assert " present" in lines[("ema-not-maintained", "torch")]
     assert " present" in lines[("ema-copies-under-tf-function", "tensorflow")]
+    assert " present" in lines[("tf-sparse-duplicate-rows-squared-apart", "tensorflow")]  # since sparse came in
     assert " not applicable" in lines[("accumulation-clips-and-decays-micro-steps", "torch")]
 
 

@@ -19,7 +19,9 @@ the warmup factor ``min(t/W, 1.0)`` in ``floatx`` for float64 variables (the Pyt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from optimizer_conformance.reference.arrays import copy, zeros_like
 from optimizer_conformance.reference.formats import FloatFormat
 from optimizer_conformance.reference.rules.descriptor import Golden, Rule, require_number
 from optimizer_conformance.reference.rules.dialects import KERAS3
@@ -42,11 +44,9 @@ def slot_names(hp: dict) -> tuple[str, ...]:
     return ("momentum", "velocity")
 
 
-def initial_slot(name: str, theta: list[Tracked]) -> list[Tracked]:
+def initial_slot(name: str, theta: Any) -> Any:
     """``z`` starts as a copy of the variable; ``v`` at zero."""
-    if name == "momentum":
-        return list(theta)
-    return [Tracked.exact(0, x.fmt) for x in theta]
+    return copy(theta) if name == "momentum" else zeros_like(theta)
 
 
 def initial_scalars(fmt: FloatFormat) -> dict[str, Tracked]:

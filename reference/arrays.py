@@ -1,0 +1,547 @@
+r"""The oracle's element-wise arithmetic on whole arrays: :class:`TrackedArray`, :class:`~reference.tracked.Tracked`
+at array speed.
+
+A ``TrackedArray`` holds, for every element, its value as a double-double ``hi + lo`` (two float64 arrays,
+``|lo| <= ulp(hi)/2``: 106 significant bits), its budget (a float64 array) and one format.  Every operation of
+:mod:`reference.tracked` that a rule's ``update`` uses (``+ − · /``, ``√``, ``|·|``, ``max``, ``min``,
+:func:`~reference.tracked.lerp`, :func:`~reference.tracked.decay`, :func:`~reference.tracked.in_either_order`, a cast)
+has its array form here, with *the same budget formula*, evaluated in float64: one compiled pass per operation
+(numba; without it the same kernels run element by element in Python, slowly) that forms each element's
+double-double value and its budget together.  The functions of
+:mod:`reference.tracked` hand an array operand to this module, so a rule written once on ``Tracked`` runs unchanged
+on a ``TrackedArray``; per-step scalars (β powers, bias corrections, step sizes) stay ``Tracked`` scalars in MPFR
+and meet the arrays as constants (each converted once to a double-double, exactly to 106 bits).
+
+**Accuracy of the values.**  The double-double algorithms are the classical ones (Dekker 1971; Bailey's QD):
+``two_sum`` and ``two_prod`` (Veltkamp's split, no FMA needed) are error-free, so the sum, product, quotient and
+root of double-doubles carry a relative error of at most ``γ = 2⁻¹⁰⁰`` of the operands' scale: ``|ε| <= γ (|a| + |b|)``
+for ``a ± b``, ``γ |a b|``, ``γ |a / b|``, ``γ √a`` (the published bounds are ``3·2⁻¹⁰⁶`` for the accurate sum,
+``7·2⁻¹⁰⁶`` for the product, ``15·2⁻¹⁰⁶`` for the quotient; ``2⁻¹⁰⁰`` covers each with room).  A rule's update of
+one step is at most a few dozen operations, and each operand's own error is carried into the next step as part of
+its value, so after ``T`` steps an element's value is within ``T · k · γ · M`` of the MPFR value, with ``k`` the
+operations per step (< 64) and ``M`` the largest magnitude met on the way (``|θ|``, ``|m|``, ``√v``, the step).
+Every budget an element is judged with is at least ``u · M`` for a quantity of that magnitude (each rounding adds
+``u |z|``) with ``u >= 2⁻⁵³`` (float64), so for ``T <= 2¹⁰`` steps the values' error is below
+``2¹⁰ · 2⁶ · 2⁻¹⁰⁰ / 2⁻⁵³ = 2⁻³¹`` of a budget: far below the 1/1000 asked of it.  Where a result falls below
+``2⁻⁹⁶⁹`` its low word underflows; the error there is absolute, at most a few ``2⁻¹⁰⁷⁴``, inside the underflow
+allowance ``2⁻¹⁰²²`` (or larger) that every rounding of the budget adds.  Exact results stay exact: an operation on
+exact inputs whose result the format holds is computed exactly by the error-free transformations, so the budget's
+test "exact operands, representable result" sees what MPFR sees (whether a double is a number of the format is
+read from Veltkamp's rounding to its precision and from its subnormal grid, with no cast to a narrower type).
+
+**Accuracy of the budgets.**  A budget is a sum of a handful of non-negative float64 products per operation;
+float64 rounds each by at most ``2⁻⁵³`` relatively, so a budget of ``T`` steps of ``k`` operations is within a
+factor ``1 ± T·k·2⁻⁵²`` of the MPFR path's (itself computed in Python floats), and both are compared with
+candidates whose ratios a check reads to two digits.  ``|value|`` is read as ``|hi|``, the double nearest the
+double-double, as :class:`~reference.tracked.Tracked` reads ``abs(float(value))``.
+
+**Special values** (NaN, ±Inf) are carried in ``hi`` with ``lo = 0``, by the plain float64 operation, which IEEE
+754 defines as MPFR does; their budget is 0, as in :func:`reference.tracked._unbounded`.
+
+Imports: NumPy, gmpy2, numba where installed, and the oracle's formats and number type.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import gmpy2
+import numpy as np
+from gmpy2 import mpfr
+from optimizer_conformance.reference.formats import FloatFormat, numpy_dtype
+
+_SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two 26-bit halves
+_INF = np.inf
+
+try:  # the kernels below, compiled: one pass over the arrays per operation
+    import numba
+
+    _compiled = numba.njit(cache=True, inline="always", error_model="numpy")
+    _loop = numba.njit(cache=True, error_model="numpy")
+except ImportError:  # the same kernels, element by element in Python: slow, never different
+    def _compiled(fn):
+        return fn
+
+    _loop = _compiled
+
+
+# -- double-double arithmetic on scalars (the error-free transformations and their compositions) -------------------
+
+
+@_compiled
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@_compiled
+def _quick_two_sum(a, b):
+    s = a + b
+    return s, b - (s - a)
+
+
+@_compiled
+def _split(a):
+    t = _SPLIT * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+@_compiled
+def _two_prod(a, b):
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@_compiled
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    t, f = _two_sum(al, bl)
+    s, e = _quick_two_sum(s, e + t)
+    return _quick_two_sum(s, e + f)
+
+
+@_compiled
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _quick_two_sum(p, e + (ah * bl + al * bh))
+
+
+@_compiled
+def _dd_div(ah, al, bh, bl):
+    q1 = ah / bh
+    ph, pl = _dd_mul(q1, 0.0, bh, bl)
+    rh, rl = _dd_add(ah, al, -ph, -pl)
+    q2 = rh / bh
+    ph, pl = _dd_mul(q2, 0.0, bh, bl)
+    rh, rl = _dd_add(rh, rl, -ph, -pl)
+    q3 = rh / bh
+    q1, q2 = _quick_two_sum(q1, q2)
+    return _dd_add(q1, q2, q3, 0.0)
+
+
+@_compiled
+def _dd_sqrt(ah, al):
+    if not ah > 0:
+        return math.sqrt(ah) if ah == 0 else math.nan, 0.0
+    x = math.sqrt(ah)
+    ph, pl = _two_prod(x, x)
+    rh, _ = _dd_add(ah, al, -ph, -pl)
+    return _quick_two_sum(x, rh / (2 * x))
+
+
+# -- what every kernel shares: the format's facts, special values, the budget's guard --------------------------------
+
+
+@_compiled
+def _settled(h, lo, plain, special):
+    """The double-double, or the plain double result where it or an operand is NaN or ±Inf (IEEE, as MPFR)."""
+    if special or not math.isfinite(plain):
+        return plain, 0.0
+    return h, lo if math.isfinite(lo) else 0.0
+
+
+@_compiled
+def _held(h, lo, rounding, grid, underflow, largest):
+    """Whether ``h + lo`` is a number of the format, normal where the format may flush (or zero): ``rounding`` is
+    Veltkamp's constant ``2^(53−p) + 1`` (``h`` rounded to ``p`` bits is ``c − (c − h)``, ``c = rounding·h``),
+    ``grid`` ``2^(p−1−emin)`` (a subnormal is a multiple of ``1/grid``; 0: every double is)."""
+    if lo != 0.0:
+        return False
+    if h == 0.0:
+        return True
+    size = abs(h)
+    if not (underflow <= size <= largest):
+        return False
+    c = rounding * h
+    if c - (c - h) != h:
+        return False
+    return grid == 0.0 or np.floor(h * grid) == h * grid
+
+
+@_compiled
+def _guard(h, e, largest):
+    """A budget that may take the result past the format's largest finite number constrains nothing (``inf``); an
+    exact NaN or ±Inf has budget 0 (:func:`reference.tracked._unbounded`)."""
+    if abs(h) + e <= largest:
+        return e
+    return 0.0 if not math.isfinite(h) else math.inf
+
+
+# -- one kernel per operation: the double-double value and the budget of reference.tracked, element by element -----
+
+
+@_loop
+def _k_sum(ah, al, ae, bh, bl, be, sign, u, f, rounding, grid, underflow, largest, oh, ol, oe):
+    for i in range(oh.size):
+        a, b, bb = ah[i], sign * bh[i], sign * bl[i]
+        h, lo = _dd_add(a, al[i], b, bb)
+        h, lo = _settled(h, lo, a + b, not (math.isfinite(a) and math.isfinite(b)))
+        if ae[i] == 0.0 and be[i] == 0.0 and _held(h, lo, rounding, grid, underflow, largest):
+            e = 0.0
+        else:
+            e = ae[i] + be[i] + u * abs(h) + f
+        oh[i], ol[i], oe[i] = h, lo, _guard(h, e, largest)
+
+
+@_loop
+def _k_mul(ah, al, ae, bh, bl, be, u, f, rounding, grid, underflow, largest, oh, ol, oe):
+    for i in range(oh.size):
+        a, b = ah[i], bh[i]
+        h, lo = _dd_mul(a, al[i], b, bl[i])
+        h, lo = _settled(h, lo, a * b, not (math.isfinite(a) and math.isfinite(b)))
+        ea, eb = ae[i], be[i]
+        if ea == 0.0 and eb == 0.0 and _held(h, lo, rounding, grid, underflow, largest):
+            e = 0.0
+        else:
+            e = abs(b) * ea + abs(a) * eb + ea * eb + u * abs(h) + f
+        oh[i], ol[i], oe[i] = h, lo, _guard(h, e, largest)
+
+
+@_loop
+def _k_div(ah, al, ae, bh, bl, be, u, f, largest, oh, ol, oe):
+    for i in range(oh.size):
+        a, b = ah[i], bh[i]
+        if math.isfinite(a) and math.isfinite(b) and b != 0.0:
+            h, lo = _dd_div(a, al[i], b, bl[i])
+            h, lo = _settled(h, lo, a / b, False)
+        else:  # IEEE: x/±0 is ±Inf with the signs' product, 0/0 NaN (written out: Python raises on a zero divisor)
+            h = a / b if b != 0.0 else (math.nan if a == 0.0 or a != a
+                                         else math.copysign(math.inf, a) * math.copysign(1.0, b))
+            h, lo = _settled(h, 0.0, h, True)
+        ea, eb = ae[i], be[i]
+        margin = abs(b) - eb
+        if h == 0.0 and lo == 0.0 and ea == 0.0 and eb == 0.0:
+            e = 0.0
+        elif margin > 0:
+            e = (ea + abs(h) * eb) / margin + u * 2 * abs(h) + f
+        else:
+            e = math.inf
+        oh[i], ol[i], oe[i] = h, lo, _guard(h, e, largest)
+
+
+@_loop
+def _k_sqrt(ah, al, ae, u, f, largest, oh, ol, oe):
+    for i in range(oh.size):
+        a = ah[i]
+        h, lo = _dd_sqrt(a, al[i])
+        h, lo = _settled(h, lo, math.sqrt(a) if a >= 0 else math.nan, not math.isfinite(a))
+        e = ae[i]
+        size = abs(h)
+        bound = math.sqrt(e)
+        if size > 0:
+            bound = min(bound, e / (size + math.sqrt(max(abs(a) - e, 0.0))))
+        oh[i], ol[i], oe[i] = h, lo, _guard(h, bound + u * size + f, largest)
+
+
+@_loop
+def _k_decay(ah, al, ae, fh, fl, keep, rate_error, lam_eta, u, uf, f, largest, oh, ol, oe):
+    for i in range(oh.size):
+        a = ah[i]
+        h, lo = _dd_mul(a, al[i], fh, fl)
+        h, lo = _settled(h, lo, a * fh, not math.isfinite(a))
+        size, ea = abs(a), ae[i]
+        propagated = keep * ea + (size + ea) * rate_error
+        forms = max(2 * u * size * lam_eta + 2 * f, uf * size * (2 * lam_eta + keep))
+        oh[i], ol[i], oe[i] = h, lo, _guard(h, propagated + forms + u * abs(h) + f, largest)
+
+
+@_loop
+def _k_lerp(ah, al, ae, bh, bl, be, wh, wl, we, u, f, largest, oh, ol, oe):
+    for i in range(oh.size):
+        a, b, w = ah[i], bh[i], wh[i]
+        dh, dl = _dd_add(b, bl[i], -a, -al[i])
+        ph, pl = _dd_mul(dh, dl, w, wl[i])
+        h, lo = _dd_add(a, al[i], ph, pl)
+        finite = math.isfinite(a) and math.isfinite(b) and math.isfinite(w)
+        h, lo = _settled(h, lo, a + (b - a) * w, not finite)
+        wf = abs(w)
+        keep = abs(1.0 - wf)
+        diff = abs(dh) if finite else math.nan
+        ea, eb = ae[i], be[i]
+        propagated = keep * ea + wf * eb + (diff + ea + eb) * we[i]
+        forms = max(2 * diff * wf, 2 * (abs(a) * keep + abs(b) * wf))
+        oh[i], ol[i], oe[i] = h, lo, _guard(h, propagated + u * (forms + abs(h)) + 3 * f, largest)
+
+
+class TrackedArray:
+    """Exact values (double-double) of a whole array, with the budget of each element for computing it in ``fmt``."""
+
+    __slots__ = ("hi", "lo", "error", "fmt")
+    __array_ufunc__ = None  # NumPy hands ``scalar * TrackedArray`` to TrackedArray.__rmul__
+
+    def __init__(self, hi: np.ndarray, lo: np.ndarray, error: np.ndarray, fmt: FloatFormat) -> None:
+        self.hi = hi
+        self.lo = lo
+        self.error = error
+        self.fmt = fmt
+
+    @property
+    def size(self) -> np.ndarray:
+        """``|value|`` to double precision (``|hi|``), as :attr:`Tracked.size`."""
+        return np.abs(self.hi)
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def elements(cls, array: Any, fmt: FloatFormat) -> TrackedArray:
+        """Input elements as held in ``fmt``: float64 values, budget the actual rounding error ``|[x]_fmt − x|``
+        (zero for the ``fmt``-valued inputs a candidate is given)."""
+        x = np.asarray(array, dtype=np.float64).reshape(-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            held = x.astype(numpy_dtype(fmt)).astype(np.float64)
+            error = np.where(np.isfinite(x), np.abs(held - x), 0.0)  # Sterbenz: the difference is exact
+        return cls(x.copy(), np.zeros_like(x), error, fmt)
+
+    @classmethod
+    def zeros(cls, n: int, fmt: FloatFormat) -> TrackedArray:
+        z = np.zeros(n)
+        return cls(z, z.copy(), z.copy(), fmt)
+
+    @classmethod
+    def constant(cls, x: Any) -> TrackedArray:
+        """A ``Tracked`` scalar as a 0-d array that broadcasts against the others, its value to 106 bits."""
+        hi = float(x.value)
+        lo = float(x.value - mpfr(hi)) if gmpy2.is_finite(x.value) else 0.0
+        return cls(np.asarray(hi), np.asarray(lo), np.asarray(float(x.error)), x.fmt)
+
+    def __len__(self) -> int:
+        return self.hi.size
+
+    def values(self) -> list[mpfr]:
+        """The values as MPFR numbers (:class:`DoubleDoubles`)."""
+        return list(DoubleDoubles(self.hi, self.lo))
+
+    def as_float64(self) -> np.ndarray:
+        return self.hi.copy()
+
+    # -- helpers ----------------------------------------------------------------------
+    def _operand(self, other: Any) -> TrackedArray | None:
+        """``other`` as an array of this one's length: a TrackedArray, a Tracked scalar, or an exact literal."""
+        if isinstance(other, TrackedArray):
+            return other
+        from optimizer_conformance.reference.tracked import Tracked
+
+        if not isinstance(other, Tracked):
+            other = Tracked.exact(0, self.fmt)._coerce(other)  # a literal the format does not hold: TypeError
+            if other is NotImplemented:
+                return None
+        return TrackedArray.constant(other)
+
+    def _run(self, kernel: Any, operands: tuple[TrackedArray, ...], *parameters: Any) -> TrackedArray:
+        """One kernel over the operands broadcast against each other (a constant is a 0-d array: stride 0)."""
+        columns = [x for operand in operands for x in (operand.hi, operand.lo, operand.error)]
+        shape = np.broadcast_shapes(*(x.shape for x in columns))
+        flat = [np.broadcast_to(x, shape).reshape(-1) for x in columns]  # read-only views, never copies
+        n = flat[0].size
+        out = np.empty(n), np.empty(n), np.empty(n)
+        kernel(*flat, *parameters, *out)
+        return TrackedArray(*out, self.fmt)
+
+    def _format(self) -> tuple[float, float, float, float, float, float]:
+        """The format as the kernels take it: u, the underflow allowance, Veltkamp's constant for its precision,
+        its subnormal grid (0 for float64: every double is on it), the smallest size held exactly, the largest."""
+        fmt = self.fmt
+        grid = 0.0 if fmt.precision == 53 else 2.0 ** (fmt.precision - 1 - fmt.emin)
+        return (fmt.unit_roundoff, fmt.underflow, 2.0 ** (53 - fmt.precision) + 1, grid, fmt.underflow,
+                fmt.largest)
+
+    # -- arithmetic -------------------------------------------------------------------
+    def _sum(self, other: TrackedArray, sign: float) -> TrackedArray:
+        return self._run(_k_sum, (self, other), sign, *self._format())
+
+    def __add__(self, other):
+        other = self._operand(other)
+        return NotImplemented if other is None else self._sum(other, 1.0)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        other = self._operand(other)
+        return NotImplemented if other is None else self._sum(other, -1.0)
+
+    def __rsub__(self, other):
+        other = self._operand(other)
+        return NotImplemented if other is None else other._sum(self, -1.0)
+
+    def __mul__(self, other):
+        other = self._operand(other)
+        return NotImplemented if other is None else self._run(_k_mul, (self, other), *self._format())
+
+    __rmul__ = __mul__
+
+    def _divide(self, other: TrackedArray) -> TrackedArray:
+        u, f, *_, largest = self._format()
+        return self._run(_k_div, (self, other), u, f, largest)
+
+    def __truediv__(self, other):
+        other = self._operand(other)
+        return NotImplemented if other is None else self._divide(other)
+
+    def __rtruediv__(self, other):
+        other = self._operand(other)
+        return NotImplemented if other is None else other._divide(self)
+
+    def __neg__(self) -> TrackedArray:
+        return TrackedArray(-self.hi, -self.lo, self.error, self.fmt)
+
+    def __abs__(self) -> TrackedArray:
+        negative = self.hi < 0
+        return TrackedArray(np.where(negative, -self.hi, self.hi), np.where(negative, -self.lo, self.lo),
+                            self.error, self.fmt)
+
+    def to(self, fmt: FloatFormat) -> TrackedArray:
+        """Cast to another format (one rounding unless it widens), as :meth:`Tracked.to`."""
+        if fmt == self.fmt:
+            return self
+        widens = fmt.precision >= self.fmt.precision and fmt.emin <= self.fmt.emin
+        extra = 0.0 if widens else fmt.unit_roundoff * self.size + fmt.underflow
+        return TrackedArray(self.hi, self.lo, self.error + extra, fmt)
+
+    def __repr__(self) -> str:
+        return f"TrackedArray({self.hi.size} elements in {self.fmt})"
+
+    # -- the functions of reference.tracked ------------------------------------------
+    def sqrt(self) -> TrackedArray:
+        if np.any(self.hi < 0):
+            raise ValueError(f"square root of a negative value in {self!r}")
+        u, f, *_, largest = self._format()
+        return self._run(_k_sqrt, (self,), u, f, largest)
+
+    def extreme(self, other: Any, larger: bool) -> TrackedArray:
+        """``max(a, b)`` or ``min(a, b)``: exact, the larger budget; NaN if either is."""
+        other = self._operand(other)
+        with np.errstate(invalid="ignore"):
+            nan = np.isnan(self.hi) | np.isnan(other.hi)
+            a_wins = (self.hi > other.hi) | ((self.hi == other.hi) & (self.lo >= other.lo))
+            if not larger:
+                a_wins = (self.hi < other.hi) | ((self.hi == other.hi) & (self.lo <= other.lo))
+        hi = np.where(nan, np.nan, np.where(a_wins, self.hi, other.hi))
+        lo = np.where(nan, 0.0, np.where(a_wins, self.lo, other.lo))
+        error = np.where(nan, 0.0, np.maximum(self.error, other.error))
+        return TrackedArray(hi, lo, error, self.fmt)
+
+    def lerp(self, b: Any, weight: Any) -> TrackedArray:
+        """``a + (b − a)·w``: :func:`reference.tracked.lerp`'s value and budget, element-wise."""
+        u, f, *_, largest = self._format()
+        return self._run(_k_lerp, (self, self._operand(b), self._operand(weight)), u, f, largest)
+
+    def decay(self, rate: Any, learning_rate: Any, factor_fmt: FloatFormat) -> TrackedArray:
+        """``θ·(1 − λη)``: :func:`reference.tracked.decay` element-wise (``rate``, ``learning_rate``: scalars)."""
+        factor = 1 - rate.value * learning_rate.value
+        factor_hi = float(factor)
+        lam_f, eta_f = rate.size, learning_rate.size
+        rate_error = eta_f * rate.error + lam_f * learning_rate.error + rate.error * learning_rate.error
+        u, f, *_, largest = self._format()
+        return self._run(_k_decay, (self,), factor_hi, float(factor - factor_hi), abs(1.0 - lam_f * eta_f),
+                         rate_error, lam_f * eta_f, u, max(u, factor_fmt.unit_roundoff), f, largest)
+
+    def sum_of_squares(self) -> Any:
+        """``Σ x²`` as a ``Tracked`` scalar: :func:`reference.tracked.sum_of_squares`'s value, exact (every square
+        split into doubles without error, summed correctly rounded by MPFR), and its budget."""
+        from optimizer_conformance.reference.tracked import Tracked, _guard
+
+        fmt = self.fmt
+        with np.errstate(all="ignore"):
+            if np.all(np.isfinite(self.hi)):
+                p, e = _two_prod(self.hi, self.hi)
+                c, d = _two_prod(2 * self.hi, self.lo)
+                parts = np.concatenate([p, e, c, d, self.lo * self.lo])
+            else:  # IEEE: Inf if any element is infinite, NaN if any is NaN
+                parts = self.hi * self.hi
+            total = gmpy2.fsum(parts.tolist()) if parts.size else mpfr(0)
+            propagated = float(np.sum(2 * self.size * self.error + self.error * self.error))
+        out = Tracked(total, 0.0, fmt)
+        n = self.hi.size
+        out.error = propagated + n * fmt.unit_roundoff * out.size + n * fmt.underflow
+        return _guard(out)
+
+    def either(self, *others: TrackedArray) -> TrackedArray:
+        """The first form's value, the worst form's budget (:func:`reference.tracked.in_either_order`)."""
+        error = self.error
+        for other in others:
+            error = np.maximum(error, other.error)
+        return TrackedArray(self.hi, self.lo, error, self.fmt)
+
+
+class DoubleDoubles(Sequence):
+    """The exact values of an array quantity as the oracle reports them: held as double-doubles, read as MPFR
+    numbers one at a time when asked (the fixtures' 34 digits, a finding's element), judged without them."""
+
+    def __init__(self, hi: np.ndarray, lo: np.ndarray) -> None:
+        self.hi, self.lo = hi, lo
+
+    def __len__(self) -> int:
+        return self.hi.size
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        with gmpy2.context(gmpy2.get_context(), precision=128):  # hi + lo exactly, unless far apart
+            return mpfr(float(self.hi[index])) + float(self.lo[index])
+
+    def as_float64(self) -> np.ndarray:
+        return self.hi.copy()  # the double nearest hi + lo (|lo| <= ulp(hi)/2)
+
+    def ratios(self, candidate: np.ndarray, budget: np.ndarray) -> np.ndarray:
+        """:func:`reference.pipeline.budget_ratios`, element-wise in float64: ``|c − hi − lo|`` is formed as
+        ``|(c − hi) − lo|``, where ``c − hi`` is exact when they are close (Sterbenz) and otherwise far larger than
+        any budget it is divided by."""
+        c = np.asarray(candidate, dtype=np.float64).reshape(-1)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            difference = np.abs((c - self.hi) - self.lo)
+            ratio = np.where(budget > 0, difference / budget, np.where(difference == 0, 0.0, np.inf))
+            ratio = np.where(np.isnan(c), np.inf, ratio)
+            ratio = np.where(budget == np.inf, 0.0, ratio)
+            special = ~np.isfinite(self.hi)
+            return np.where(special, np.where(np.isfinite(c), np.inf, 0.0), ratio)
+
+
+# -- one pipeline for both containers: a variable's elements as a list of Tracked, or one TrackedArray ----------------
+
+
+def each(fn: Any, *columns: Any) -> Any:
+    """``fn`` applied element-wise: to each element of lists of ``Tracked`` (the MPFR path), or once to whole
+    ``TrackedArray`` columns (``fn`` is written with the operators and functions of :mod:`reference.tracked`, which
+    work on both)."""
+    if isinstance(columns[0], TrackedArray):
+        return fn(*columns)
+    return [fn(*xs) for xs in zip(*columns)]
+
+
+def zeros_like(elements: Any, fmt: FloatFormat | None = None) -> Any:
+    """Exact zeros, as many as ``elements`` has, in ``fmt`` (default: theirs)."""
+    from optimizer_conformance.reference.tracked import Tracked
+
+    fmt = fmt or format_of(elements)
+    if isinstance(elements, TrackedArray):
+        return TrackedArray.zeros(len(elements), fmt)
+    return [Tracked.exact(0, fmt) for _ in elements]
+
+
+def copy(elements: Any) -> Any:
+    """The same values and budgets, apart from ``elements`` (a TrackedArray is never changed in place)."""
+    if isinstance(elements, TrackedArray):
+        return elements
+    from optimizer_conformance.reference.tracked import Tracked
+
+    return [Tracked(x.value, x.error, x.fmt) for x in elements]
+
+
+def format_of(elements: Any) -> FloatFormat:
+    return elements.fmt if isinstance(elements, TrackedArray) else elements[0].fmt
+
+
+def exact_values(elements: Any) -> Sequence:
+    """The exact values: MPFR numbers, or a TrackedArray's :class:`DoubleDoubles`."""
+    if isinstance(elements, TrackedArray):
+        return DoubleDoubles(elements.hi.copy(), elements.lo.copy())
+    return [x.value for x in elements]
+
+
+def budgets(elements: Any) -> np.ndarray:
+    return elements.error.copy() if isinstance(elements, TrackedArray) else np.array([x.error for x in elements])
