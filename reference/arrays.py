@@ -173,100 +173,150 @@ def _guard(h, e, largest):
     return 0.0 if not math.isfinite(h) else math.inf
 
 
-# -- one kernel per operation: the double-double value and the budget of reference.tracked, element by element -----
+# -- each operation on one element: the double-double value and the budget of reference.tracked ------------------
+
+
+@_compiled
+def _e_sum(a, al, ae, b, bl, be, u, f, rounding, grid, underflow, largest):
+    h, lo = _dd_add(a, al, b, bl)
+    h, lo = _settled(h, lo, a + b, not (math.isfinite(a) and math.isfinite(b)))
+    if ae == 0.0 and be == 0.0 and _held(h, lo, rounding, grid, underflow, largest):
+        return h, lo, 0.0
+    return h, lo, _guard(h, ae + be + u * abs(h) + f, largest)
+
+
+@_compiled
+def _e_mul(a, al, ae, b, bl, be, u, f, rounding, grid, underflow, largest):
+    h, lo = _dd_mul(a, al, b, bl)
+    h, lo = _settled(h, lo, a * b, not (math.isfinite(a) and math.isfinite(b)))
+    if ae == 0.0 and be == 0.0 and _held(h, lo, rounding, grid, underflow, largest):
+        return h, lo, 0.0
+    return h, lo, _guard(h, abs(b) * ae + abs(a) * be + ae * be + u * abs(h) + f, largest)
+
+
+@_compiled
+def _e_div(a, al, ae, b, bl, be, u, f, largest):
+    if math.isfinite(a) and math.isfinite(b) and b != 0.0:
+        h, lo = _dd_div(a, al, b, bl)
+        h, lo = _settled(h, lo, a / b, False)
+    else:  # IEEE: x/±0 is ±Inf with the signs' product, 0/0 NaN (written out: Python raises on a zero divisor)
+        h = a / b if b != 0.0 else (math.nan if a == 0.0 or a != a
+                                     else math.copysign(math.inf, a) * math.copysign(1.0, b))
+        h, lo = _settled(h, 0.0, h, True)
+    margin = abs(b) - be
+    if h == 0.0 and lo == 0.0 and ae == 0.0 and be == 0.0:
+        return h, lo, 0.0
+    if margin > 0:
+        return h, lo, _guard(h, (ae + abs(h) * be) / margin + u * 2 * abs(h) + f, largest)
+    return h, lo, _guard(h, math.inf, largest)
+
+
+@_compiled
+def _e_sqrt(a, al, ae, u, f, largest):
+    h, lo = _dd_sqrt(a, al)
+    h, lo = _settled(h, lo, math.sqrt(a) if a >= 0 else math.nan, not math.isfinite(a))
+    size = abs(h)
+    bound = math.sqrt(ae)
+    if size > 0:
+        bound = min(bound, ae / (size + math.sqrt(max(abs(a) - ae, 0.0))))
+    return h, lo, _guard(h, bound + u * size + f, largest)
+
+
+@_compiled
+def _e_decay(a, al, ae, fh, fl, keep, rate_error, lam_eta, u, uf, f, largest):
+    h, lo = _dd_mul(a, al, fh, fl)
+    h, lo = _settled(h, lo, a * fh, not math.isfinite(a))
+    size = abs(a)
+    propagated = keep * ae + (size + ae) * rate_error
+    forms = max(2 * u * size * lam_eta + 2 * f, uf * size * (2 * lam_eta + keep))
+    return h, lo, _guard(h, propagated + forms + u * abs(h) + f, largest)
+
+
+@_compiled
+def _e_lerp(a, al, ae, b, bl, be, w, wl, we, u, f, largest):
+    dh, dl = _dd_add(b, bl, -a, -al)
+    ph, pl = _dd_mul(dh, dl, w, wl)
+    h, lo = _dd_add(a, al, ph, pl)
+    finite = math.isfinite(a) and math.isfinite(b) and math.isfinite(w)
+    h, lo = _settled(h, lo, a + (b - a) * w, not finite)
+    wf = abs(w)
+    keep = abs(1.0 - wf)
+    diff = abs(dh) if finite else math.nan
+    propagated = keep * ae + wf * be + (diff + ae + be) * we
+    forms = max(2 * diff * wf, 2 * (abs(a) * keep + abs(b) * wf))
+    return h, lo, _guard(h, propagated + u * (forms + abs(h)) + 3 * f, largest)
+
+
+@_compiled
+def _e_extreme(a, al, ae, b, bl, be, larger):
+    """``max``/``min``: exact, the larger budget; NaN if either is (:func:`reference.tracked.maximum`)."""
+    if a != a or b != b:
+        return math.nan, 0.0, 0.0
+    if larger:
+        a_wins = a > b or (a == b and al >= bl)
+    else:
+        a_wins = a < b or (a == b and al <= bl)
+    if a_wins:
+        return a, al, max(ae, be)
+    return b, bl, max(ae, be)
+
+
+# -- one pass per operation over whole arrays -------------------------------------------------------------------
 
 
 @_loop
 def _k_sum(ah, al, ae, bh, bl, be, sign, u, f, rounding, grid, underflow, largest, oh, ol, oe):
     for i in range(oh.size):
-        a, b, bb = ah[i], sign * bh[i], sign * bl[i]
-        h, lo = _dd_add(a, al[i], b, bb)
-        h, lo = _settled(h, lo, a + b, not (math.isfinite(a) and math.isfinite(b)))
-        if ae[i] == 0.0 and be[i] == 0.0 and _held(h, lo, rounding, grid, underflow, largest):
-            e = 0.0
-        else:
-            e = ae[i] + be[i] + u * abs(h) + f
-        oh[i], ol[i], oe[i] = h, lo, _guard(h, e, largest)
+        oh[i], ol[i], oe[i] = _e_sum(ah[i], al[i], ae[i], sign * bh[i], sign * bl[i], be[i], u, f, rounding, grid,
+                                     underflow, largest)
 
 
 @_loop
 def _k_mul(ah, al, ae, bh, bl, be, u, f, rounding, grid, underflow, largest, oh, ol, oe):
     for i in range(oh.size):
-        a, b = ah[i], bh[i]
-        h, lo = _dd_mul(a, al[i], b, bl[i])
-        h, lo = _settled(h, lo, a * b, not (math.isfinite(a) and math.isfinite(b)))
-        ea, eb = ae[i], be[i]
-        if ea == 0.0 and eb == 0.0 and _held(h, lo, rounding, grid, underflow, largest):
-            e = 0.0
-        else:
-            e = abs(b) * ea + abs(a) * eb + ea * eb + u * abs(h) + f
-        oh[i], ol[i], oe[i] = h, lo, _guard(h, e, largest)
+        oh[i], ol[i], oe[i] = _e_mul(ah[i], al[i], ae[i], bh[i], bl[i], be[i], u, f, rounding, grid, underflow,
+                                     largest)
 
 
 @_loop
 def _k_div(ah, al, ae, bh, bl, be, u, f, largest, oh, ol, oe):
     for i in range(oh.size):
-        a, b = ah[i], bh[i]
-        if math.isfinite(a) and math.isfinite(b) and b != 0.0:
-            h, lo = _dd_div(a, al[i], b, bl[i])
-            h, lo = _settled(h, lo, a / b, False)
-        else:  # IEEE: x/±0 is ±Inf with the signs' product, 0/0 NaN (written out: Python raises on a zero divisor)
-            h = a / b if b != 0.0 else (math.nan if a == 0.0 or a != a
-                                         else math.copysign(math.inf, a) * math.copysign(1.0, b))
-            h, lo = _settled(h, 0.0, h, True)
-        ea, eb = ae[i], be[i]
-        margin = abs(b) - eb
-        if h == 0.0 and lo == 0.0 and ea == 0.0 and eb == 0.0:
-            e = 0.0
-        elif margin > 0:
-            e = (ea + abs(h) * eb) / margin + u * 2 * abs(h) + f
-        else:
-            e = math.inf
-        oh[i], ol[i], oe[i] = h, lo, _guard(h, e, largest)
+        oh[i], ol[i], oe[i] = _e_div(ah[i], al[i], ae[i], bh[i], bl[i], be[i], u, f, largest)
 
 
 @_loop
 def _k_sqrt(ah, al, ae, u, f, largest, oh, ol, oe):
     for i in range(oh.size):
-        a = ah[i]
-        h, lo = _dd_sqrt(a, al[i])
-        h, lo = _settled(h, lo, math.sqrt(a) if a >= 0 else math.nan, not math.isfinite(a))
-        e = ae[i]
-        size = abs(h)
-        bound = math.sqrt(e)
-        if size > 0:
-            bound = min(bound, e / (size + math.sqrt(max(abs(a) - e, 0.0))))
-        oh[i], ol[i], oe[i] = h, lo, _guard(h, bound + u * size + f, largest)
+        oh[i], ol[i], oe[i] = _e_sqrt(ah[i], al[i], ae[i], u, f, largest)
 
 
 @_loop
 def _k_decay(ah, al, ae, fh, fl, keep, rate_error, lam_eta, u, uf, f, largest, oh, ol, oe):
     for i in range(oh.size):
-        a = ah[i]
-        h, lo = _dd_mul(a, al[i], fh, fl)
-        h, lo = _settled(h, lo, a * fh, not math.isfinite(a))
-        size, ea = abs(a), ae[i]
-        propagated = keep * ea + (size + ea) * rate_error
-        forms = max(2 * u * size * lam_eta + 2 * f, uf * size * (2 * lam_eta + keep))
-        oh[i], ol[i], oe[i] = h, lo, _guard(h, propagated + forms + u * abs(h) + f, largest)
+        oh[i], ol[i], oe[i] = _e_decay(ah[i], al[i], ae[i], fh, fl, keep, rate_error, lam_eta, u, uf, f, largest)
 
 
 @_loop
 def _k_lerp(ah, al, ae, bh, bl, be, wh, wl, we, u, f, largest, oh, ol, oe):
     for i in range(oh.size):
-        a, b, w = ah[i], bh[i], wh[i]
-        dh, dl = _dd_add(b, bl[i], -a, -al[i])
-        ph, pl = _dd_mul(dh, dl, w, wl[i])
-        h, lo = _dd_add(a, al[i], ph, pl)
-        finite = math.isfinite(a) and math.isfinite(b) and math.isfinite(w)
-        h, lo = _settled(h, lo, a + (b - a) * w, not finite)
-        wf = abs(w)
-        keep = abs(1.0 - wf)
-        diff = abs(dh) if finite else math.nan
-        ea, eb = ae[i], be[i]
-        propagated = keep * ea + wf * eb + (diff + ea + eb) * we[i]
-        forms = max(2 * diff * wf, 2 * (abs(a) * keep + abs(b) * wf))
-        oh[i], ol[i], oe[i] = h, lo, _guard(h, propagated + u * (forms + abs(h)) + 3 * f, largest)
+        oh[i], ol[i], oe[i] = _e_lerp(ah[i], al[i], ae[i], bh[i], bl[i], be[i], wh[i], wl[i], we[i], u, f, largest)
+
+
+@_loop
+def _k_squares(ah, al, ae):
+    """``Σ x²`` in double-double, and ``Σ (2|x|e + e²)``, the budgets' first- and second-order share."""
+    high, low, propagated = 0.0, 0.0, 0.0
+    for i in range(ah.size):
+        ph, pl = _dd_mul(ah[i], al[i], ah[i], al[i])
+        high, low = _dd_add(high, low, ph, pl)
+        propagated += 2 * abs(ah[i]) * ae[i] + ae[i] * ae[i]
+    return high, low, propagated
+
+
+@_loop
+def _k_extreme(ah, al, ae, bh, bl, be, larger, oh, ol, oe):
+    for i in range(oh.size):
+        oh[i], ol[i], oe[i] = _e_extreme(ah[i], al[i], ae[i], bh[i], bl[i], be[i], larger)
 
 
 class TrackedArray:
@@ -414,16 +464,7 @@ class TrackedArray:
 
     def extreme(self, other: Any, larger: bool) -> TrackedArray:
         """``max(a, b)`` or ``min(a, b)``: exact, the larger budget; NaN if either is."""
-        other = self._operand(other)
-        with np.errstate(invalid="ignore"):
-            nan = np.isnan(self.hi) | np.isnan(other.hi)
-            a_wins = (self.hi > other.hi) | ((self.hi == other.hi) & (self.lo >= other.lo))
-            if not larger:
-                a_wins = (self.hi < other.hi) | ((self.hi == other.hi) & (self.lo <= other.lo))
-        hi = np.where(nan, np.nan, np.where(a_wins, self.hi, other.hi))
-        lo = np.where(nan, 0.0, np.where(a_wins, self.lo, other.lo))
-        error = np.where(nan, 0.0, np.maximum(self.error, other.error))
-        return TrackedArray(hi, lo, error, self.fmt)
+        return self._run(_k_extreme, (self, self._operand(other)), larger)
 
     def lerp(self, b: Any, weight: Any) -> TrackedArray:
         """``a + (b − a)·w``: :func:`reference.tracked.lerp`'s value and budget, element-wise."""
@@ -441,20 +482,20 @@ class TrackedArray:
                          rate_error, lam_f * eta_f, u, max(u, factor_fmt.unit_roundoff), f, largest)
 
     def sum_of_squares(self) -> Any:
-        """``Σ x²`` as a ``Tracked`` scalar: :func:`reference.tracked.sum_of_squares`'s value, exact (every square
-        split into doubles without error, summed correctly rounded by MPFR), and its budget."""
+        """``Σ x²`` as a ``Tracked`` scalar with :func:`reference.tracked.sum_of_squares`'s budget; its value summed
+        in double-double (the terms are non-negative: relative error at most ``n·2⁻¹⁰⁴``, ``2⁻²¹`` of the budget's
+        ``n·u·Σx²`` for ``n <= 2³⁰``), or by MPFR where an element is NaN or ±Inf (IEEE: Inf, or NaN)."""
         from optimizer_conformance.reference.tracked import Tracked, _guard
 
         fmt = self.fmt
-        with np.errstate(all="ignore"):
-            if np.all(np.isfinite(self.hi)):
-                p, e = _two_prod(self.hi, self.hi)
-                c, d = _two_prod(2 * self.hi, self.lo)
-                parts = np.concatenate([p, e, c, d, self.lo * self.lo])
-            else:  # IEEE: Inf if any element is infinite, NaN if any is NaN
-                parts = self.hi * self.hi
-            total = gmpy2.fsum(parts.tolist()) if parts.size else mpfr(0)
-            propagated = float(np.sum(2 * self.size * self.error + self.error * self.error))
+        if np.all(np.isfinite(self.hi)):
+            high, low, propagated = _k_squares(self.hi, self.lo, self.error)
+            with gmpy2.context(gmpy2.get_context(), precision=128):
+                total = mpfr(high) + low
+        else:
+            with np.errstate(all="ignore"):
+                total = gmpy2.fsum((self.hi * self.hi).tolist())
+            propagated = math.inf
         out = Tracked(total, 0.0, fmt)
         n = self.hi.size
         out.error = propagated + n * fmt.unit_roundoff * out.size + n * fmt.underflow
