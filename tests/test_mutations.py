@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import OPTCONF, requires
+from tests.conftest import KERAS_UPSTREAM_BUGS, OPTCONF, requires
 
 pytestmark = [pytest.mark.keras, requires("keras", "tensorflow")]
 
@@ -38,7 +38,7 @@ def _catalogue():
 BUGS, LEGITIMATE, API_BUGS = _catalogue()
 
 
-def _check(worker, cls, checks=("pipeline", "one-step")):
+def _check(worker, cls, checks=("pipeline", "one-step"), strict=True):
     from optimizer_conformance.conformance.candidates.client import Candidate
     from optimizer_conformance.conformance.model import PROFILES
     from optimizer_conformance.conformance.runner import Plan, run_plan
@@ -46,7 +46,7 @@ def _check(worker, cls, checks=("pipeline", "one-step")):
     description = worker.switch(Candidate(f"{cls.__module__}:{cls.__name__}", "tensorflow"))
     (algorithm,) = description["algorithms"]
     # --strict: a mutant built on Keras that copies one of Keras's own bugs is judged a failure all the same.
-    return run_plan(worker, Plan([algorithm], ["float32"], PROFILES["quick"], checks, strict=True))
+    return run_plan(worker, Plan([algorithm], ["float32"], PROFILES["quick"], checks, strict=strict))
 
 
 def test_the_catalogue_is_large_enough():
@@ -68,9 +68,13 @@ def test_every_porting_bug_fails_the_right_check(worker, bug):
 
 @pytest.mark.parametrize("variant", LEGITIMATE, ids=lambda c: c.__name__)
 def test_every_legitimate_variant_passes_everything(worker, variant):
-    outcomes = _check(worker, variant, checks=("pipeline", "one-step", "explore", "api"))
+    # A variant built on Keras inherits Keras's own bugs (TensorFlow squares a sparse gradient's duplicate rows apart):
+    # those are expected, each diagnosed with exactly its catalogued id; anything else fails.
+    outcomes = _check(worker, variant, checks=("pipeline", "one-step", "explore", "api"), strict=False)
     failed = [f"{o.check}: {o.worst} {o.error or ''} {o.problems}" for o in outcomes if o.failed]
     assert not failed, "\n".join(failed)
+    inherited = {part for o in outcomes if o.known_upstream_bug for part in o.upstream.split(" + ")}
+    assert inherited <= KERAS_UPSTREAM_BUGS["tensorflow"], inherited
 
 
 def test_the_api_catalogue_has_the_four_kinds_of_api_bug():

@@ -117,9 +117,10 @@ def _torch_accumulator_reset(spec: dict) -> Deviated | None:
 
 class SquaredApart(Tracked):
     """An element of a row a sparse gradient names more than once, carrying the pieces it was delivered in: a
-    product with a scalar scales each piece (``ops.multiply`` keeps ``tf.IndexedSlices``), and its square is the sum
-    of the pieces' squares (``ops.square`` squares each slice, the sum comes after).  Any other operation meets a
-    dense tensor and sees the sum, as :class:`Tracked`."""
+    product with a scalar scales each piece (``ops.multiply`` keeps ``tf.IndexedSlices``), its square is the sum
+    of the pieces' squares (``ops.square`` squares each slice, the sum comes after), and subtracted from a dense value
+    it is subtracted piece by piece (a scatter).  Any other operation meets a dense tensor and sees the sum, as
+    :class:`Tracked`."""
 
     __slots__ = ("pieces",)
 
@@ -142,6 +143,15 @@ class SquaredApart(Tracked):
 
     def to(self, fmt: FloatFormat) -> Tracked:
         return self if fmt == self.fmt else SquaredApart(Tracked.to(self, fmt), tuple(p.to(fmt) for p in self.pieces))
+
+    def __rsub__(self, other):
+        """``x − slices``: ``assign_sub`` scatters the slices, subtracting one after the other (schedule-free AdamW's
+        ``z``), each subtraction rounding."""
+        if not isinstance(other, Tracked):
+            return Tracked.__rsub__(self, other)
+        for piece in self.pieces:
+            other = other - piece
+        return other
 
 
 class DuplicateRowsSquaredApart(ReferenceOptimizer):

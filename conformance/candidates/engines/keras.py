@@ -85,7 +85,8 @@ class KerasEngine:
         """Why the Keras release here, the reference, refuses the spec's configuration (then it does not apply)."""
         return (declared_lack(self.obj, spec) or keras_rejects(spec["algorithm"], spec["config"])
                 or keras_ignores_variable_options(spec)
-                or self._loss_scale_failure(spec) or self._sparse_failure(spec) or self._mixed_clipping_failure(spec))
+                or self._loss_scale_failure(spec) or self._sparse_failure(spec) or self._mixed_clipping_failure(spec)
+                or self._duplicate_rows_failure(spec))
 
     def _sparse_failure(self, spec: dict) -> str | None:
         if not spec.get("sparse_gradients"):
@@ -137,6 +138,16 @@ class KerasEngine:
         key = ("mixed-clipping", spec["algorithm"], spec["dtype"], self.compile, str(spec["variable_dtypes"]),
                first_update)
         return self._raises(key, spec, first_update, "when global_clipnorm meets variables of several dtypes (an "
+                            "upstream bug: ", ")")
+
+    def _duplicate_rows_failure(self, spec: dict) -> str | None:
+        """Keras 3.15's ScheduleFreeAdamW on TensorFlow raises on a float16 or bfloat16 sparse gradient whose rows
+        come twice (InvalidArgumentError in GatherV2 at its second step); probed once per rule, dtype and compile
+        mode over the whole spec, so a release that fixes it is judged."""
+        if not (spec.get("sparse_duplicate_rows") and self.keras.backend.backend() == "tensorflow"):
+            return None
+        key = ("duplicate-rows", spec["algorithm"], spec["dtype"], self.compile, len(spec["gradients"]))
+        return self._raises(key, spec, len(spec["gradients"]), "when a sparse gradient names its rows twice (an "
                             "upstream bug: ", ")")
 
     def _loss_scale_failure(self, spec: dict) -> str | None:
