@@ -573,6 +573,27 @@ def copy(elements: Any) -> Any:
     return [Tracked(x.value, x.error, x.fmt) for x in elements]
 
 
+def gather(elements: Any, indices: list[int]) -> Any:
+    """The elements at ``indices`` (a slice a norm is taken over)."""
+    if isinstance(elements, TrackedArray):
+        return TrackedArray(elements.hi[indices], elements.lo[indices], elements.error[indices], elements.fmt)
+    return [elements[j] for j in indices]
+
+
+def scattered(elements: Any, groups: list[list[int]], parts: list[Any]) -> Any:
+    """``elements`` with each group of indices replaced by its part (the groups cover every index once)."""
+    if isinstance(elements, TrackedArray):
+        hi, lo, error = np.empty_like(elements.hi), np.empty_like(elements.lo), np.empty_like(elements.error)
+        for group, part in zip(groups, parts):
+            hi[group], lo[group], error[group] = part.hi, part.lo, part.error
+        return TrackedArray(hi, lo, error, elements.fmt)
+    out = list(elements)
+    for group, part in zip(groups, parts):
+        for j, x in zip(group, part):
+            out[j] = x
+    return out
+
+
 def format_of(elements: Any) -> FloatFormat:
     return elements.fmt if isinstance(elements, TrackedArray) else elements[0].fmt
 

@@ -20,11 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from optimizer_conformance.reference.arrays import each, format_of, gather, scattered
 from optimizer_conformance.reference.tracked import Tracked, maximum, minimum, norm, through_floatx
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 
-Constraint = Callable[[list[Tracked], tuple[int, ...]], list[Tracked]]
+# A variable's elements (a list of Tracked, or a TrackedArray) and its shape -> the constrained elements.
+Constraint = Callable[[Any, tuple[int, ...]], Any]
 
 
 def _slices(shape: tuple[int, ...], axis: int | list[int]) -> list[list[int]]:
@@ -40,49 +42,49 @@ def _slices(shape: tuple[int, ...], axis: int | list[int]) -> list[list[int]]:
     return [row.tolist() for row in grouped]
 
 
-def _scaled(theta: list[Tracked], shape: tuple[int, ...], axis, desired: Callable[[Tracked], Tracked]):
-    out = list(theta)
-    fmt = theta[0].fmt
-    eps = Tracked.rounded(EPSILON, fmt)
-    for group in _slices(shape, axis):
-        n = norm([theta[j] for j in group])
+def _scaled(theta: Any, shape: tuple[int, ...], axis, desired: Callable[[Tracked], Tracked]) -> Any:
+    eps = Tracked.rounded(EPSILON, format_of(theta))
+    groups = _slices(shape, axis)
+    parts = []
+    for group in groups:
+        elements = gather(theta, group)
+        n = norm(elements)
         factor = desired(n) / (eps + n)
-        for j in group:
-            out[j] = theta[j] * factor
-    return out
+        parts.append(each(lambda x, factor=factor: x * factor, elements))
+    return scattered(theta, groups, parts)
 
 
-def non_neg(theta: list[Tracked], shape: tuple[int, ...]) -> list[Tracked]:
-    zero = Tracked.exact(0, theta[0].fmt) if theta else None
+def non_neg(theta: Any, shape: tuple[int, ...]) -> Any:
+    zero = Tracked.exact(0, format_of(theta)) if len(theta) else None
     # Keras 3.15 on torch returns max(θ, 0.0) of a float64 θ in float32: an upstream bug (see through_floatx).
-    return [through_floatx(maximum(x, zero)) for x in theta]
+    return each(lambda x: through_floatx(maximum(x, zero)), theta)
 
 
 def max_norm(max_value: float = 2.0, axis: int | list[int] = 0) -> Constraint:
-    def constrain(theta: list[Tracked], shape: tuple[int, ...]) -> list[Tracked]:
-        fmt = theta[0].fmt
+    def constrain(theta: Any, shape: tuple[int, ...]) -> Any:
+        fmt = format_of(theta)
         limit = Tracked.rounded(max_value, fmt)
         return _scaled(theta, shape, axis, lambda n: minimum(maximum(n, Tracked.exact(0, fmt)), limit))
     return constrain
 
 
 def unit_norm(axis: int | list[int] = 0) -> Constraint:
-    def constrain(theta: list[Tracked], shape: tuple[int, ...]) -> list[Tracked]:
-        fmt = theta[0].fmt
-        eps = Tracked.rounded(EPSILON, fmt)
-        out = list(theta)
-        for group in _slices(shape, axis):
-            n = norm([theta[j] for j in group])
-            for j in group:
-                out[j] = theta[j] / (eps + n)
-        return out
+    def constrain(theta: Any, shape: tuple[int, ...]) -> Any:
+        eps = Tracked.rounded(EPSILON, format_of(theta))
+        groups = _slices(shape, axis)
+        parts = []
+        for group in groups:
+            elements = gather(theta, group)
+            n = norm(elements)
+            parts.append(each(lambda x, n=n: x / (eps + n), elements))
+        return scattered(theta, groups, parts)
     return constrain
 
 
 def min_max_norm(min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0,
                  axis: int | list[int] = 0) -> Constraint:
-    def constrain(theta: list[Tracked], shape: tuple[int, ...]) -> list[Tracked]:
-        fmt = theta[0].fmt
+    def constrain(theta: Any, shape: tuple[int, ...]) -> Any:
+        fmt = format_of(theta)
         low, high = Tracked.rounded(min_value, fmt), Tracked.rounded(max_value, fmt)
         r = Tracked.rounded(rate, fmt)
         return _scaled(theta, shape, axis, lambda n: r * minimum(maximum(n, low), high) + (1 - r) * n)

@@ -129,7 +129,7 @@ class ReferenceOptimizer:
     the dtype of its learning-rate variable and schedules.  ``loss_scale_optimizer``: the arguments of a
     ``LossScaleOptimizer`` wrapped around it (:mod:`reference.loss_scale`).  ``arrays``: each variable's elements
     as one :class:`~reference.arrays.TrackedArray` (double-double, at array speed) instead of MPFR numbers, through the
-    same pipeline with the same budgets; element-wise rules only, without constraints or ``restore``.
+    same pipeline with the same budgets; without ``restore``.
     """
 
     loss_scale_class = loss_scale.DynamicLossScale
@@ -161,8 +161,6 @@ class ReferenceOptimizer:
         # Each variable's elements as one TrackedArray (reference.arrays: double-double at array speed) instead of a
         # list of MPFR Tracked numbers: the same pipeline, the same budgets.
         self.arrays = bool(arrays)
-        if self.arrays and self.rule.update is None:
-            raise ValueError(f"arrays: {algorithm}'s update couples a variable's elements; it runs on MPFR only")
         self._context = gmpy2.context(gmpy2.get_context(), precision=precision)
         self.raw_iterations = 0
         self.exclusions = Exclusions()
@@ -189,8 +187,6 @@ class ReferenceOptimizer:
         except ValueError as error:
             raise ValueError(f"variable_dtypes: {error}") from None
         self.overwrite = self._indices(overwrite_with_gradient, len(pairs), "overwrite_with_gradient")
-        if self.arrays and constraints:
-            raise ValueError("constraints: they run on MPFR only (arrays=False)")
         self.constraints = {
             i: deserialize_constraint(c)
             for i, c in zip(self._indices((constraints or {}).keys(), len(pairs), "constraints"),

@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+from optimizer_conformance.reference.arrays import budgets, each
 from optimizer_conformance.reference.formats import FloatFormat
 from optimizer_conformance.reference.rules.descriptor import Golden, Rule
 from optimizer_conformance.reference.rules.dialects import KERAS3
@@ -60,12 +63,6 @@ def coefficients(hp: dict, lr: Tracked, step: int, fmt: FloatFormat, scalars: di
     return c, scalars
 
 
-def moments(c: Coefficients, g: Tracked, slots: dict[str, Tracked]) -> dict[str, Tracked]:
-    """The new ``momentum`` and ``velocity`` of one element."""
-    return {"momentum": lerp(slots["momentum"], g, c.one_minus_beta_1),
-            "velocity": lerp(slots["velocity"], g * g, c.one_minus_beta_2)}
-
-
 def direction(c: Coefficients, slots: dict[str, Tracked]) -> Tracked:
     """Adam's bias-corrected direction ``r`` of one element, from its new moments."""
     return (slots["momentum"] / c.one_minus_beta_1_power) / (
@@ -93,23 +90,23 @@ def keras_trust_ratio(theta: list[Tracked], g: list[Tracked], r: list[Tracked]) 
     return ratio
 
 
-def _either_side_of_zero(vector: list[Tracked], vector_norm: Tracked) -> bool:
+def _either_side_of_zero(vector: Any, vector_norm: Tracked) -> bool:
     if vector_norm.value == 0:
-        return any(x.error > 0 for x in vector)
+        return bool(np.any(budgets(vector) > 0))
     return vector_norm.error >= vector_norm.size
 
 
 TrustRatio = Callable[[list[Tracked], list[Tracked], list[Tracked]], Tracked]
 
 
-def update_variable(c: Coefficients, g: list[Tracked], theta: list[Tracked], slots: dict[str, list[Tracked]],
-                    ratio: TrustRatio = keras_trust_ratio):
-    """One variable: its elements and slots, updated together (``ratio`` is Keras's trust ratio)."""
-    names = tuple(slots)
-    new = [moments(c, gj, dict(zip(names, column))) for gj, column in zip(g, zip(*slots.values()))]
-    r = [direction(c, s) for s in new]
+def update_variable(c: Coefficients, g: Any, theta: Any, slots: dict[str, Any], ratio: TrustRatio = keras_trust_ratio):
+    """One variable: its elements and slots (lists of ``Tracked``, or ``TrackedArray``), updated together (``ratio``
+    is Keras's trust ratio)."""
+    new = {"momentum": each(lambda gj, m: lerp(m, gj, c.one_minus_beta_1), g, slots["momentum"]),
+           "velocity": each(lambda gj, v: lerp(v, gj * gj, c.one_minus_beta_2), g, slots["velocity"])}
+    r = each(lambda m, v: direction(c, {"momentum": m, "velocity": v}), new["momentum"], new["velocity"])
     step_size = ratio(theta, g, r) * c.learning_rate
-    return [x - step_size * rj for x, rj in zip(theta, r)], {n: [s[n] for s in new] for n in names}
+    return each(lambda x, rj: x - step_size * rj, theta, r), new
 
 
 RULE = Rule(
