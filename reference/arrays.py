@@ -60,11 +60,13 @@ try:  # the kernels below, compiled: one pass over the arrays per operation
 
     _compiled = numba.njit(cache=True, inline="always", error_model="numpy")
     _loop = numba.njit(cache=True, error_model="numpy")
+    COMPILED = True
 except ImportError:  # the same kernels, element by element in Python: slow, never different
     def _compiled(fn):
         return fn
 
     _loop = _compiled
+    COMPILED = False
 
 
 # -- double-double arithmetic on scalars (the error-free transformations and their compositions) -------------------
@@ -362,6 +364,12 @@ class TrackedArray:
     def __len__(self) -> int:
         return self.hi.size
 
+    def scalar(self, index: int) -> Any:
+        """Element ``index`` as a ``Tracked`` number (a restored scalar state)."""
+        from optimizer_conformance.reference.tracked import Tracked
+
+        return Tracked(DoubleDoubles(self.hi, self.lo)[index], float(self.error[index]), self.fmt)
+
     def values(self) -> list[mpfr]:
         """The values as MPFR numbers (:class:`DoubleDoubles`)."""
         return list(DoubleDoubles(self.hi, self.lo))
@@ -571,6 +579,11 @@ def copy(elements: Any) -> Any:
     from optimizer_conformance.reference.tracked import Tracked
 
     return [Tracked(x.value, x.error, x.fmt) for x in elements]
+
+
+def first(elements: Any) -> Any:
+    """The first element, as a ``Tracked`` number."""
+    return elements.scalar(0) if isinstance(elements, TrackedArray) else elements[0]
 
 
 def gather(elements: Any, indices: list[int]) -> Any:

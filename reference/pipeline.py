@@ -42,7 +42,15 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpfr
 from optimizer_conformance.reference import clipping, ema, loss_scale
-from optimizer_conformance.reference.arrays import TrackedArray, budgets, copy, each, exact_values, zeros_like
+from optimizer_conformance.reference.arrays import (
+    TrackedArray,
+    budgets,
+    copy,
+    each,
+    exact_values,
+    first,
+    zeros_like,
+)
 from optimizer_conformance.reference.config import normalize
 from optimizer_conformance.reference.constraints import deserialize as deserialize_constraint
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat, get_format, numpy_dtype
@@ -129,7 +137,7 @@ class ReferenceOptimizer:
     the dtype of its learning-rate variable and schedules.  ``loss_scale_optimizer``: the arguments of a
     ``LossScaleOptimizer`` wrapped around it (:mod:`reference.loss_scale`).  ``arrays``: each variable's elements
     as one :class:`~reference.arrays.TrackedArray` (double-double, at array speed) instead of MPFR numbers, through the
-    same pipeline with the same budgets; without ``restore``.
+    same pipeline with the same budgets.
     """
 
     loss_scale_class = loss_scale.DynamicLossScale
@@ -542,8 +550,6 @@ class ReferenceOptimizer:
         """
         if not self.built:
             raise ValueError("build(variables) must be called before restore(values)")
-        if self.arrays:
-            raise ValueError("restore: it runs on MPFR only (arrays=False)")
         labels = self._labels()
         with gmpy2.context(self._context):
             missing = []
@@ -566,13 +572,14 @@ class ReferenceOptimizer:
             self.theta = theta
             self.slots = slots
             cfmt = self.coefficient_format()
-            self.scalars = {name: Tracked(v[0].value, v[0].error, cfmt) for name, v in scalars.items()}
+            self.scalars = {name: Tracked(first(v).value, first(v).error, cfmt) for name, v in scalars.items()}
             for i, (own, count) in enumerate(per_variable):
-                self.variable_scalars[i] = {name: Tracked(v[0].value, v[0].error, cfmt) for name, v in own.items()}
-                self.counts[i] = int(count[0].value)
+                self.variable_scalars[i] = {name: Tracked(first(v).value, first(v).error, cfmt)
+                                            for name, v in own.items()}
+                self.counts[i] = int(first(count).value)
             if self.loss_scale is not None:
-                self.loss_scale.restore(float(wrapper["dynamic_scale"][0].value),
-                                        int(wrapper["step_counter"][0].value))
+                self.loss_scale.restore(float(first(wrapper["dynamic_scale"]).value),
+                                        int(first(wrapper["step_counter"]).value))
         self.raw_iterations = raw_iterations
 
     def _loss_scale_state(self) -> dict[str, Tracked]:

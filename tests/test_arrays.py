@@ -5,7 +5,6 @@ the same."""
 import functools
 
 import numpy as np
-import pytest
 from gmpy2 import mpfr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -102,11 +101,27 @@ def test_non_finite_values_and_exact_results_are_carried_as_mpfr_carries_them():
             assert fast.error[j] == x.error or abs(fast.error[j] - x.error) <= 1e-12 * x.error, (name, j)
 
 
-def test_the_array_path_refuses_what_it_does_not_compute():
-    opt = ReferenceOptimizer("adam", {}, arrays=True)
-    opt.build({"w": np.ones(3)})
-    with pytest.raises(ValueError, match="restore: it runs on MPFR only"):
-        opt.restore({"variables/w": np.ones(3)}, 1)
+def test_restoring_a_candidates_state_continues_alike_on_arrays():
+    """What the one-step check does: the oracle restarted from a state the candidate holds, one step judged."""
+    from optimizer_conformance.conformance.model import make_spec, spec_inputs
+
+    rng = np.random.default_rng(3)
+    theta = rng.normal(size=6).astype(np.float32).astype(np.float64)
+    spec = make_spec("nadam", {"learning_rate": 0.01}, "float32", [("w", theta)],
+                     [[rng.normal(size=6).astype(np.float32).astype(np.float64)] for _ in range(3)],
+                     loss_scale_optimizer={"initial_scale": 8.0, "dynamic_growth_steps": 2})
+    _, gradients = spec_inputs(spec)
+    held = {name: q.as_float64().astype(np.float32) for name, q in oracle_states(spec)[1].items()
+            if name != "iterations"}
+    states = []
+    for arrays in (False, True):
+        opt = ReferenceOptimizer("nadam", {"learning_rate": 0.01}, arrays=arrays,
+                                 loss_scale_optimizer={"initial_scale": 8.0, "dynamic_growth_steps": 2})
+        opt.build({"w": theta})
+        opt.restore(held, 2)
+        opt.apply(gradients[2])
+        states.append(opt.state())
+    assert not _agreement([states[0]], [states[1]])
 
 
 def test_a_candidate_is_judged_on_double_doubles_as_on_mpfr_numbers():
@@ -130,3 +145,27 @@ def test_a_candidate_is_judged_on_double_doubles_as_on_mpfr_numbers():
             expected = quantity.ratios(candidate).reshape(-1)
             got = fast[name].ratios(candidate).reshape(-1)
             assert np.allclose(got, expected, rtol=1e-9, atol=0, equal_nan=True), (name, got, expected)
+
+
+def test_a_large_spec_is_judged_by_the_specification_on_arrays():
+    """The harness's oracle takes the array path from 4096 elements: a candidate's states are judged on
+    double-doubles, and the worst element found as on MPFR numbers."""
+    from optimizer_conformance.conformance.checks.compare import ARRAY_ELEMENTS, compare, on_arrays
+    from optimizer_conformance.conformance.model import encode, make_spec
+    from optimizer_conformance.reference.arrays import DoubleDoubles
+
+    rng = np.random.default_rng(5)
+    n = ARRAY_ELEMENTS + 1  # a length no vector width divides
+    theta = rng.normal(size=n).astype(np.float32).astype(np.float64)
+    spec = make_spec("adamw", {"learning_rate": 0.01, "weight_decay": 0.1, "clipnorm": 1.0}, "float32",
+                     [("kernel", theta)], [[rng.normal(size=n).astype(np.float32).astype(np.float64)]
+                                           for _ in range(2)])
+    assert on_arrays(spec) and not on_arrays({**spec, "variables": [["w", [3], encode(theta[:3])]]})
+    exact = oracle_states(spec)
+    assert isinstance(exact[0]["variables/kernel"].exact, DoubleDoubles)
+    held = [{name: encode(q.as_float64().astype(np.float32)) for name, q in state.items()} for state in exact]
+    assert max(f.ratio for f in compare(exact, held)) <= 1.0
+    last = float(np.float32(exact[1]["variables/kernel"].as_float64().reshape(-1)[n - 1]))
+    held[1]["variables/kernel"][n - 1] = (last * 1.001).hex()  # far outside its budget, at the tail
+    worst = max(compare(exact, held), key=lambda f: f.ratio)
+    assert worst.ratio > 1 and worst.quantity == "variables/kernel" and worst.element == n - 1

@@ -14,14 +14,27 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from optimizer_conformance.conformance.model import Finding, JudgeError, decode, spec_inputs, variable_options
 from optimizer_conformance.reference import Quantity, ReferenceOptimizer
+from optimizer_conformance.reference.arrays import COMPILED
 from optimizer_conformance.reference.pipeline import budget_ratios
+
+# A spec with this many elements or more is run by the specification on whole arrays (reference.arrays: the same
+# values within 2⁻³¹ of a budget, one compiled pass per operation), where numba compiles them; a deviated oracle (a
+# diagnosis) runs on MPFR numbers.
+ARRAY_ELEMENTS = 4096
+
+
+def on_arrays(spec: dict, oracle: Callable[..., ReferenceOptimizer] = ReferenceOptimizer) -> bool:
+    """Whether the oracle of ``spec`` runs on the array path."""
+    elements = sum(int(np.prod(shape)) for _, shape, _ in spec["variables"])
+    return oracle is ReferenceOptimizer and COMPILED and elements >= ARRAY_ELEMENTS
 
 
 def built_oracle(spec: dict, precision: int = 113,
                  oracle: Callable[..., ReferenceOptimizer] = ReferenceOptimizer) -> ReferenceOptimizer:
     """The oracle configured and built as ``spec`` says, before its first step."""
     opt = oracle(spec["algorithm"], spec["config"], dtype=spec["dtype"], precision=precision,
-                 loss_scale_optimizer=spec.get("loss_scale_optimizer"), floatx=spec.get("floatx", "float32"))
+                 loss_scale_optimizer=spec.get("loss_scale_optimizer"), floatx=spec.get("floatx", "float32"),
+                 **({"arrays": True} if on_arrays(spec, oracle) else {}))
     variables, _ = spec_inputs(spec)
     opt.build(variables, **variable_options(spec))
     if spec.get("exclude"):
