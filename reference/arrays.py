@@ -370,13 +370,6 @@ class TrackedArray:
 
         return Tracked(DoubleDoubles(self.hi, self.lo)[index], float(self.error[index]), self.fmt)
 
-    def values(self) -> list[mpfr]:
-        """The values as MPFR numbers (:class:`DoubleDoubles`)."""
-        return list(DoubleDoubles(self.hi, self.lo))
-
-    def as_float64(self) -> np.ndarray:
-        return self.hi.copy()
-
     # -- helpers ----------------------------------------------------------------------
     def _operand(self, other: Any) -> TrackedArray | None:
         """``other`` as an array of this one's length: a TrackedArray, a Tracked scalar, or an exact literal."""

@@ -42,16 +42,23 @@ def _slices(shape: tuple[int, ...], axis: int | list[int]) -> list[list[int]]:
     return [row.tolist() for row in grouped]
 
 
-def _scaled(theta: Any, shape: tuple[int, ...], axis, desired: Callable[[Tracked], Tracked]) -> Any:
-    eps = Tracked.rounded(EPSILON, format_of(theta))
+def _per_slice(theta: Any, shape: tuple[int, ...], axis, constrained: Callable[[Any, Tracked], Any]) -> Any:
+    """Each slice along ``axis`` replaced by ``constrained(its elements, its norm)``."""
     groups = _slices(shape, axis)
     parts = []
     for group in groups:
         elements = gather(theta, group)
-        n = norm(elements)
-        factor = desired(n) / (eps + n)
-        parts.append(each(lambda x, factor=factor: x * factor, elements))
+        parts.append(constrained(elements, norm(elements)))
     return scattered(theta, groups, parts)
+
+
+def _scaled(theta: Any, shape: tuple[int, ...], axis, desired: Callable[[Tracked], Tracked]) -> Any:
+    eps = Tracked.rounded(EPSILON, format_of(theta))
+
+    def constrained(elements: Any, n: Tracked) -> Any:
+        factor = desired(n) / (eps + n)
+        return each(lambda x: x * factor, elements)
+    return _per_slice(theta, shape, axis, constrained)
 
 
 def non_neg(theta: Any, shape: tuple[int, ...]) -> Any:
@@ -71,13 +78,7 @@ def max_norm(max_value: float = 2.0, axis: int | list[int] = 0) -> Constraint:
 def unit_norm(axis: int | list[int] = 0) -> Constraint:
     def constrain(theta: Any, shape: tuple[int, ...]) -> Any:
         eps = Tracked.rounded(EPSILON, format_of(theta))
-        groups = _slices(shape, axis)
-        parts = []
-        for group in groups:
-            elements = gather(theta, group)
-            n = norm(elements)
-            parts.append(each(lambda x, n=n: x / (eps + n), elements))
-        return scattered(theta, groups, parts)
+        return _per_slice(theta, shape, axis, lambda elements, n: each(lambda x: x / (eps + n), elements))
     return constrain
 
 

@@ -510,19 +510,16 @@ class ReferenceOptimizer:
         """The rule's update of variable ``i`` and its slots, given this step's coefficients."""
         rule = self.rule
         names = rule.slot_names(self.config)
-        if getattr(rule, "update_variable", None) is not None:
-            self.theta[i], new_slots = rule.update_variable(coefficients, g, self.theta[i],
-                                                            {n: self.slots[n][i] for n in names})
+        theta = self.theta[i]
+        whole = getattr(rule, "update_variable", None)
+        if whole is None and not isinstance(theta, list):  # a TrackedArray: an element-wise update takes it whole
+            whole = rule.update
+        if whole is not None:
+            self.theta[i], new_slots = whole(coefficients, g, theta, {n: self.slots[n][i] for n in names})
             for n in names:
                 self.slots[n][i] = new_slots[n]
             return
         update = rule.update
-        theta = self.theta[i]
-        if not isinstance(theta, list):  # a TrackedArray: the whole variable at once
-            self.theta[i], new_slots = update(coefficients, g, theta, {n: self.slots[n][i] for n in names})
-            for n in names:
-                self.slots[n][i] = new_slots[n]
-            return
         slot_lists = [self.slots[n][i] for n in names]
         for j, slots in enumerate(zip(*slot_lists)):
             theta[j], new = update(coefficients, g[j], theta[j], dict(zip(names, slots)))

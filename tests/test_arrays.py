@@ -12,7 +12,7 @@ from optimizer_conformance.conformance.checks.compare import oracle_states
 from optimizer_conformance.conformance.golden.format import load
 from optimizer_conformance.conformance.golden.replay import FIXTURES, spec_for
 from optimizer_conformance.reference import ReferenceOptimizer
-from optimizer_conformance.reference.arrays import TrackedArray
+from optimizer_conformance.reference.arrays import TrackedArray, exact_values
 from optimizer_conformance.reference.formats import FLOAT32
 from optimizer_conformance.reference.rules import RULES
 from optimizer_conformance.reference.tracked import Tracked, lerp, maximum, sqrt
@@ -95,7 +95,7 @@ def test_non_finite_values_and_exact_results_are_carried_as_mpfr_carries_them():
         ("lerp", lerp(a, b, w), [lerp(x, y, w) for x, y in zip(exact, other)]),
         ("√|a|", sqrt(abs(a)), [sqrt(abs(x)) for x in exact]),
     ]:
-        for j, (value, x) in enumerate(zip(fast.values(), slow)):
+        for j, (value, x) in enumerate(zip(exact_values(fast), slow)):
             same = value == x.value or (value != value and x.value != x.value)
             assert same or abs(value - x.value) <= 2.0**-100 * abs(x.value), (name, j, value, x.value)
             assert fast.error[j] == x.error or abs(fast.error[j] - x.error) <= 1e-12 * x.error, (name, j)
