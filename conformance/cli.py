@@ -2,7 +2,7 @@
 
     optconf check CANDIDATE [--backend tensorflow|jax|torch] [--algorithm adam,adamw,...] [--dialect keras3|tf-legacy]
                             [--dtype float32,float64,float16,bfloat16] [--profile quick|ci|deep]
-                            [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,api]
+                            [--compile eager|function|jit] [--checks pipeline,one-step,fixtures,explore,scale,api]
                             [--timeout SECONDS] [--json PATH] [--write-failures DIR] [--strict]
                             [--lacks FEATURES] [--jobs N] [--fixtures DIR]...
                             [--floatx float32|float64]

@@ -14,13 +14,19 @@ A spec is JSON-ready::
      "loss_scale_optimizer": {"initial_scale": s, "dynamic_growth_steps": G}}
 
 The last three are present only when used; the last wraps the optimizer in Keras's ``LossScaleOptimizer``
-(the gradients are then the scaled ones, and may be non-finite: ``"inf"``, ``"-inf"``, ``"nan"``).
+(the gradients are then the scaled ones, and may be non-finite: ``"inf"``, ``"-inf"``, ``"nan"``).  The other options
+(``sparse_gradients``, ``sparse_duplicate_rows``, ``variable_dtypes``, ``floatx``, ``strided_views``) are
+described on :class:`Spec`.
 
-Floats travel as ``float.hex`` strings, exactly.
+Floats travel exactly: as ``float.hex`` strings, or, for an array of :data:`PACKED_ELEMENTS` elements or more,
+as ``{"float64le": base64}``, the base64 of its little-endian IEEE float64 bytes (a million elements as hex strings
+take seconds to write and read; packed, milliseconds).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import zlib
 from collections.abc import Mapping
@@ -32,9 +38,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Profile:
-    """How much a run does: steps per generated trajectory, hypothesis examples, long fixtures, and whether each
+    """How much a run does: steps per generated trajectory, hypothesis examples, long fixtures, whether each
     pipeline feature runs on every rule in every dtype (``every_combination``) or on every rule and in every dtype
-    (pairwise: :func:`conformance.cases.catalogue.pipeline_cases`)."""
+    (pairwise: :func:`conformance.cases.catalogue.pipeline_cases`), and the size of the scale check's tensors."""
 
     name: str
     steps: int
@@ -42,12 +48,13 @@ class Profile:
     long_fixtures: bool
     api_examples: int = 60
     every_combination: bool = False
+    scale_elements: int = 0  # the scale check's largest variable (conformance.cases.scale); 0: no scale check
 
 
 PROFILES = {
     "quick": Profile("quick", 3, 5, False, 20),
-    "ci": Profile("ci", 6, 20, False, 60),
-    "deep": Profile("deep", 16, 300, True, 500, every_combination=True),
+    "ci": Profile("ci", 6, 20, False, 60, scale_elements=2**20),
+    "deep": Profile("deep", 16, 300, True, 500, every_combination=True, scale_elements=10 * 2**20),
 }
 
 def first_line(text: object, width: int = 160) -> str:
@@ -87,13 +94,31 @@ def lacking(spec: dict, lacks: Mapping[str, str]) -> str | None:
 # -- the spec ----------------------------------------------------------------------------------------------
 
 
-def encode(array: Any) -> list[str]:
-    """An array's elements, flat, as exact ``float.hex`` strings."""
-    return [float(x).hex() for x in np.asarray(array, dtype=np.float64).reshape(-1)]
+# An array of this many elements or more travels packed (see the module's docstring).
+PACKED_ELEMENTS = 4096
+PACKED = "float64le"
 
 
-def decode(values: list[str], shape: Any) -> np.ndarray:
-    """``float.hex`` strings back to a float64 array of ``shape``."""
+def encode(array: Any) -> list[str] | dict[str, str]:
+    """An array's elements, flat and exact: ``float.hex`` strings, or packed from :data:`PACKED_ELEMENTS` on."""
+    flat = np.asarray(array, dtype=np.float64).reshape(-1)
+    if flat.size >= PACKED_ELEMENTS:
+        return {PACKED: base64.b64encode(flat.astype("<f8", copy=False).tobytes()).decode("ascii")}
+    return [float(x).hex() for x in flat]
+
+
+def decode(values: list[str] | dict[str, str], shape: Any) -> np.ndarray:
+    """:func:`encode`'s form back to a float64 array of ``shape``; ``ValueError`` naming what is wrong."""
+    if isinstance(values, dict):
+        if set(values) != {PACKED} or not isinstance(values[PACKED], str):
+            raise ValueError(f"a packed array is {{{PACKED!r}: base64 string}}; got keys {sorted(map(str, values))}")
+        try:
+            raw = binascii.a2b_base64(values[PACKED], strict_mode=True)  # b64decode's validation is 10x slower
+        except binascii.Error as error:
+            raise ValueError(f"a packed array's {PACKED} is not base64: {error}") from None
+        if len(raw) % 8:
+            raise ValueError(f"a packed array's {PACKED} holds {len(raw)} bytes, not a whole number of float64s")
+        return np.frombuffer(raw, dtype="<f8").astype(np.float64).reshape(shape)
     return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape)
 
 
@@ -116,6 +141,9 @@ class Spec:
     floatx: str = "float32"
     variable_dtypes: dict = field(default_factory=dict)  # {"index": dtype}: variables not in ``dtype``
     sparse_duplicate_rows: bool = False  # each touched row of a sparse gradient given twice (see row_slices)
+    # Variables and gradients handed over as views with an offset and a stride into larger buffers, where the
+    # candidate's array type has views (the adapter protocol's NumPy arrays; Keras variables own their storage).
+    strided_views: bool = False
 
     REQUIRED = ("algorithm", "config", "dtype", "variables", "gradients")
 
@@ -132,6 +160,8 @@ class Spec:
                 options["sparse_duplicate_rows"] = True
         if self.floatx != "float32":
             options["floatx"] = self.floatx
+        if self.strided_views:
+            options["strided_views"] = True
         return {**options, "algorithm": self.algorithm, "config": self.config, "dtype": self.dtype,
                 "variables": self.variables, "gradients": self.gradients, "exclude": self.exclude,
                 "compile": self.compile, "finalize": self.finalize}
@@ -150,7 +180,7 @@ class Spec:
             raise ValueError(f"spec: {'; '.join(parts)}")
         for key, kind in (("algorithm", str), ("config", dict), ("dtype", str), ("variables", list),
                           ("gradients", list), ("exclude", dict), ("constraints", dict), ("floatx", str),
-                          ("variable_dtypes", dict), ("sparse_duplicate_rows", bool)):
+                          ("variable_dtypes", dict), ("sparse_duplicate_rows", bool), ("strided_views", bool)):
             if key in data and not isinstance(data[key], kind):
                 raise ValueError(f"spec: {key} must be a {kind.__name__}; got {type(data[key]).__name__}")
         return cls(**{k: v for k, v in data.items() if v is not None or k == "loss_scale_optimizer"})
@@ -228,8 +258,8 @@ def describe_spec(spec: dict) -> str:
     nones = f", None gradients at (step, variable) {missing}" if missing else ""
     exclude = f", exclude {spec['exclude']}" if spec.get("exclude") else ""
     finalize = ", then finalize" if spec.get("finalize") else ""
-    wrapped = {key: spec[key] for key in ("loss_scale_optimizer", "sparse_gradients", "sparse_duplicate_rows")
-               if spec.get(key)}
+    wrapped = {key: spec[key] for key in ("loss_scale_optimizer", "sparse_gradients", "sparse_duplicate_rows",
+                                          "strided_views") if spec.get(key)}
     options = "".join(f", {key} {value}" for key, value in {**variable_options(spec), **wrapped}.items())
     return (f"{spec['algorithm']} in {spec['dtype']}, config {config}, variables {shapes}, "
             f"{len(spec['gradients'])} steps{nones}{exclude}{options}{finalize} [#{crc:04x}]")

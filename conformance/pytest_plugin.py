@@ -53,7 +53,7 @@ OPTIONS = {
     "dialect": ("only one dialect's rules: keras3 or tf-legacy (default: every rule the candidate claims)", None),
     "backend": ("Keras backend of the candidate's worker: tensorflow, jax or torch", None),
     "profile": ("hypothesis and trajectory profile: quick, ci (default; the optconf fixture's: quick) or deep", None),
-    "checks": ("comma-separated check families: pipeline, one-step, fixtures, explore, api", None),
+    "checks": ("comma-separated check families: pipeline, one-step, fixtures, explore, scale, api", None),
     "compile": ("how candidates run: eager (default), function (tf.function) or jit; torch.optim: foreach, fused",
                 None),
     "timeout": ("deadline in seconds of each call into the candidate (default 120)", None),

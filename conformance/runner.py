@@ -13,6 +13,8 @@ Checks, each reported per algorithm and dtype:
 ``one-step``            the same trajectories, each step judged from the candidate's own previous state;
 ``fixtures``            the golden fixtures of the algorithm that carry budgets for the dtype;
 ``explore``             property-based exploration with hypothesis (:mod:`conformance.checks.explore`);
+``scale``               tensors of a million elements and more at kernel boundaries (:mod:`conformance.cases.scale`),
+                        every element judged (the ``ci`` and ``deep`` profiles);
 ``api/<name>``          API and configuration compatibility with Keras (:mod:`conformance.checks.api`), per
                         algorithm.
 
@@ -32,6 +34,7 @@ from typing import Any
 
 from optimizer_conformance.conformance.candidates.client import Worker, parse_candidate
 from optimizer_conformance.conformance.cases.catalogue import pipeline_cases
+from optimizer_conformance.conformance.cases.scale import scale_cases
 from optimizer_conformance.conformance.checks.api import CHECKS as API_CHECKS
 from optimizer_conformance.conformance.checks.compare import oracle_states
 from optimizer_conformance.conformance.checks.deviations import Deviation
@@ -81,6 +84,11 @@ class Plan:
         every combination), run under the plan's ``floatx``."""
         return [replace(c, spec=with_floatx(c.spec, self.floatx))
                 for c in pipeline_cases(algorithm, dtype, self.profile, self.algorithms, self.dtypes)]
+
+    def scale_cases(self, algorithm: str, dtype: str) -> list[Case]:
+        """The profile's scale case of ``algorithm`` in ``dtype``, if a pairwise run gives it one."""
+        return [replace(c, spec=with_floatx(c.spec, self.floatx))
+                for c in scale_cases(algorithm, dtype, self.profile, self.algorithms, self.dtypes)]
 
 
 def plan_for(settings: Settings, description: dict, **extras: Any) -> Plan:
@@ -407,8 +415,25 @@ class Explore(Family):
             yield explore_outcome(worker, item.algorithm, item.dtype, plan)
 
 
+class Scale(Family):
+    """``scale``: one trajectory of tensors of a million elements and more, every element judged (the oracle runs
+    on whole arrays: :mod:`reference.arrays`)."""
+
+    name, selected_by = "scale", ("scale",)
+
+    def items(self, plan, algorithm, dtype):
+        return [Item(self.name, algorithm, dtype, c.check, c) for c in plan.scale_cases(algorithm, dtype)]
+
+    def run(self, worker, plan, items, whole):
+        for item in items:
+            plan.progress(f"{item.algorithm} {item.dtype} scale")
+            outcome = Outcome(item.algorithm, item.check, item.dtype)
+            run_case(worker, outcome, item.case, None, known_deviations(worker, plan, item.dtype), plan.lacks)
+            yield outcome.close()
+
+
 # The families, in the order a run goes through them (per algorithm: the API, then per dtype the rest).
-FAMILIES: dict[str, Family] = {f.name: f for f in (Api(), Pipeline(), Fixtures(), Explore())}
+FAMILIES: dict[str, Family] = {f.name: f for f in (Api(), Pipeline(), Fixtures(), Explore(), Scale())}
 assert {name for f in FAMILIES.values() for name in f.selected_by} == set(CHECK_FAMILIES)
 
 

@@ -18,7 +18,7 @@ from optimizer_conformance.conformance.model import LACKABLE, PROFILES
 from optimizer_conformance.reference.formats import FORMATS
 from optimizer_conformance.reference.rules import ALGORITHMS, DIALECT_RULES, translation
 
-CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "api")
+CHECK_FAMILIES = ("pipeline", "one-step", "fixtures", "explore", "scale", "api")
 # What a candidate may run under as Keras's floatx() (the dtype of its learning-rate variable and schedules).
 FLOATX = ("float32", "float64")
 DIALECTS = DIALECT_RULES

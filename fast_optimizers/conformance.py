@@ -32,11 +32,20 @@ class NumpyAdapter:
     def to_numpy(self, x) -> np.ndarray:
         return np.asarray(x)
 
+    def given(self, x: np.ndarray, dtype: str):
+        """The caller's array itself, as a user hands the port its own arrays (a view stays a view, updated in
+        place), where it is of the port's array type and ``dtype``; else a copy in them."""
+        return x if isinstance(x, np.ndarray) and x.dtype == np.dtype(dtype) else self.to_array(x, dtype)
+
+    def build_optimizer(self, algorithm: str, config: dict[str, Any]):
+        """The optimizer of ``algorithm`` from its Keras ``get_config()``."""
+        return OPTIMIZERS[algorithm].from_config(dict(config))
+
     def start(self, algorithm: str, config: dict[str, Any], variables, dtype: str, exclude: dict) -> None:
-        self.optimizer = OPTIMIZERS[algorithm].from_config(dict(config))
+        self.optimizer = self.build_optimizer(algorithm, config)
         self.names = [name for name, _ in variables]
         self.dtype = dtype
-        self.params = [self.to_array(v, dtype) for _, v in variables]
+        self.params = [self.given(v, dtype) for _, v in variables]
         self.optimizer.build(self.params, names=self.names)
         self.exclude = exclude
         self._exclude(exclude)
@@ -49,7 +58,7 @@ class NumpyAdapter:
 
     def set_variable_options(self, overwrite_with_gradient: list[int], constraints: dict[int, dict]) -> None:
         """Rebuilds the optimizer with Keras's per-variable options (called after ``start``)."""
-        self.optimizer = OPTIMIZERS[self.optimizer.algorithm].from_config(self.optimizer.get_config())
+        self.optimizer = self.build_optimizer(self.optimizer.algorithm, self.optimizer.get_config())
         self.optimizer.set_variable_options(overwrite_with_gradient,
                                             {i: from_config(c) for i, c in constraints.items()})
         self.optimizer.build(self.params, names=self.names)
@@ -61,7 +70,7 @@ class NumpyAdapter:
 
     def apply(self, grads) -> None:
         target = self.loss_scale or self.optimizer
-        target.apply([None if g is None else self.to_array(g, self.dtype) for g in grads], self.params)
+        target.apply([None if g is None else self.given(g, self.dtype) for g in grads], self.params)
 
     def finalize(self) -> None:
         self.optimizer.finalize_variable_values()
@@ -96,3 +105,9 @@ class TorchAdapter(NumpyAdapter):
 
     def to_numpy(self, x) -> np.ndarray:
         return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+    def given(self, x: np.ndarray, dtype: str):
+        """A tensor over the caller's NumPy array's memory, its strides kept (a view stays a view)."""
+        import torch
+
+        return torch.from_numpy(x) if x.dtype == np.dtype(dtype) else self.to_array(x, dtype)

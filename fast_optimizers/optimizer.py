@@ -14,7 +14,9 @@ installed, and chunk by chunk through the array API otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import importlib
 import math
 import numbers
 import re
@@ -26,7 +28,7 @@ import numpy as np
 from optimizer_conformance.fast_optimizers import keras_rules, kernels, rules
 from optimizer_conformance.fast_optimizers.schedules import learning_rate as schedule_value
 from optimizer_conformance.fast_optimizers.schedules import validate as validate_schedule
-from optimizer_conformance.fast_optimizers.validation import check_gradients, check_variable
+from optimizer_conformance.fast_optimizers.validation import check_gradients, check_variable, is_contiguous
 
 
 def _namespace(x):
@@ -39,6 +41,13 @@ def _namespace(x):
             return numpy
         raise ImportError(f"{type(x).__name__} arrays need array-api-compat (pip install array-api-compat)") from None
     return array_api_compat.array_namespace(x)
+
+
+def _contiguous_copy(x):
+    """A C-contiguous copy of a NumPy or CuPy array (their ``ascontiguousarray``) or a torch tensor."""
+    if hasattr(x, "contiguous"):
+        return x.contiguous()
+    return importlib.import_module(type(x).__module__.split(".")[0]).ascontiguousarray(x)
 
 
 class _SerializedSchedule(dict):
@@ -200,8 +209,9 @@ class _Optimizer:
 
     @staticmethod
     def _zeros_like(v):
+        """Zeros of ``v``'s shape and dtype, C-contiguous whatever ``v``'s layout (the kernels flatten slots)."""
         xp = _namespace(v)
-        return xp.zeros_like(v)
+        return xp.zeros(v.shape, dtype=v.dtype, device=getattr(v, "device", None))
 
     def _layout(self) -> list[tuple[str, int | None]]:
         """Keras 3's order of ``optimizer.variables``: the counter, a float learning rate, EMA averages,
@@ -352,10 +362,26 @@ class _Optimizer:
             a = acc(i)
             # The clip factor applies to the (averaged) gradient: fold it into the last multiplier.
             g_scale, g_inv = (gscale, inv_steps * factors[i]) if a is not None else (gscale * factors[i], 1.0)
-            self._kernel(i, grads[i], a, g_scale, g_inv, clip, wd_lr, scalars)
+            with self._contiguous(i):
+                self._kernel(i, grads[i], a, g_scale, g_inv, clip, wd_lr, scalars)
         if accumulators is not None:
             for a in accumulators:
                 a[...] = 0
+
+    @contextlib.contextmanager
+    def _contiguous(self, i: int):
+        """Variable ``i`` as the kernels take it: a strided or transposed view is updated on a C-contiguous copy
+        (the kernels flatten it, and flattening such a view copies), written back where it lies."""
+        theta = self._variables[i]
+        if is_contiguous(theta):
+            yield
+            return
+        self._variables[i] = _contiguous_copy(theta)
+        try:
+            yield
+            theta[...] = self._variables[i]
+        finally:
+            self._variables[i] = theta
 
     def _moving_average(self) -> None:
         c = self._config

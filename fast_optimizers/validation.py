@@ -1,6 +1,7 @@
 """What the optimizer accepts, checked before any kernel runs: the kernels index by the variable's size and
-write in place, so a gradient of another shape would be read past its end, and a read-only or
-non-contiguous variable could not be updated where it lies."""
+write in place, so a gradient of another shape would be read past its end, and a read-only variable could not be
+updated where it lies (a strided or transposed view can: the optimizer updates a contiguous copy and writes it
+back)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def _is_array(x: Any) -> bool:
 
 
 def check_variable(x: Any, name: str) -> None:
-    """A model variable: a floating array, writable and contiguous (it is updated where it lies)."""
+    """A model variable: a floating array, writable (it is updated where it lies)."""
     if not _is_array(x):
         raise TypeError(f"variable {name!r}: expected an array (NumPy, torch, CuPy), got {type(x).__name__}")
     if dtype_name(x) not in FLOATING:
@@ -29,12 +30,15 @@ def check_variable(x: Any, name: str) -> None:
     flags = getattr(x, "flags", None)
     if flags is not None and not getattr(flags, "writeable", True):
         raise ValueError(f"variable {name!r} is read-only: the optimizer updates variables in place")
+
+
+def is_contiguous(x: Any) -> bool:
+    """Whether ``x`` lies in C order without gaps (a NumPy or CuPy array's flags, a torch tensor's own word)."""
+    flags = getattr(x, "flags", None)
     contiguous = getattr(flags, "c_contiguous", None) if flags is not None else None
     if contiguous is None and hasattr(x, "is_contiguous"):
         contiguous = x.is_contiguous()
-    if contiguous is False:
-        raise ValueError(f"variable {name!r} is not C-contiguous (a strided or transposed view): the optimizer "
-                         "updates variables in place; pass a contiguous array")
+    return contiguous is not False
 
 
 def check_gradients(grads: Sequence[Any], variables: Sequence[Any], names: Sequence[str]) -> None:

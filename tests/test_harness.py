@@ -51,7 +51,8 @@ def test_real_keras_is_conformant_with_the_ci_profile(backend, algorithms, tmp_p
     assert dtypes == ({"float32", "float64", "float16", "bfloat16"} if backend != "torch"
                       else {"float32", "float64", "float16"})
     families = {c["check"].split("/")[0] for c in checks}
-    assert families == {"pipeline", "one-step", "fixtures", "explore", "api"}
+    scale = {"scale"} if profile == "ci" else set()  # tensors of a million elements: the ci profile's
+    assert families == {"pipeline", "one-step", "fixtures", "explore", "api"} | scale
     # Every API/config check applies on every backend, except stateless_apply on TensorFlow, which Keras itself
     # does not support there, and resuming where Keras itself departs from the oracle (no fair partner).
     from optimizer_conformance.conformance.checks.api import CHECKS

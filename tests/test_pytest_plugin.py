@@ -164,7 +164,7 @@ def test_the_plugin_spreads_over_cores_with_xdist(tmp_path):
 
 @pytest.mark.parametrize(("option", "value", "accepted"), [
     ("profile", "forever", "quick, ci, deep"),
-    ("checks", "pipelines", "pipeline, one-step, fixtures, explore, api"),
+    ("checks", "pipelines", "pipeline, one-step, fixtures, explore, scale, api"),
     ("dtypes", "float8", "float64, float32, float16, bfloat16"),
     ("algorithms", "sgd", "adam, adamw, nadam, nadam-legacy, adamax, lamb, schedule-free-adamw"),
     ("backend", "mxnet", "tensorflow, jax, torch"),

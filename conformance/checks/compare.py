@@ -7,12 +7,20 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from optimizer_conformance.conformance.model import Finding, JudgeError, decode, spec_inputs, variable_options
+from optimizer_conformance.conformance.model import (
+    PACKED,
+    Finding,
+    JudgeError,
+    decode,
+    spec_inputs,
+    variable_options,
+)
 from optimizer_conformance.reference import Quantity, ReferenceOptimizer
 from optimizer_conformance.reference.arrays import COMPILED
 from optimizer_conformance.reference.pipeline import budget_ratios
@@ -23,10 +31,19 @@ from optimizer_conformance.reference.pipeline import budget_ratios
 ARRAY_ELEMENTS = 4096
 
 
+# From this many elements a deviated oracle (a diagnosis) runs on whole arrays too: MPFR would take minutes.
+LARGE_ELEMENTS = 65536
+
+
+def elements_of(spec: dict) -> int:
+    """How many elements the variables of ``spec`` hold."""
+    return sum(int(np.prod(shape)) for _, shape, _ in spec["variables"])
+
+
 def on_arrays(spec: dict, oracle: Callable[..., ReferenceOptimizer] = ReferenceOptimizer) -> bool:
     """Whether the oracle of ``spec`` runs on the array path."""
-    elements = sum(int(np.prod(shape)) for _, shape, _ in spec["variables"])
-    return oracle is ReferenceOptimizer and COMPILED and elements >= ARRAY_ELEMENTS
+    threshold = ARRAY_ELEMENTS if oracle is ReferenceOptimizer else LARGE_ELEMENTS
+    return COMPILED and elements_of(spec) >= threshold
 
 
 def built_oracle(spec: dict, precision: int = 113,
@@ -43,9 +60,28 @@ def built_oracle(spec: dict, precision: int = 113,
 
 
 # The specification's states of the last few specs: the runner computes them while the candidate runs the same spec
-# in its worker (two cores), and the judgement, the one-step check and the diagnosis then read them here.
+# in its worker (two cores), and the judgement, the one-step check and the diagnosis then read them here.  Of the
+# large ones (a scale trajectory's states hold hundreds of megabytes) only the last few are kept.
 _RECENT: OrderedDict[tuple[str, int], list[dict[str, Quantity]]] = OrderedDict()
-RECENT_SPECS = 16
+RECENT_SPECS, RECENT_LARGE_SPECS = 16, 2
+_LARGE: list[tuple[str, int]] = []  # the keys of the large ones kept, oldest first
+
+
+def spec_key(spec: dict, precision: int) -> tuple[str, int] | None:
+    """What identifies ``spec`` among those kept: its JSON, each packed array by its SHA-256 (writing a scale
+    trajectory's arrays as JSON takes a quarter of a second); None for a spec holding a Python object (a callable
+    learning rate: not kept)."""
+    def digest(value):
+        if isinstance(value, dict) and PACKED in value:
+            return hashlib.sha256(str(value[PACKED]).encode()).hexdigest()
+        return value
+
+    light = {**spec, "variables": [[name, shape, digest(values)] for name, shape, values in spec["variables"]],
+             "gradients": [[digest(g) for g in step] for step in spec["gradients"]]}
+    try:
+        return json.dumps(light, sort_keys=True), precision
+    except (TypeError, ValueError):
+        return None
 
 
 def oracle_states(spec: dict, precision: int = 113,
@@ -53,18 +89,21 @@ def oracle_states(spec: dict, precision: int = 113,
     """The oracle's state after every step of ``spec`` (and after ``finalize``, when the spec asks for it).
 
     The specification's (``oracle`` ReferenceOptimizer) are kept for the last :data:`RECENT_SPECS` specs."""
-    try:
-        key = (json.dumps(spec, sort_keys=True), precision)
-    except (TypeError, ValueError):  # a spec holding a Python object (a callable learning rate): not kept
-        key = None
-    if oracle is not ReferenceOptimizer or key is None:
+    key = None if oracle is not ReferenceOptimizer else spec_key(spec, precision)
+    if key is None:
         return _computed(spec, precision, oracle)
     if key in _RECENT:
         _RECENT.move_to_end(key)
         return _RECENT[key]
     states = _RECENT[key] = _computed(spec, precision, oracle)
+    if elements_of(spec) >= LARGE_ELEMENTS:
+        _LARGE.append(key)
+        while len(_LARGE) > RECENT_LARGE_SPECS:
+            _RECENT.pop(_LARGE.pop(0), None)
     while len(_RECENT) > RECENT_SPECS:
-        _RECENT.popitem(last=False)
+        oldest, _ = _RECENT.popitem(last=False)
+        if oldest in _LARGE:
+            _LARGE.remove(oldest)
     return states
 
 

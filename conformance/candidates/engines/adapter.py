@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from optimizer_conformance.conformance.candidates.channel import announce
 from optimizer_conformance.conformance.candidates.engines.base import (
+    StridedViews,
     as_float64,
     declared_lack,
     declared_lacks,
@@ -89,6 +90,9 @@ class AdapterEngine:
         dtype = spec["dtype"]
         inst = self._instance()
         variables = [(name, decode_in(values, shape, dtype)) for name, shape, values in spec["variables"]]
+        views = StridedViews() if spec.get("strided_views") else None
+        if views is not None:  # NumPy arrays have views: the port is given them (and may keep and update them)
+            variables = [(name, views.variable(name, v)) for name, v in variables]
         # An adapter gets the full get_config() dictionary, Keras's defaults filled in.
         config = get_config(spec["algorithm"], normalize(spec["algorithm"], spec["config"]))
         if self._held_exactly(spec):  # the trajectory's floatx number, which the port's wider floatx holds exactly
@@ -116,8 +120,12 @@ class AdapterEngine:
         for k, step in enumerate(spec["gradients"], start=1):
             grads = [None if g is None else decode_in(g, shape, dtype)
                      for g, (_, shape, _) in zip(step, spec["variables"])]
+            if views is not None:
+                grads = [views.gradient(g) for g in grads]
             announce("apply", k)
             inst.apply(grads)
+            if views is not None:
+                views.check(f"apply at step {k}")
             states.append(snapshot(k))
         if spec.get("finalize"):
             if hasattr(inst, "finalize"):

@@ -105,3 +105,49 @@ def versions() -> dict[str, str]:
         if module is not None:
             out[name] = getattr(module, "__version__", "?")
     return out
+
+
+class StridedViews:
+    """Arrays handed to a candidate as views into larger buffers (a spec's ``strided_views``), and a watch on what
+    lies between them.
+
+    Each view starts one element into its buffer and takes every other element along every axis: an offset and a
+    stride on every axis, so that neither the view nor its flattening is contiguous (a kernel that flattens with a
+    copy loses its in-place update; one that assumes contiguity reads the gaps).  The gaps hold a signalling
+    pattern, and :meth:`check` says when a candidate wrote into one of a variable's."""
+
+    def __init__(self) -> None:
+        self._watched: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # name, buffer, gaps, pristine
+
+    @staticmethod
+    def _placed(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[slice, ...]]:
+        if array.ndim == 0:
+            array = array.reshape(1)
+        where = tuple(slice(1, 1 + 2 * n, 2) for n in array.shape)
+        buffer = np.empty(tuple(2 * n + 1 for n in array.shape), dtype=array.dtype)
+        buffer.view(np.uint8)[...] = 0xA5  # bytes no update leaves there: -2.9e-16 in float32, -0.022 in float16
+        buffer[where] = array
+        return buffer, buffer[where].reshape(array.shape if array.ndim else ()), where
+
+    def variable(self, name: str, array: np.ndarray) -> np.ndarray:
+        """``array`` copied into a strided view whose gaps are watched."""
+        buffer, view, where = self._placed(array)
+        gaps = np.ones(buffer.shape, dtype=bool)
+        gaps[where] = False
+        self._watched.append((name, buffer, gaps, buffer[gaps].copy()))
+        return view
+
+    def gradient(self, array: np.ndarray | None) -> np.ndarray | None:
+        """``array`` copied into a strided view."""
+        return None if array is None else self._placed(array)[1]
+
+    def check(self, during: str) -> None:
+        """``RuntimeError`` naming the first variable whose buffer changed outside its view."""
+        for name, buffer, gaps, pristine in self._watched:
+            now = buffer[gaps]
+            if now.tobytes() != pristine.tobytes():
+                width = now.itemsize
+                changed = int((now.view(np.uint8).reshape(-1, width) != pristine.view(np.uint8).reshape(-1, width))
+                              .any(axis=1).sum())
+                raise RuntimeError(f"the candidate wrote outside variable {name!r}'s strided view during {during} "
+                                   f"({changed} elements between its elements changed): out of bounds")

@@ -1,0 +1,91 @@
+"""The scale check: tensors of a million elements at kernel boundaries, every element judged, strided views.
+
+Proof of sensitivity: fused kernels that go wrong only on large tensors (``tests/mutants/fused.py``: a dropped tail,
+a boundary element updated twice, a stale per-block scalar, a dense layout assumed) fail ``scale`` and pass every
+other check; the same kernel launched honestly passes them all.
+"""
+
+import numpy as np
+import pytest
+from optimizer_conformance.conformance.candidates.engines.base import StridedViews
+from optimizer_conformance.conformance.cases.scale import BOUNDARY_SIZES, runs_scale, scale_cases
+from optimizer_conformance.conformance.model import PROFILES, decode, encode
+from optimizer_conformance.conformance.settings import CHECK_FAMILIES
+
+from tests.conftest import requires
+from tests.mutants.fused import BLOCK, MUTANTS
+
+OTHER_CHECKS = tuple(c for c in CHECK_FAMILIES if c not in ("scale", "api"))
+
+
+def _run(candidate: str, checks: tuple[str, ...]):
+    from optimizer_conformance.conformance.candidates.client import Candidate, Worker
+    from optimizer_conformance.conformance.runner import Plan, run_plan
+
+    with Worker(Candidate(f"tests.mutants.fused:{candidate}", "torch")) as worker:
+        return run_plan(worker, Plan(["adam"], ["float32"], PROFILES["ci"], checks))
+
+
+@requires("numba")
+@pytest.mark.parametrize("mutant", MUTANTS)
+def test_a_fused_kernel_wrong_only_on_large_tensors_fails_scale_and_passes_every_other_check(mutant):
+    outcomes = _run(mutant, (*OTHER_CHECKS, "scale"))
+    scale = [o for o in outcomes if o.check == "scale"]
+    assert len(scale) == 1 and scale[0].failed and scale[0].error is None, scale
+    assert scale[0].worst.ratio > 1e3 and scale[0].worst.quantity.endswith(("/large", "/matrix")), scale[0].worst
+    others = [o for o in outcomes if o.check != "scale"]
+    assert len(others) > 30
+    assert all(o.passed or o.not_applicable for o in others), [(o.check, str(o.worst), o.error) for o in others
+                                                               if not o.passed and not o.not_applicable]
+
+
+@requires("numba")
+def test_the_same_kernel_launched_block_by_block_honestly_passes_scale_and_every_other_check():
+    outcomes = _run("Blocked", (*OTHER_CHECKS, "scale"))
+    assert [o.verdict for o in outcomes if o.check == "scale"] == ["pass"]
+    assert all(o.passed or o.not_applicable for o in outcomes), [(o.check, str(o.worst), o.error) for o in outcomes
+                                                                 if not o.passed and not o.not_applicable]
+
+
+def test_the_scale_trajectory_has_a_million_elements_and_variables_past_every_boundary():
+    case, = scale_cases("adam", "float32", PROFILES["ci"], ["adam"], ["float32"])
+    sizes = [int(np.prod(shape)) for _, shape, _ in case.spec["variables"]]
+    assert max(sizes) == 2**20 + 1 and sum(sizes) > 10**6 and case.spec["strided_views"]
+    for width in (8, 16, 32, 1024):  # past a multiple of each width, and short of one
+        assert any(n > width and n % width == 1 for n in sizes) and any(n % width == width - 1 for n in sizes)
+    assert 65537 in sizes and 8191 in sizes and all(n in sizes for n in BOUNDARY_SIZES)
+    assert max(BLOCK, 2**16) < max(sizes)
+    assert not scale_cases("adam", "float32", PROFILES["quick"], ["adam"], ["float32"])
+    deep, = scale_cases("adam", "float32", PROFILES["deep"], ["adam"], ["float32"])
+    assert int(np.prod(deep.spec["variables"][0][1])) > 10**7
+
+
+def test_each_rule_gets_a_scale_trajectory_in_one_dtype_and_each_dtype_on_one_rule():
+    rules, dtypes = ["adam", "adamw", "nadam", "adamax", "lamb", "schedule-free-adamw"], ["float32", "float64",
+                                                                                         "float16", "bfloat16"]
+    ran = {(a, d) for a in rules for d in dtypes if runs_scale(a, d, rules, dtypes)}
+    assert {a for a, _ in ran} == set(rules) and {d for _, d in ran} == set(dtypes) and len(ran) == len(rules)
+
+
+def test_large_arrays_travel_packed_and_exactly_and_bad_packing_is_one_clear_error():
+    values = np.array([np.pi, -0.0, 5e-324, np.inf, np.nan, 2.0**-1022] * 1000)
+    packed = encode(values)
+    assert isinstance(packed, dict) and list(packed) == ["float64le"]
+    back = decode(packed, values.shape)
+    assert back.tobytes() == values.tobytes()
+    assert isinstance(encode(values[:10]), list)  # small arrays stay readable hex
+    for bad, message in (({"float64le": "AAAA"}, "not a whole number"), ({"float64le": "AA!A"}, "not base64"),
+                         ({"float32le": ""}, "a packed array is"), ({"float64le": 3}, "a packed array is")):
+        with pytest.raises(ValueError, match=message):
+            decode(bad, (-1,))
+
+
+def test_a_strided_view_is_not_contiguous_and_a_write_between_its_elements_is_caught():
+    views = StridedViews()
+    variable = views.variable("kernel", np.arange(12, dtype=np.float32).reshape(3, 4))
+    assert not variable.flags.c_contiguous and not np.shares_memory(variable, variable.reshape(-1))
+    variable += 1  # in place: allowed
+    views.check("apply at step 1")
+    np.lib.stride_tricks.as_strided(variable, shape=(12,), strides=(4,))[1] = 0.0  # a dense-layout write
+    with pytest.raises(RuntimeError, match=r"wrote outside variable 'kernel'.*apply at step 2.*1 elements"):
+        views.check("apply at step 2")
