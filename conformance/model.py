@@ -18,9 +18,9 @@ The last three are present only when used; the last wraps the optimizer in Keras
 (``sparse_gradients``, ``sparse_duplicate_rows``, ``variable_dtypes``, ``floatx``, ``strided_views``) are
 described on :class:`Spec`.
 
-Floats travel exactly: as ``float.hex`` strings, or, for an array of :data:`PACKED_ELEMENTS` elements or more,
-as ``{"float64le": base64}``, the base64 of its little-endian IEEE float64 bytes (a million elements as hex strings
-take seconds to write and read; packed, milliseconds).
+Floats travel exactly: as ``float.hex`` strings, or, for an array of :data:`PACKED_ELEMENTS` elements or more, as a
+:class:`PackedArray` (its little-endian IEEE float64 bytes; a million elements as hex strings take seconds to write
+and read).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,21 +95,66 @@ def lacking(spec: dict, lacks: Mapping[str, str]) -> str | None:
 # -- the spec ----------------------------------------------------------------------------------------------
 
 
-# An array of this many elements or more travels packed (see the module's docstring).
+# An array of this many elements or more is held packed (see the module's docstring).
 PACKED_ELEMENTS = 4096
 PACKED = "float64le"
 
 
-def encode(array: Any) -> list[str] | dict[str, str]:
+class PackedArray:
+    """A large array's exact elements, flat, as float64 (what :func:`encode` gives from :data:`PACKED_ELEMENTS`
+    elements on): the worker protocol carries it beside its JSON line as raw bytes
+    (:mod:`conformance.candidates.framing`); its JSON form is ``{"float64le": base64}`` (:meth:`to_json`)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Any) -> None:
+        flat = np.array(values, dtype="<f8").reshape(-1)  # a copy: the array it came from may change
+        flat.flags.writeable = False
+        self.values = flat
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> PackedArray:
+        """Little-endian float64 bytes; ``ValueError`` when they are not a whole number of them."""
+        if len(raw) % 8:
+            raise ValueError(f"a packed array holds {len(raw)} bytes, not a whole number of float64s")
+        packed = cls.__new__(cls)
+        packed.values = np.frombuffer(raw, dtype="<f8")
+        return packed
+
+    def to_bytes(self) -> bytes:
+        return self.values.tobytes()
+
+    def to_json(self) -> dict[str, str]:
+        return {PACKED: base64.b64encode(self.to_bytes()).decode("ascii")}
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    def __len__(self) -> int:
+        return self.values.size
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PackedArray) and self.to_bytes() == other.to_bytes()
+
+    __hash__ = None  # type: ignore[assignment]  # its values are an array's
+
+    def __repr__(self) -> str:
+        return f"PackedArray({self.values.size} elements, sha256 {self.digest()[:16]})"
+
+
+def encode(array: Any) -> list[str] | PackedArray:
     """An array's elements, flat and exact: ``float.hex`` strings, or packed from :data:`PACKED_ELEMENTS` on."""
     flat = np.asarray(array, dtype=np.float64).reshape(-1)
     if flat.size >= PACKED_ELEMENTS:
-        return {PACKED: base64.b64encode(flat.astype("<f8", copy=False).tobytes()).decode("ascii")}
+        return PackedArray(flat)
     return [float(x).hex() for x in flat]
 
 
-def decode(values: list[str] | dict[str, str], shape: Any) -> np.ndarray:
-    """:func:`encode`'s form back to a float64 array of ``shape``; ``ValueError`` naming what is wrong."""
+def decode(values: list[str] | PackedArray | dict[str, str], shape: Any) -> np.ndarray:
+    """:func:`encode`'s forms (and a packed array's JSON form) back to a float64 array of ``shape``; ``ValueError``
+    naming what is wrong."""
+    if isinstance(values, PackedArray):
+        return values.values.astype(np.float64).reshape(shape)
     if isinstance(values, dict):
         if set(values) != {PACKED} or not isinstance(values[PACKED], str):
             raise ValueError(f"a packed array is {{{PACKED!r}: base64 string}}; got keys {sorted(map(str, values))}")
@@ -116,10 +162,15 @@ def decode(values: list[str] | dict[str, str], shape: Any) -> np.ndarray:
             raw = binascii.a2b_base64(values[PACKED], strict_mode=True)  # b64decode's validation is 10x slower
         except binascii.Error as error:
             raise ValueError(f"a packed array's {PACKED} is not base64: {error}") from None
-        if len(raw) % 8:
-            raise ValueError(f"a packed array's {PACKED} holds {len(raw)} bytes, not a whole number of float64s")
-        return np.frombuffer(raw, dtype="<f8").astype(np.float64).reshape(shape)
+        return decode(PackedArray.from_bytes(raw), shape)
     return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape)
+
+
+def jsonable(value: Any) -> Any:
+    """``json.dumps``'s ``default`` for specs and states: a packed array's JSON form."""
+    if isinstance(value, PackedArray):
+        return value.to_json()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 @dataclass(frozen=True)

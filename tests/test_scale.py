@@ -5,11 +5,14 @@ a boundary element updated twice, a stale per-block scalar, a dense layout assum
 other check; the same kernel launched honestly passes them all.
 """
 
+import io
+
 import numpy as np
 import pytest
+from optimizer_conformance.conformance.candidates import framing
 from optimizer_conformance.conformance.candidates.engines.base import StridedViews
 from optimizer_conformance.conformance.cases.scale import BOUNDARY_SIZES, runs_scale, scale_cases
-from optimizer_conformance.conformance.model import PROFILES, decode, encode
+from optimizer_conformance.conformance.model import PROFILES, PackedArray, decode, encode
 from optimizer_conformance.conformance.settings import CHECK_FAMILIES
 
 from tests.conftest import requires
@@ -67,17 +70,34 @@ def test_each_rule_gets_a_scale_trajectory_in_one_dtype_and_each_dtype_on_one_ru
     assert {a for a, _ in ran} == set(rules) and {d for _, d in ran} == set(dtypes) and len(ran) == len(rules)
 
 
-def test_large_arrays_travel_packed_and_exactly_and_bad_packing_is_one_clear_error():
+def test_large_arrays_travel_as_raw_bytes_beside_their_json_line_exactly():
     values = np.array([np.pi, -0.0, 5e-324, np.inf, np.nan, 2.0**-1022] * 1000)
     packed = encode(values)
-    assert isinstance(packed, dict) and list(packed) == ["float64le"]
-    back = decode(packed, values.shape)
-    assert back.tobytes() == values.tobytes()
-    assert isinstance(encode(values[:10]), list)  # small arrays stay readable hex
-    for bad, message in (({"float64le": "AAAA"}, "not a whole number"), ({"float64le": "AA!A"}, "not base64"),
-                         ({"float32le": ""}, "a packed array is"), ({"float64le": 3}, "a packed array is")):
-        with pytest.raises(ValueError, match=message):
-            decode(bad, (-1,))
+    assert isinstance(packed, PackedArray) and isinstance(encode(values[:10]), list)  # small ones stay readable hex
+    stream = io.BytesIO()
+    framing.write(stream, {"states": [{"variables/w": packed, "iterations": ["0x1.0p+0"]}]})
+    stream.seek(0)
+    line, attachments = framing.read(stream)
+    assert line.startswith(b'{"states"') and [len(a) for a in attachments] == [values.size * 8]
+    back = framing.parse(line, attachments)["states"][0]["variables/w"]
+    assert decode(back, values.shape).tobytes() == values.tobytes()
+    assert decode(packed.to_json(), values.shape).tobytes() == values.tobytes()  # its JSON form, exactly
+    assert framing.read(stream) is None
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"float64le": "AAAA"}, "not a whole number"), ({"float64le": "AA!A"}, "not base64"),
+    ({"float32le": ""}, "a packed array is"), ({"float64le": 3}, "a packed array is")])
+def test_a_badly_packed_array_is_one_clear_error(bad, message):
+    with pytest.raises(ValueError, match=message):
+        decode(bad, (-1,))
+
+
+@pytest.mark.parametrize("junk", [b"#attachments 12 x\n", b'#attachments 8\n01234567{"states": [{"$attachment": 3}]}\n',
+                                  b'#attachments 9\n012345678{"states": [{"$attachment": 0}]}\n'])
+def test_a_damaged_frame_is_a_value_error_never_a_wrong_array(junk):
+    with pytest.raises(ValueError):
+        framing.parse(*framing.read(io.BytesIO(junk)))
 
 
 def test_a_strided_view_is_not_contiguous_and_a_write_between_its_elements_is_caught():

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from typing import TextIO
+from typing import BinaryIO
 
-from optimizer_conformance.conformance.candidates import messages
+from optimizer_conformance.conformance.candidates import framing, messages
 
-_STREAM: TextIO | None = None  # the protocol's output stream, once the worker serves
+_STREAM: BinaryIO | None = None  # the protocol's output stream, once the worker serves
 
 
-def open_channel(stream: TextIO) -> None:
+def open_channel(stream: BinaryIO) -> None:
     global _STREAM
     _STREAM = stream
 
 
 def send(message: dict) -> None:
-    """One JSON line on the channel."""
+    """One message on the channel (:mod:`framing`)."""
     assert _STREAM is not None, "the channel is not open"
-    _STREAM.write(json.dumps(message) + "\n")
-    _STREAM.flush()
+    framing.write(_STREAM, message)
 
 
 def announce(call: str, step: int | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The harness's side of a candidate: a worker process per candidate, spoken to in JSON lines.
+"""The harness's side of a candidate: a worker process per candidate, spoken to in JSON lines (:mod:`framing`).
 
 ``parse_candidate("keras", backend="jax")`` is real Keras 3 on JAX; ``parse_candidate("pkg.mod:Name")``
 is a Keras-style class or factory, a ``tf_keras.optimizers.legacy`` optimizer, or an adapter
@@ -15,7 +15,6 @@ Imports: the data model, and the rules' translation between dialects.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import queue
 import signal
@@ -27,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from optimizer_conformance.conformance.candidates import messages
+from optimizer_conformance.conformance.candidates import framing, messages
 from optimizer_conformance.conformance.model import CandidateLost, NotApplicable, RunError
 from optimizer_conformance.conformance.settings import BACKENDS, COMPILE_MODES, DEFAULT_TIMEOUT
 from optimizer_conformance.reference.rules import translation
@@ -190,8 +189,7 @@ class Worker:
         assert self.process is not None
         self.call, self._last = "", {}
         try:
-            self.process.stdin.write((json.dumps(message) + "\n").encode())
-            self.process.stdin.flush()
+            framing.write(self.process.stdin, message)
         except (BrokenPipeError, OSError):
             pass  # the worker is gone: reading says how
 
@@ -214,20 +212,22 @@ class Worker:
     def _reply(self, doing: str) -> dict:
         while True:
             try:
-                line = self._lines.get(timeout=self.timeout)
+                frame = self._lines.get(timeout=self.timeout)
             except queue.Empty:
                 self.kill()
                 raise CandidateLost(f"no answer from {doing} within {self.timeout:g} s (the worker was killed)",
                                     call=self.call) from None
-            if line is None:
+            if frame is None:
                 raise CandidateLost(f"the worker died in {doing}: {self._death()}", call=self.call)
+            line, attachments = frame
             try:
-                reply = json.loads(line)
+                reply = framing.parse(line, attachments)
                 if not isinstance(reply, dict):
                     raise ValueError("not an object")
             except ValueError:
                 self.kill()
-                raise CandidateLost(f"the worker's protocol channel carried junk in {doing}: {line[:120]!r}",
+                text = line.decode(errors="replace").rstrip("\n")
+                raise CandidateLost(f"the worker's protocol channel carried junk in {doing}: {text[:120]!r}",
                                     call=self.call) from None
             if messages.CALL in reply:
                 self._last = reply
@@ -383,11 +383,14 @@ def start_workers(candidate: Candidate, timeout: float = DEFAULT_TIMEOUT, count:
 
 
 def _pump(stream, lines: queue.Queue) -> None:
-    """Move the worker's protocol lines into a queue (``None`` at its end), so reading can have a deadline."""
+    """Move the worker's protocol messages (a line and its attachments: :mod:`framing`) into a queue (``None`` at its
+    end), so reading can have a deadline."""
     try:
-        for raw in stream:
-            lines.put(raw.decode(errors="replace").rstrip("\n"))
-    except (OSError, ValueError):
+        while (frame := framing.read(stream)) is not None:
+            lines.put(frame)
+    except ValueError as error:  # a malformed attachments header: junk, which the reader reports
+        lines.put((str(error).encode(), []))
+    except OSError:
         pass
     lines.put(None)
 

@@ -2,12 +2,13 @@
 
 Keras picks its backend once per process, and importing TensorFlow costs seconds, so the harness
 starts a worker per candidate (``KERAS_BACKEND`` set) and talks to it in JSON lines over stdin and
-stdout: a candidate to load, then trajectory specs and API requests, each answered with the candidate's
-states (or its error, or why the worker's Keras itself rejects the spec); before each call into the candidate
-the worker announces it, so the host's deadline restarts and a hang or crash is reported at that call.
+stdout (large arrays beside them as raw bytes: :mod:`conformance.candidates.framing`): a candidate to load,
+then trajectory specs and API requests, each answered with the candidate's states (or its error, or why the
+worker's Keras itself rejects the spec); before each call into the candidate the worker announces it, so the
+host's deadline restarts and a hang or crash is reported at that call.
 
 The messages are built and read with :mod:`conformance.candidates.messages` on both sides.  Floats travel as
-``float.hex`` strings.  Candidates: real Keras 3 (``keras.optimizers``), any
+``float.hex`` strings, large arrays as packed float64 bytes.  Candidates: real Keras 3 (``keras.optimizers``), any
 class or factory named by import path that follows the Keras optimizer API (Keras 3 subclasses,
 ``tf_keras.optimizers.legacy`` optimizers), and adapters (:mod:`conformance.candidates.protocol`); each
 has its engine (:mod:`conformance.candidates.engines`).
@@ -17,17 +18,18 @@ Imports: the engines, the channel and the API checks.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
+from typing import BinaryIO
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from optimizer_conformance.conformance.candidates import messages  # noqa: E402
+from optimizer_conformance.conformance.candidates import framing, messages  # noqa: E402
 from optimizer_conformance.conformance.candidates.channel import announce, open_channel, send  # noqa: E402
 from optimizer_conformance.conformance.candidates.engines import Engine, make_engine  # noqa: E402
 from optimizer_conformance.conformance.checks.api import CHECKS, run_api_checks  # noqa: E402
@@ -55,9 +57,16 @@ def _error_reply(error: BaseException) -> dict:
     return messages.failed(f"{type(error).__name__}: {error}", traceback.format_exc()[-3000:])
 
 
-def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
+def _requests(stdin: BinaryIO) -> Iterator[dict]:
+    """The host's messages (:mod:`framing`), each a JSON object."""
+    while (frame := framing.read(stdin)) is not None:
+        yield framing.parse(*frame)
+
+
+def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
     open_channel(stdout)
-    header = json.loads(stdin.readline())
+    requests = _requests(stdin)
+    header = next(requests)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -67,8 +76,7 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
         send(messages.failed(f"{type(error).__name__}: {error}"))
         return 2
     send(messages.ready(description))
-    for line in stdin:
-        request = json.loads(line)
+    for request in requests:
         kind = messages.kind_of(request)
         if kind == messages.CANDIDATE:
             # Switching candidates in one process spares the framework's import (seconds for TensorFlow).
@@ -118,10 +126,10 @@ def _die_with_parent() -> None:
 def main() -> int:
     _die_with_parent()
     # Keep the protocol channel clean: anything the candidate prints goes to stderr.
-    channel = os.fdopen(os.dup(1), "w")
+    channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return serve(sys.stdin, channel)
+    return serve(sys.stdin.buffer, channel)
 
 
 if __name__ == "__main__":

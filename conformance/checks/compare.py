@@ -7,16 +7,15 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import numpy as np
 from optimizer_conformance.conformance.model import (
-    PACKED,
     Finding,
     JudgeError,
+    PackedArray,
     decode,
     spec_inputs,
     variable_options,
@@ -68,13 +67,10 @@ _LARGE: list[tuple[str, int]] = []  # the keys of the large ones kept, oldest fi
 
 
 def spec_key(spec: dict, precision: int) -> tuple[str, int] | None:
-    """What identifies ``spec`` among those kept: its JSON, each packed array by its SHA-256 (writing a scale
-    trajectory's arrays as JSON takes a quarter of a second); None for a spec holding a Python object (a callable
-    learning rate: not kept)."""
+    """What identifies ``spec`` among those kept: its JSON, each packed array by its SHA-256; None for a spec
+    holding a Python object (a callable learning rate: not kept)."""
     def digest(value):
-        if isinstance(value, dict) and PACKED in value:
-            return hashlib.sha256(str(value[PACKED]).encode()).hexdigest()
-        return value
+        return value.digest() if isinstance(value, PackedArray) else value
 
     light = {**spec, "variables": [[name, shape, digest(values)] for name, shape, values in spec["variables"]],
              "gradients": [[digest(g) for g in step] for step in spec["gradients"]]}

@@ -26,7 +26,7 @@ from typing import Any
 
 import gmpy2
 import numpy as np
-from optimizer_conformance.conformance.model import decode, spec_inputs
+from optimizer_conformance.conformance.model import decode, encode, spec_inputs
 from optimizer_conformance.reference import ReferenceOptimizer, Tracked
 from optimizer_conformance.reference.clipping import clip_by_global_norm
 from optimizer_conformance.reference.formats import FLOAT32, FloatFormat
@@ -761,12 +761,10 @@ def _non_finite_zeroed(spec: dict) -> Deviated | None:
     """The spec with every NaN and ±Inf gradient element replaced by 0 (what a sanitizing port computes)."""
     if spec.get("loss_scale_optimizer"):
         return None
-    special = {"nan", "inf", "-inf"}
-    if not any(g is not None and special & set(g) for step in spec["gradients"] for g in step):
+    _, given = spec_inputs(spec)
+    if all(g is None or np.isfinite(g).all() for step in given for g in step):
         return None
-    zero = (0.0).hex()
-    gradients = [[None if g is None else [zero if x in special else x for x in g] for g in step]
-                 for step in spec["gradients"]]
+    gradients = [[None if g is None else encode(np.where(np.isfinite(g), g, 0.0)) for g in step] for step in given]
     return {**spec, "gradients": gradients}, ReferenceOptimizer
 
 
