@@ -2,6 +2,8 @@
 
     optconf check optimizer_conformance.fast_optimizers.conformance:NumpyAdapter
     optconf check optimizer_conformance.fast_optimizers.conformance:TorchAdapter
+    optconf check optimizer_conformance.fast_optimizers.conformance:TorchCudaAdapter   (a GPU: torch CUDA tensors)
+    optconf check optimizer_conformance.fast_optimizers.conformance:CupyAdapter        (a GPU: CuPy arrays)
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class NumpyAdapter:
 class TorchAdapter(NumpyAdapter):
     """The same implementation on torch CPU tensors (the array-API path)."""
 
+    device = "cpu"
+
     def optimizer_class(self, algorithm: str):
         """The Keras-API class the API checks compare with Keras (``optconf check ... --checks api``)."""
         return OPTIMIZERS[algorithm]
@@ -101,7 +105,7 @@ class TorchAdapter(NumpyAdapter):
     def to_array(self, x: np.ndarray, dtype: str):
         import torch
 
-        return torch.tensor(np.asarray(x), dtype=getattr(torch, dtype))
+        return torch.tensor(np.asarray(x), dtype=getattr(torch, dtype), device=self.device)
 
     def to_numpy(self, x) -> np.ndarray:
         return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
@@ -111,3 +115,31 @@ class TorchAdapter(NumpyAdapter):
         import torch
 
         return torch.from_numpy(x) if x.dtype == np.dtype(dtype) else self.to_array(x, dtype)
+
+
+class TorchCudaAdapter(TorchAdapter):
+    """The same implementation on torch CUDA tensors (where a GPU is): the array-API path in device memory."""
+
+    device = "cuda"
+
+    def given(self, x: np.ndarray, dtype: str):
+        """Device memory cannot be a view of the caller's host array: a copy on the GPU."""
+        return self.to_array(x, dtype)
+
+
+class CupyAdapter(NumpyAdapter):
+    """The same implementation on CuPy arrays (where a GPU is): the array-API path in device memory."""
+
+    def to_array(self, x: np.ndarray, dtype: str):
+        import cupy
+
+        return cupy.asarray(np.asarray(x), dtype=dtype)
+
+    def to_numpy(self, x) -> np.ndarray:
+        import cupy
+
+        return cupy.asnumpy(x) if isinstance(x, cupy.ndarray) else np.asarray(x)
+
+    def given(self, x: np.ndarray, dtype: str):
+        """Device memory cannot be a view of the caller's host array: a copy on the GPU."""
+        return self.to_array(x, dtype)

@@ -5,6 +5,7 @@ a boundary element updated twice, a stale per-block scalar, a dense layout assum
 other check; the same kernel launched honestly passes them all.
 """
 
+import dataclasses
 import io
 
 import numpy as np
@@ -109,3 +110,35 @@ def test_a_strided_view_is_not_contiguous_and_a_write_between_its_elements_is_ca
     np.lib.stride_tricks.as_strided(variable, shape=(12,), strides=(4,))[1] = 0.0  # a dense-layout write
     with pytest.raises(RuntimeError, match=r"wrote outside variable 'kernel'.*apply at step 2.*1 elements"):
         views.check("apply at step 2")
+
+
+def _gpu_missing(adapter: str) -> str | None:
+    """Why the bundled implementation cannot run on a GPU through ``adapter`` here, or None."""
+    try:
+        if adapter == "CupyAdapter":
+            import cupy
+
+            return None if cupy.cuda.runtime.getDeviceCount() > 0 else "CuPy sees no CUDA device"
+        import torch
+
+        return None if torch.cuda.is_available() else f"torch {torch.__version__} sees no CUDA device"
+    except Exception as error:  # noqa: BLE001 - an absent or broken CUDA stack: the reason
+        return f"{adapter} needs a CUDA GPU: {type(error).__name__}: {error}"
+
+
+@pytest.mark.parametrize("adapter", ["TorchCudaAdapter", "CupyAdapter"])
+def test_the_bundled_implementation_passes_scale_on_a_gpu(adapter):
+    """torch CUDA tensors and CuPy arrays through ``scale`` at the deep profile's size (10·2²⁰ + 1 elements), every
+    rule in float32 and float64: where a GPU is (the README records the figures)."""
+    missing = _gpu_missing(adapter)
+    if missing:
+        pytest.skip(missing)
+    from optimizer_conformance.conformance.candidates.client import Candidate, Worker
+    from optimizer_conformance.conformance.runner import Plan, run_plan
+
+    deep = dataclasses.replace(PROFILES["deep"], every_combination=False)
+    with Worker(Candidate(f"optimizer_conformance.fast_optimizers.conformance:{adapter}", "torch")) as worker:
+        outcomes = run_plan(worker, Plan(list(worker.description["algorithms"]), ["float32", "float64"], deep,
+                                         ("scale",)))
+    assert len(outcomes) >= 7 and all(o.passed for o in outcomes), [(o.algorithm, o.dtype, str(o.worst), o.error)
+                                                                    for o in outcomes if not o.passed]
