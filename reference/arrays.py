@@ -12,11 +12,13 @@ double-double value and its budget together.  The functions of
 on a ``TrackedArray``; per-step scalars (β powers, bias corrections, step sizes) stay ``Tracked`` scalars in MPFR
 and meet the arrays as constants (each converted once to a double-double, exactly to 106 bits).
 
-**Accuracy of the values.**  The double-double algorithms are the classical ones (Dekker 1971; Bailey's QD):
-``two_sum`` and ``two_prod`` (Veltkamp's split, no FMA needed) are error-free, so the sum, product, quotient and
-root of double-doubles carry a relative error of at most ``γ = 2⁻¹⁰⁰`` of the operands' scale: ``|ε| <= γ (|a| + |b|)``
-for ``a ± b``, ``γ |a b|``, ``γ |a / b|``, ``γ √a`` (the published bounds are ``3·2⁻¹⁰⁶`` for the accurate sum,
-``7·2⁻¹⁰⁶`` for the product, ``15·2⁻¹⁰⁶`` for the quotient; ``2⁻¹⁰⁰`` covers each with room).  A rule's update of
+**Accuracy of the values.**  The double-double algorithms are the classical ones (Dekker 1971; Bailey's QD; the
+quotient is Joldes, Muller and Popescu's DWDivDW2, 2017): ``two_sum`` and ``two_prod`` are error-free (the product's
+error term is one fused multiply-add, IEEE 754's ``fma``, exact on every machine; without numba, Veltkamp's split),
+so the sum, product, quotient and root of double-doubles carry a relative error of at most ``γ = 2⁻¹⁰⁰`` of the
+operands' scale: ``|ε| <= γ (|a| + |b|)`` for ``a ± b``, ``γ |a b|``, ``γ |a / b|``, ``γ √a`` (the published bounds
+are ``3·2⁻¹⁰⁶`` for the accurate sum, ``7·2⁻¹⁰⁶`` for the product, ``15·2⁻¹⁰⁶ + 56·2⁻¹⁵⁹`` for the quotient;
+``2⁻¹⁰⁰`` covers each with room).  A rule's update of
 one step is at most a few dozen operations, and each operand's own error is carried into the next step as part of
 its value, so after ``T`` steps an element's value is within ``T · k · γ · M`` of the MPFR value, with ``k`` the
 operations per step (< 64) and ``M`` the largest magnitude met on the way (``|θ|``, ``|m|``, ``√v``, the step).
@@ -24,7 +26,11 @@ Every budget an element is judged with is at least ``u · M`` for a quantity of 
 ``u |z|``) with ``u >= 2⁻⁵³`` (float64), so for ``T <= 2¹⁰`` steps the values' error is below
 ``2¹⁰ · 2⁶ · 2⁻¹⁰⁰ / 2⁻⁵³ = 2⁻³¹`` of a budget: far below the 1/1000 asked of it.  Where a result falls below
 ``2⁻⁹⁶⁹`` its low word underflows; the error there is absolute, at most a few ``2⁻¹⁰⁷⁴``, inside the underflow
-allowance ``2⁻¹⁰²²`` (or larger) that every rounding of the budget adds.  Exact results stay exact: an operation on
+allowance ``2⁻¹⁰²²`` (or larger) that every rounding of the budget adds; by a divisor below ``2⁻⁹⁶⁹`` (a float64
+subnormal) the products that correct the quotient underflow alike, and its error, a few ``2⁻¹⁰⁷⁴`` relative to the
+divisor, is far below the quotient's rounding term ``2u |a / b|``.  Division goes through the divisor's reciprocal
+(to 106 bits, kept for the next division by it) where the reciprocal's low word is a normal double, directly
+elsewhere.  Exact results stay exact: an operation on
 exact inputs whose result the format holds is computed exactly by the error-free transformations, so the budget's
 test "exact operands, representable result" sees what MPFR sees (whether a double is a number of the format is
 read from Veltkamp's rounding to its precision and from its subnormal grid, with no cast to a narrower type).
@@ -53,20 +59,55 @@ from gmpy2 import mpfr
 from optimizer_conformance.reference.formats import FloatFormat, numpy_dtype
 
 _SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two 26-bit halves
+_RECIPROCAL_LOW, _RECIPROCAL_HIGH = 2.0**-900, 2.0**900  # where a reciprocal's low word is a normal double
 _INF = np.inf
+
+def _at(x: Any, i: int) -> float:
+    """Element ``i`` of an operand: an array's, or a constant's (a per-step scalar passed as a float)."""
+    return x[i] if isinstance(x, np.ndarray) else x
+
 
 try:  # the kernels below, compiled: one pass over the arrays per operation
     import numba
+    from numba import types
+    from numba.extending import intrinsic, overload
 
     _compiled = numba.njit(cache=True, inline="always", error_model="numpy")
     _loop = numba.njit(cache=True, error_model="numpy")
     COMPILED = True
+
+    @overload(_at, inline="always")
+    def _at_compiled(x, i):
+        # Each kernel is compiled for its operands' kinds: a constant passed as a float keeps the loop over
+        # contiguous arrays, which LLVM vectorizes (a stride-0 broadcast array would not be).
+        if isinstance(x, types.Array):
+            return lambda x, i: x[i]
+        return lambda x, i: x
+
+    @intrinsic
+    def _fma(typingctx, a, b, c):
+        """``a·b + c`` rounded once (IEEE 754's fusedMultiplyAdd: LLVM's ``llvm.fma``, the FMA instruction or the C
+        library's correctly rounded ``fma``): the same result on every machine."""
+        def codegen(context, builder, signature, args):
+            return builder.fma(*args)
+        return types.float64(types.float64, types.float64, types.float64), codegen
+
+    @_compiled
+    def _product_error(a, b, p):
+        """``a·b − p`` exactly (``p`` the rounded product), in one fused multiply-add."""
+        return _fma(a, b, -p)
 except ImportError:  # the same kernels, element by element in Python: slow, never different
     def _compiled(fn):
         return fn
 
     _loop = _compiled
     COMPILED = False
+
+    def _product_error(a, b, p):
+        """``a·b − p`` exactly (``p`` the rounded product), by Veltkamp's split (Dekker)."""
+        ah, al = _split(a)
+        bh, bl = _split(b)
+        return ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
 # -- double-double arithmetic on scalars (the error-free transformations and their compositions) -------------------
@@ -95,9 +136,7 @@ def _split(a):
 @_compiled
 def _two_prod(a, b):
     p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, _product_error(a, b, p)
 
 
 @_compiled
@@ -115,16 +154,21 @@ def _dd_mul(ah, al, bh, bl):
 
 
 @_compiled
+def _dd_times_double(ah, al, b):
+    """A double-double times a double (Joldes, Muller, Popescu 2017, DWTimesFP1: relative error ``<= 1.5u² + 4u³``)."""
+    ch, cl1 = _two_prod(ah, b)
+    th, tl1 = _quick_two_sum(ch, al * b)
+    return _quick_two_sum(th, tl1 + cl1)
+
+
+@_compiled
 def _dd_div(ah, al, bh, bl):
-    q1 = ah / bh
-    ph, pl = _dd_mul(q1, 0.0, bh, bl)
-    rh, rl = _dd_add(ah, al, -ph, -pl)
-    q2 = rh / bh
-    ph, pl = _dd_mul(q2, 0.0, bh, bl)
-    rh, rl = _dd_add(rh, rl, -ph, -pl)
-    q3 = rh / bh
-    q1, q2 = _quick_two_sum(q1, q2)
-    return _dd_add(q1, q2, q3, 0.0)
+    """A double-double quotient (Joldes, Muller, Popescu 2017, DWDivDW2: relative error ``<= 15u² + 56u³``): the
+    first quotient of the high words, corrected once by the remainder, which Sterbenz's lemma makes exact."""
+    th = ah / bh
+    rh, rl = _dd_times_double(bh, bl, th)
+    remainder = (ah - rh) + (al - rl)
+    return _quick_two_sum(th, remainder / bh)
 
 
 @_compiled
@@ -205,6 +249,33 @@ def _e_div(a, al, ae, b, bl, be, u, f, largest):
         h = a / b if b != 0.0 else (math.nan if a == 0.0 or a != a
                                      else math.copysign(math.inf, a) * math.copysign(1.0, b))
         h, lo = _settled(h, 0.0, h, True)
+    return _quotient_budget(h, lo, ae, b, be, u, f, largest)
+
+
+@_compiled
+def _e_div_by(a, al, ae, b, bl, be, rh, rl, u, f, largest):
+    """``a / b`` as ``a`` times ``b``'s reciprocal ``rh + rl`` (to 106 bits: relative error ``<= 15·2⁻¹⁰⁶`` computed,
+    ``2⁻¹⁰⁶`` from MPFR), so that the product's error keeps the quotient within ``γ``; where the reciprocal is out of
+    the range in which its low word keeps 53 bits (or ``a`` is NaN or ±Inf), the quotient itself.  The budget is the
+    quotient's."""
+    if math.isfinite(a) and _RECIPROCAL_LOW < abs(rh) < _RECIPROCAL_HIGH:
+        h, lo = _dd_mul(a, al, rh, rl)
+        h, lo = _settled(h, lo, h, False)
+        return _quotient_budget(h, lo, ae, b, be, u, f, largest)
+    return _e_div(a, al, ae, b, bl, be, u, f, largest)
+
+
+@_compiled
+def _e_reciprocal(b, bl):
+    """``1 / b`` to 106 bits where ``b`` is finite and not zero (else 0: no reciprocal)."""
+    if math.isfinite(b) and b != 0.0:
+        return _dd_div(1.0, 0.0, b, bl)
+    return 0.0, 0.0
+
+
+@_compiled
+def _quotient_budget(h, lo, ae, b, be, u, f, largest):
+    """:meth:`Tracked.__truediv__`'s budget of a quotient ``h + lo`` of an operand with budget ``ae`` by ``b``."""
     margin = abs(b) - be
     if h == 0.0 and lo == 0.0 and ae == 0.0 and be == 0.0:
         return h, lo, 0.0
@@ -263,45 +334,65 @@ def _e_extreme(a, al, ae, b, bl, be, larger):
     return b, bl, max(ae, be)
 
 
-# -- one pass per operation over whole arrays -------------------------------------------------------------------
+# -- one pass per operation over whole arrays (each operand an array, or a constant passed as a float) ----------------
 
 
 @_loop
 def _k_sum(ah, al, ae, bh, bl, be, sign, u, f, rounding, grid, underflow, largest, oh, ol, oe):
     for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_sum(ah[i], al[i], ae[i], sign * bh[i], sign * bl[i], be[i], u, f, rounding, grid,
-                                     underflow, largest)
+        oh[i], ol[i], oe[i] = _e_sum(_at(ah, i), _at(al, i), _at(ae, i), sign * _at(bh, i), sign * _at(bl, i),
+                                     _at(be, i), u, f, rounding, grid, underflow, largest)
 
 
 @_loop
 def _k_mul(ah, al, ae, bh, bl, be, u, f, rounding, grid, underflow, largest, oh, ol, oe):
     for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_mul(ah[i], al[i], ae[i], bh[i], bl[i], be[i], u, f, rounding, grid, underflow,
-                                     largest)
+        oh[i], ol[i], oe[i] = _e_mul(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
+                                     u, f, rounding, grid, underflow, largest)
 
 
 @_loop
 def _k_div(ah, al, ae, bh, bl, be, u, f, largest, oh, ol, oe):
     for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_div(ah[i], al[i], ae[i], bh[i], bl[i], be[i], u, f, largest)
+        oh[i], ol[i], oe[i] = _e_div(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
+                                     u, f, largest)
+
+
+@_loop
+def _k_div_by(ah, al, ae, bh, bl, be, rh, rl, u, f, largest, oh, ol, oe):
+    for i in range(oh.size):
+        oh[i], ol[i], oe[i] = _e_div_by(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
+                                        _at(rh, i), _at(rl, i), u, f, largest)
+
+
+@_loop
+def _k_div_keeping_reciprocal(ah, al, ae, bh, bl, be, u, f, largest, oh, ol, oe, rh, rl):
+    """:func:`_k_div_by` that forms the divisor's reciprocal on the way, and keeps it for the next division."""
+    for i in range(oh.size):
+        r, s = _e_reciprocal(bh[i], bl[i])
+        rh[i], rl[i] = r, s
+        oh[i], ol[i], oe[i] = _e_div_by(_at(ah, i), _at(al, i), _at(ae, i), bh[i], bl[i], be[i], r, s, u, f,
+                                        largest)
 
 
 @_loop
 def _k_sqrt(ah, al, ae, u, f, largest, oh, ol, oe):
     for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_sqrt(ah[i], al[i], ae[i], u, f, largest)
+        oh[i], ol[i], oe[i] = _e_sqrt(_at(ah, i), _at(al, i), _at(ae, i), u, f, largest)
 
 
 @_loop
 def _k_decay(ah, al, ae, fh, fl, keep, rate_error, lam_eta, u, uf, f, largest, oh, ol, oe):
     for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_decay(ah[i], al[i], ae[i], fh, fl, keep, rate_error, lam_eta, u, uf, f, largest)
+        oh[i], ol[i], oe[i] = _e_decay(_at(ah, i), _at(al, i), _at(ae, i), fh, fl, keep, rate_error, lam_eta, u,
+                                       uf, f, largest)
 
 
 @_loop
 def _k_lerp(ah, al, ae, bh, bl, be, wh, wl, we, u, f, largest, oh, ol, oe):
     for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_lerp(ah[i], al[i], ae[i], bh[i], bl[i], be[i], wh[i], wl[i], we[i], u, f, largest)
+        oh[i], ol[i], oe[i] = _e_lerp(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
+                                      _at(wh, i), _at(wl, i), _at(we, i), u, f, largest)
 
 
 @_loop
@@ -318,13 +409,14 @@ def _k_squares(ah, al, ae):
 @_loop
 def _k_extreme(ah, al, ae, bh, bl, be, larger, oh, ol, oe):
     for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_extreme(ah[i], al[i], ae[i], bh[i], bl[i], be[i], larger)
+        oh[i], ol[i], oe[i] = _e_extreme(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
+                                         larger)
 
 
 class TrackedArray:
     """Exact values (double-double) of a whole array, with the budget of each element for computing it in ``fmt``."""
 
-    __slots__ = ("hi", "lo", "error", "fmt")
+    __slots__ = ("hi", "lo", "error", "fmt", "inverse")
     __array_ufunc__ = None  # NumPy hands ``scalar * TrackedArray`` to TrackedArray.__rmul__
 
     def __init__(self, hi: np.ndarray, lo: np.ndarray, error: np.ndarray, fmt: FloatFormat) -> None:
@@ -332,6 +424,7 @@ class TrackedArray:
         self.lo = lo
         self.error = error
         self.fmt = fmt
+        self.inverse: tuple[Any, Any] | None = None  # the reciprocal, once a division asked for it
 
     @property
     def size(self) -> np.ndarray:
@@ -383,14 +476,16 @@ class TrackedArray:
                 return None
         return TrackedArray.constant(other)
 
-    def _run(self, kernel: Any, operands: tuple[TrackedArray, ...], *parameters: Any) -> TrackedArray:
-        """One kernel over the operands broadcast against each other (a constant is a 0-d array: stride 0)."""
+    def _run(self, kernel: Any, operands: tuple[TrackedArray, ...], *parameters: Any, also: tuple = ()
+             ) -> TrackedArray:
+        """One kernel over the operands (a constant is a 0-d array), writing the result's three arrays (and the
+        arrays ``also`` after them)."""
         columns = [x for operand in operands for x in (operand.hi, operand.lo, operand.error)]
-        shape = np.broadcast_shapes(*(x.shape for x in columns))
-        flat = [np.broadcast_to(x, shape).reshape(-1) for x in columns]  # read-only views, never copies
-        n = flat[0].size
+        n = max(x.size for x in columns if x.ndim) if any(x.ndim for x in columns) else 1
+        # A constant (0-d) goes in as a float; every array is one contiguous run of n elements.
+        flat = [float(x) if x.ndim == 0 else np.ascontiguousarray(x).reshape(n) for x in columns]
         out = np.empty(n), np.empty(n), np.empty(n)
-        kernel(*flat, *parameters, *out)
+        kernel(*flat, *parameters, *out, *also)
         return TrackedArray(*out, self.fmt)
 
     def _format(self) -> tuple[float, float, float, float, float, float]:
@@ -426,8 +521,28 @@ class TrackedArray:
     __rmul__ = __mul__
 
     def _divide(self, other: TrackedArray) -> TrackedArray:
+        """``self / other``, as ``self`` times ``other``'s reciprocal (formed by the first division by ``other`` and
+        kept: Nadam divides by its denominator three times), element by element the quotient where the reciprocal
+        cannot serve."""
         u, f, *_, largest = self._format()
-        return self._run(_k_div, (self, other), u, f, largest)
+        if other.inverse is None and other.hi.ndim:
+            rh, rl = np.empty(other.hi.size), np.empty(other.hi.size)
+            quotient = self._run(_k_div_keeping_reciprocal, (self, other), u, f, largest, also=(rh, rl))
+            other.inverse = (rh, rl)
+            return quotient
+        return self._run(_k_div_by, (self, other), *other._reciprocal(), u, f, largest)
+
+    def _reciprocal(self) -> tuple[Any, Any]:
+        """A per-step scalar's reciprocal to 106 bits, from MPFR (0 where it has none); an array's, kept."""
+        if self.inverse is None:
+            divisor = float(self.hi)
+            if not math.isfinite(divisor) or divisor == 0.0:
+                self.inverse = (0.0, 0.0)
+            else:
+                with gmpy2.context(gmpy2.get_context(), precision=160):
+                    reciprocal = 1 / (mpfr(divisor) + float(self.lo))
+                    self.inverse = (float(reciprocal), float(reciprocal - float(reciprocal)))
+        return self.inverse
 
     def __truediv__(self, other):
         other = self._operand(other)

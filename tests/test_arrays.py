@@ -13,7 +13,7 @@ from optimizer_conformance.conformance.golden.format import load
 from optimizer_conformance.conformance.golden.replay import FIXTURES, spec_for
 from optimizer_conformance.reference import ReferenceOptimizer
 from optimizer_conformance.reference.arrays import TrackedArray, exact_values
-from optimizer_conformance.reference.formats import FLOAT32
+from optimizer_conformance.reference.formats import FLOAT32, FLOAT64
 from optimizer_conformance.reference.rules import RULES
 from optimizer_conformance.reference.tracked import Tracked, lerp, maximum, sqrt
 
@@ -98,6 +98,29 @@ def test_non_finite_values_and_exact_results_are_carried_as_mpfr_carries_them():
         for j, (value, x) in enumerate(zip(exact_values(fast), slow)):
             same = value == x.value or (value != value and x.value != x.value)
             assert same or abs(value - x.value) <= 2.0**-100 * abs(x.value), (name, j, value, x.value)
+            assert fast.error[j] == x.error or abs(fast.error[j] - x.error) <= 1e-12 * x.error, (name, j)
+
+
+def test_quotients_by_reciprocals_agree_with_mpfr_at_every_magnitude_and_special_value():
+    """A divisor's reciprocal is formed by the first division by it and serves the next ones; where it leaves the
+    range of normal low words (a subnormal or huge divisor), or meets a zero, ±Inf or NaN, the quotient is formed
+    directly.  Every quotient within 2⁻¹⁰⁰ of MPFR's (or the same special), every budget MPFR's."""
+    numerators = [3.0, -7.5, 1e-300, 1e300, 0.0, np.inf, np.nan, 2.0**-1070, 5.0, -0.0, 1.0 / 3]
+    divisors = [7.0, 3.0, 1e-310, 1e-300, 2.0**-1060, 1e305, 0.0, -0.0, np.inf, np.nan, 2.0**-1074]
+    a = TrackedArray.elements(numerators, FLOAT64)
+    b = TrackedArray.elements(divisors, FLOAT64)
+    exact = [Tracked(mpfr(x), 0.0, FLOAT64) for x in numerators]
+    other = [Tracked(mpfr(x), 0.0, FLOAT64) for x in divisors]
+    third = Tracked.rounded(1 / 3, FLOAT64)
+    for name, fast, slow in [("a / b", a / b, [x / y for x, y in zip(exact, other)]),  # forms b's reciprocal
+                             ("(a·3) / b", (a * 3) / b, [(x * 3) / y for x, y in zip(exact, other)]),  # reuses it
+                             ("a / ⅓", a / third, [x / third for x in exact]),  # a per-step scalar's
+                             ("⅓ / b", third / b, [third / y for y in other])]:
+        for j, (value, x) in enumerate(zip(exact_values(fast), slow)):
+            same = value == x.value or (value != value and x.value != x.value)
+            # A subnormal divisor's products underflow: the error is absolute there, far below the budget.
+            close = abs(value - x.value) <= max(2.0**-100 * abs(x.value), BUDGET_SHARE * x.error)
+            assert same or close, (name, j, value, x.value, x.error)
             assert fast.error[j] == x.error or abs(fast.error[j] - x.error) <= 1e-12 * x.error, (name, j)
 
 
