@@ -20,15 +20,16 @@ import time
 import mpmath
 import numpy as np
 from optimizer_conformance.reference import DEFAULT_PRECISION, ReferenceOptimizer
+from optimizer_conformance.reference.rules import DIALECT_RULES
 
+# Every rule of the Keras family (Keras 3's and the legacy TensorFlow Nadam), AMSGrad, and the whole pipeline.
 RULES = {
-    "adam": ("adam", {}),
+    **{name: (name, {}) for name in (*DIALECT_RULES["keras3"], *DIALECT_RULES["tf-legacy"])},
     "adam (amsgrad)": ("adam", {"amsgrad": True}),
-    "adamw": ("adamw", {}),
-    "nadam": ("nadam", {}),
-    "nadam-legacy": ("nadam-legacy", {}),
     "adam + ema + accumulation + clipnorm": (
         "adam", {"use_ema": True, "gradient_accumulation_steps": 2, "clipnorm": 1.0}),
+    "adamw + ema + loss scale + global clipnorm": (
+        "adamw", {"use_ema": True, "loss_scale_factor": 128.0, "global_clipnorm": 1.0}),
 }
 
 

@@ -28,9 +28,9 @@ Every budget an element is judged with is at least ``u · M`` for a quantity of 
 ``2⁻⁹⁶⁹`` its low word underflows; the error there is absolute, at most a few ``2⁻¹⁰⁷⁴``, inside the underflow
 allowance ``2⁻¹⁰²²`` (or larger) that every rounding of the budget adds; by a divisor below ``2⁻⁹⁶⁹`` (a float64
 subnormal) the products that correct the quotient underflow alike, and its error, a few ``2⁻¹⁰⁷⁴`` relative to the
-divisor, is far below the quotient's rounding term ``2u |a / b|``.  Division goes through the divisor's reciprocal
-(to 106 bits, kept for the next division by it) where the reciprocal's low word is a normal double, directly
-elsewhere.  Exact results stay exact: an operation on
+divisor, is far below the quotient's rounding term ``2u |a / b|``.  A second division by the same array, or any by a
+per-step scalar, goes through the divisor's reciprocal (to 106 bits, kept) where the reciprocal's low word is a
+normal double; the quotient is formed directly elsewhere.  Exact results stay exact: an operation on
 exact inputs whose result the format holds is computed exactly by the error-free transformations, so the budget's
 test "exact operands, representable result" sees what MPFR sees (whether a double is a number of the format is
 read from Veltkamp's rounding to its precision and from its subnormal grid, with no cast to a narrower type).
@@ -366,13 +366,9 @@ def _k_div_by(ah, al, ae, bh, bl, be, rh, rl, u, f, largest, oh, ol, oe):
 
 
 @_loop
-def _k_div_keeping_reciprocal(ah, al, ae, bh, bl, be, u, f, largest, oh, ol, oe, rh, rl):
-    """:func:`_k_div_by` that forms the divisor's reciprocal on the way, and keeps it for the next division."""
-    for i in range(oh.size):
-        r, s = _e_reciprocal(bh[i], bl[i])
-        rh[i], rl[i] = r, s
-        oh[i], ol[i], oe[i] = _e_div_by(_at(ah, i), _at(al, i), _at(ae, i), bh[i], bl[i], be[i], r, s, u, f,
-                                        largest)
+def _k_reciprocal(bh, bl, rh, rl):
+    for i in range(bh.size):
+        rh[i], rl[i] = _e_reciprocal(bh[i], bl[i])
 
 
 @_loop
@@ -424,7 +420,8 @@ class TrackedArray:
         self.lo = lo
         self.error = error
         self.fmt = fmt
-        self.inverse: tuple[Any, Any] | None = None  # the reciprocal, once a division asked for it
+        # The reciprocal (rh, rl) once a second division asked for it; () after the first.
+        self.inverse: tuple[Any, ...] | None = None
 
     @property
     def size(self) -> np.ndarray:
@@ -521,26 +518,27 @@ class TrackedArray:
     __rmul__ = __mul__
 
     def _divide(self, other: TrackedArray) -> TrackedArray:
-        """``self / other``, as ``self`` times ``other``'s reciprocal (formed by the first division by ``other`` and
-        kept: Nadam divides by its denominator three times), element by element the quotient where the reciprocal
-        cannot serve."""
+        """``self / other``: directly the first time an array divides, then as ``self`` times ``other``'s reciprocal
+        (formed once and kept: Nadam divides by its denominator three times; a per-step scalar's comes from MPFR),
+        element by element the quotient where the reciprocal cannot serve."""
         u, f, *_, largest = self._format()
-        if other.inverse is None and other.hi.ndim:
-            rh, rl = np.empty(other.hi.size), np.empty(other.hi.size)
-            quotient = self._run(_k_div_keeping_reciprocal, (self, other), u, f, largest, also=(rh, rl))
-            other.inverse = (rh, rl)
-            return quotient
+        if other.hi.ndim and other.inverse is None:
+            other.inverse = ()  # divided by once
+            return self._run(_k_div, (self, other), u, f, largest)
         return self._run(_k_div_by, (self, other), *other._reciprocal(), u, f, largest)
 
     def _reciprocal(self) -> tuple[Any, Any]:
-        """A per-step scalar's reciprocal to 106 bits, from MPFR (0 where it has none); an array's, kept."""
-        if self.inverse is None:
-            divisor = float(self.hi)
-            if not math.isfinite(divisor) or divisor == 0.0:
+        """The reciprocal to 106 bits (0 where there is none), formed once: a per-step scalar's from MPFR."""
+        if not self.inverse:
+            if self.hi.ndim:
+                rh, rl = np.empty(self.hi.size), np.empty(self.hi.size)
+                _k_reciprocal(self.hi.reshape(-1), self.lo.reshape(-1), rh, rl)
+                self.inverse = (rh, rl)
+            elif not math.isfinite(float(self.hi)) or float(self.hi) == 0.0:
                 self.inverse = (0.0, 0.0)
             else:
                 with gmpy2.context(gmpy2.get_context(), precision=160):
-                    reciprocal = 1 / (mpfr(divisor) + float(self.lo))
+                    reciprocal = 1 / (mpfr(float(self.hi)) + float(self.lo))
                     self.inverse = (float(reciprocal), float(reciprocal - float(reciprocal)))
         return self.inverse
 

@@ -23,6 +23,10 @@ Write a class with these members and point ``optconf check`` at it
         def finalize(self):                     # optional: finalize_variable_values()
             ...
 
+In the ``scale`` check (``ci`` and ``deep`` profiles: a million elements and more) the variables and gradients come
+as NumPy views with an offset and a stride on every axis: update a variable where it lies (or copy it into your
+port's own arrays), never writing between its elements.
+
 Optional, for the API/config checks (``api/...``: signature, ``get_config``, state layout, resume from a
 Keras checkpoint, ...), which need the port's Keras-API class::
 
