@@ -112,6 +112,9 @@ def print_failures(outcomes: Iterable[Outcome], out: TextIO) -> None:
             out.write(f"  computes another library's rule: {describe(o.diagnosis)}\n")
         elif o.diagnosis:
             out.write(f"  matches a known porting bug: {describe(o.diagnosis)}\n")
+        elif diverged and o.check == "scale":
+            out.write("  matches none of the library's catalogued bugs; a failure only tensors this large show is a\n"
+                      "  kernel's (its tail, chunks or layout); the other checks try every known porting bug\n")
         elif diverged and o.dtype is not None and not o.check.startswith("one-step"):
             out.write("  matches no known porting bug of the catalogue (every reported quantity compared)\n")
         if o.example:
