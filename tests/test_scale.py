@@ -14,6 +14,7 @@ from optimizer_conformance.conformance.candidates import framing
 from optimizer_conformance.conformance.candidates.engines.base import StridedViews
 from optimizer_conformance.conformance.cases.scale import BOUNDARY_SIZES, runs_scale, scale_cases
 from optimizer_conformance.conformance.model import PROFILES, PackedArray, decode, encode
+from optimizer_conformance.conformance.report import failures_text
 from optimizer_conformance.conformance.settings import CHECK_FAMILIES
 
 from tests.conftest import requires
@@ -39,6 +40,7 @@ def test_a_fused_kernel_wrong_only_on_large_tensors_fails_scale_and_passes_every
     scale = [o for o in outcomes if o.check == "scale"]
     assert len(scale) == 1 and scale[0].failed and scale[0].error is None, scale
     assert scale[0].worst.ratio > 1e3 and scale[0].worst.quantity.endswith(("/large", "/matrix")), scale[0].worst
+    assert "kernel's (its tail, chunks or layout)" in failures_text(scale)  # what the diagnosis tried, said
     others = [o for o in outcomes if o.check != "scale"]
     assert len(others) > 30
     assert all(o.passed or o.not_applicable for o in others), [(o.check, str(o.worst), o.error) for o in others
