@@ -166,13 +166,6 @@ def decode(values: list[str] | PackedArray | dict[str, str], shape: Any) -> np.n
     return np.array([float.fromhex(v) for v in values], dtype=np.float64).reshape(shape)
 
 
-def jsonable(value: Any) -> Any:
-    """``json.dumps``'s ``default`` for specs and states: a packed array's JSON form."""
-    if isinstance(value, PackedArray):
-        return value.to_json()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 @dataclass(frozen=True)
 class Spec:
     """One trajectory to run: what the worker receives (``to_json``) and reads back (``from_json``)."""

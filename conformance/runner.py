@@ -82,13 +82,15 @@ class Plan:
     def pipeline_cases(self, algorithm: str, dtype: str) -> list[Case]:
         """The catalogue's pipeline cases for the plan's algorithms and dtypes (pairwise unless its profile runs
         every combination), run under the plan's ``floatx``."""
-        return [replace(c, spec=with_floatx(c.spec, self.floatx))
-                for c in pipeline_cases(algorithm, dtype, self.profile, self.algorithms, self.dtypes)]
+        return self._in_floatx(pipeline_cases(algorithm, dtype, self.profile, self.algorithms, self.dtypes))
 
     def scale_cases(self, algorithm: str, dtype: str) -> list[Case]:
         """The profile's scale case of ``algorithm`` in ``dtype``, if a pairwise run gives it one."""
-        return [replace(c, spec=with_floatx(c.spec, self.floatx))
-                for c in scale_cases(algorithm, dtype, self.profile, self.algorithms, self.dtypes)]
+        return self._in_floatx(scale_cases(algorithm, dtype, self.profile, self.algorithms, self.dtypes))
+
+    def _in_floatx(self, cases: list[Case]) -> list[Case]:
+        """``cases`` run under the plan's ``floatx``."""
+        return [replace(c, spec=with_floatx(c.spec, self.floatx)) for c in cases]
 
 
 def plan_for(settings: Settings, description: dict, **extras: Any) -> Plan:

@@ -62,6 +62,7 @@ _SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two 26-bit 
 _RECIPROCAL_LOW, _RECIPROCAL_HIGH = 2.0**-900, 2.0**900  # where a reciprocal's low word is a normal double
 _INF = np.inf
 
+
 def _at(x: Any, i: int) -> float:
     """Element ``i`` of an operand: an array's, or a constant's (a per-step scalar passed as a float)."""
     return x[i] if isinstance(x, np.ndarray) else x
@@ -497,16 +498,14 @@ class TrackedArray:
                 return None
         return TrackedArray.constant(other)
 
-    def _run(self, kernel: Any, operands: tuple[TrackedArray, ...], *parameters: Any, also: tuple = ()
-             ) -> TrackedArray:
-        """One kernel over the operands (a constant is a 0-d array), writing the result's three arrays (and the
-        arrays ``also`` after them)."""
+    def _run(self, kernel: Any, operands: tuple[TrackedArray, ...], *parameters: Any) -> TrackedArray:
+        """One kernel over the operands (a constant is a 0-d array), writing the result's three arrays."""
         columns = [x for operand in operands for x in (operand.hi, operand.lo, operand.error)]
         n = max(x.size for x in columns if x.ndim) if any(x.ndim for x in columns) else 1
         # A constant (0-d) goes in as a float; every array is one contiguous run of n elements.
         flat = [float(x) if x.ndim == 0 else np.ascontiguousarray(x).reshape(n) for x in columns]
         out = np.empty(n), np.empty(n), np.empty(n)
-        kernel(*flat, *parameters, *out, *also)
+        kernel(*flat, *parameters, *out)
         return TrackedArray(*out, self.fmt)
 
     def _format(self) -> tuple[float, float, float, float, float, float]:

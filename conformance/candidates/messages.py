@@ -5,7 +5,7 @@
                     api(...)       {"api": {"algorithm": ..., "examples": N, "checks": [...]}}
     worker → host   ready(...)     {"ready": true, "describe": {...}}
                     call(...)      {"call": "apply", "step": 3}    (before each call into the candidate)
-                    states(...)    {"states": [{quantity: [hex, ...] or {"float64le": base64}}, ...]}
+                    states(...)    {"states": [{quantity: [hex, ...] or {"$attachment": k}}, ...]}
                     api_outcomes   {"api": [outcome, ...]}
                     not_applicable {"not_applicable": "why"}   (a Keras-based candidate: the Keras release in the
                                                                 worker, the reference, refuses the configuration)
