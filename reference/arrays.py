@@ -61,6 +61,7 @@ from optimizer_conformance.reference.formats import FloatFormat, numpy_dtype
 _SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two 26-bit halves
 _RECIPROCAL_LOW, _RECIPROCAL_HIGH = 2.0**-900, 2.0**900  # where a reciprocal's low word is a normal double
 _INF = np.inf
+_TWO_52 = 2.0**52
 
 
 def _at(x: Any, i: int) -> float:
@@ -198,17 +199,14 @@ def _held(h, lo, rounding, grid, underflow, largest):
     """Whether ``h + lo`` is a number of the format, normal where the format may flush (or zero): ``rounding`` is
     Veltkamp's constant ``2^(53−p) + 1`` (``h`` rounded to ``p`` bits is ``c − (c − h)``, ``c = rounding·h``),
     ``grid`` ``2^(p−1−emin)`` (a subnormal is a multiple of ``1/grid``; 0: every double is)."""
-    if lo != 0.0:
-        return False
-    if h == 0.0:
-        return True
+    # Written without branches (each test a 0/1 value, combined with & and |), so that a loop of them vectorizes.
     size = abs(h)
-    if not (underflow <= size <= largest):
-        return False
     c = rounding * h
-    if c - (c - h) != h:
-        return False
-    return grid == 0.0 or np.floor(h * grid) == h * grid
+    scaled = abs(h * grid)
+    # A double at least 2⁵² is an integer; below, x is one iff adding and removing 2⁵² leaves it (round to nearest).
+    on_grid = (grid == 0.0) | (scaled >= _TWO_52) | ((scaled + _TWO_52) - _TWO_52 == scaled)
+    in_range = (underflow <= size) & (size <= largest) & (c - (c - h) == h) & on_grid
+    return (lo == 0.0) & ((h == 0.0) | in_range)
 
 
 @_compiled
@@ -227,18 +225,16 @@ def _guard(h, e, largest):
 def _e_sum(a, al, ae, b, bl, be, u, f, rounding, grid, underflow, largest):
     h, lo = _dd_add(a, al, b, bl)
     h, lo = _settled(h, lo, a + b, not (math.isfinite(a) and math.isfinite(b)))
-    if ae == 0.0 and be == 0.0 and _held(h, lo, rounding, grid, underflow, largest):
-        return h, lo, 0.0
-    return h, lo, _guard(h, ae + be + u * abs(h) + f, largest)
+    exact = (ae == 0.0) & (be == 0.0) & _held(h, lo, rounding, grid, underflow, largest)
+    return h, lo, 0.0 if exact else _guard(h, ae + be + u * abs(h) + f, largest)
 
 
 @_compiled
 def _e_mul(a, al, ae, b, bl, be, u, f, rounding, grid, underflow, largest):
     h, lo = _dd_mul(a, al, b, bl)
     h, lo = _settled(h, lo, a * b, not (math.isfinite(a) and math.isfinite(b)))
-    if ae == 0.0 and be == 0.0 and _held(h, lo, rounding, grid, underflow, largest):
-        return h, lo, 0.0
-    return h, lo, _guard(h, abs(b) * ae + abs(a) * be + ae * be + u * abs(h) + f, largest)
+    exact = (ae == 0.0) & (be == 0.0) & _held(h, lo, rounding, grid, underflow, largest)
+    return h, lo, 0.0 if exact else _guard(h, abs(b) * ae + abs(a) * be + ae * be + u * abs(h) + f, largest)
 
 
 @_compiled
@@ -254,19 +250,6 @@ def _e_div(a, al, ae, b, bl, be, u, f, largest):
 
 
 @_compiled
-def _e_div_by(a, al, ae, b, bl, be, rh, rl, u, f, largest):
-    """``a / b`` as ``a`` times ``b``'s reciprocal ``rh + rl`` (to 106 bits: relative error ``<= 15·2⁻¹⁰⁶`` computed,
-    ``2⁻¹⁰⁶`` from MPFR), so that the product's error keeps the quotient within ``γ``; where the reciprocal is out of
-    the range in which its low word keeps 53 bits (or ``a`` is NaN or ±Inf), the quotient itself.  The budget is the
-    quotient's."""
-    if math.isfinite(a) and _RECIPROCAL_LOW < abs(rh) < _RECIPROCAL_HIGH:
-        h, lo = _dd_mul(a, al, rh, rl)
-        h, lo = _settled(h, lo, h, False)
-        return _quotient_budget(h, lo, ae, b, be, u, f, largest)
-    return _e_div(a, al, ae, b, bl, be, u, f, largest)
-
-
-@_compiled
 def _e_reciprocal(b, bl):
     """``1 / b`` to 106 bits where ``b`` is finite and not zero (else 0: no reciprocal)."""
     if math.isfinite(b) and b != 0.0:
@@ -278,11 +261,9 @@ def _e_reciprocal(b, bl):
 def _quotient_budget(h, lo, ae, b, be, u, f, largest):
     """:meth:`Tracked.__truediv__`'s budget of a quotient ``h + lo`` of an operand with budget ``ae`` by ``b``."""
     margin = abs(b) - be
-    if h == 0.0 and lo == 0.0 and ae == 0.0 and be == 0.0:
-        return h, lo, 0.0
-    if margin > 0:
-        return h, lo, _guard(h, (ae + abs(h) * be) / margin + u * 2 * abs(h) + f, largest)
-    return h, lo, _guard(h, math.inf, largest)
+    exact_zero = (h == 0.0) & (lo == 0.0) & (ae == 0.0) & (be == 0.0)
+    bound = (ae + abs(h) * be) / margin + u * 2 * abs(h) + f if margin > 0 else math.inf
+    return h, lo, 0.0 if exact_zero else _guard(h, bound, largest)
 
 
 @_compiled
@@ -356,16 +337,44 @@ def _k_mul(ah, al, ae, bh, bl, be, u, f, rounding, grid, underflow, largest, oh,
 
 @_loop
 def _k_div(ah, al, ae, bh, bl, be, u, f, largest, oh, ol, oe):
+    """Quotients: those of finite operands by a divisor other than zero in one pass without branches (it
+    vectorizes), then the rest (NaN, ±Inf, a zero divisor) element by element."""
+    irregular = 0
     for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_div(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
-                                     u, f, largest)
+        a, b = _at(ah, i), _at(bh, i)
+        regular = math.isfinite(a) & math.isfinite(b) & (b != 0.0)
+        divisor = b if regular else 1.0  # a placeholder where the second pass writes the quotient
+        h, lo = _dd_div(a, _at(al, i), divisor, _at(bl, i))
+        h, lo = _settled(h, lo, a / divisor, False)
+        oh[i], ol[i], oe[i] = _quotient_budget(h, lo, _at(ae, i), b, _at(be, i), u, f, largest)
+        irregular += 0 if regular else 1
+    if irregular:
+        for i in range(oh.size):
+            a, b = _at(ah, i), _at(bh, i)
+            if not (math.isfinite(a) and math.isfinite(b) and b != 0.0):
+                oh[i], ol[i], oe[i] = _e_div(a, _at(al, i), _at(ae, i), b, _at(bl, i), _at(be, i), u, f, largest)
 
 
 @_loop
 def _k_div_by(ah, al, ae, bh, bl, be, rh, rl, u, f, largest, oh, ol, oe):
+    """``a / b`` as ``a`` times ``b``'s reciprocal ``rh + rl`` (to 106 bits: relative error ``<= 15·2⁻¹⁰⁶`` computed,
+    ``2⁻¹⁰⁶`` from MPFR), so that the product's error keeps the quotient within ``γ``, in one pass without
+    branches; then, where the reciprocal is out of the range in which its low word keeps 53 bits (or ``a`` is NaN
+    or ±Inf), the quotient itself.  The budget is the quotient's."""
+    direct = 0
     for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_div_by(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
-                                        _at(rh, i), _at(rl, i), u, f, largest)
+        a, r = _at(ah, i), _at(rh, i)
+        h, lo = _dd_mul(a, _at(al, i), r, _at(rl, i))
+        h, lo = _settled(h, lo, h, False)
+        oh[i], ol[i], oe[i] = _quotient_budget(h, lo, _at(ae, i), _at(bh, i), _at(be, i), u, f, largest)
+        usable = math.isfinite(a) & (_RECIPROCAL_LOW < abs(r)) & (abs(r) < _RECIPROCAL_HIGH)
+        direct += 0 if usable else 1
+    if direct:
+        for i in range(oh.size):
+            a, r = _at(ah, i), _at(rh, i)
+            if not (math.isfinite(a) and _RECIPROCAL_LOW < abs(r) < _RECIPROCAL_HIGH):
+                oh[i], ol[i], oe[i] = _e_div(a, _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i), u, f,
+                                             largest)
 
 
 @_loop
@@ -500,10 +509,15 @@ class TrackedArray:
 
     def _run(self, kernel: Any, operands: tuple[TrackedArray, ...], *parameters: Any) -> TrackedArray:
         """One kernel over the operands (a constant is a 0-d array), writing the result's three arrays."""
-        columns = [x for operand in operands for x in (operand.hi, operand.lo, operand.error)]
-        n = max(x.size for x in columns if x.ndim) if any(x.ndim for x in columns) else 1
-        # A constant (0-d) goes in as a float; every array is one contiguous run of n elements.
-        flat = [float(x) if x.ndim == 0 else np.ascontiguousarray(x).reshape(n) for x in columns]
+        flat: list[Any] = []
+        n = 1
+        for operand in operands:
+            for x in (operand.hi, operand.lo, operand.error):
+                if x.ndim:  # every array is one contiguous run of n elements
+                    n = x.size
+                    flat.append(x if x.flags.c_contiguous and x.ndim == 1 else np.ascontiguousarray(x).reshape(n))
+                else:  # a constant goes in as a float
+                    flat.append(float(x))
         out = np.empty(n), np.empty(n), np.empty(n)
         kernel(*flat, *parameters, *out)
         return TrackedArray(*out, self.fmt)
