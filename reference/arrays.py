@@ -50,7 +50,10 @@ Imports: NumPy, gmpy2, numba where installed, and the oracle's formats and numbe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import gmpy2
@@ -175,8 +178,7 @@ def _dd_div(ah, al, bh, bl):
 
 @_compiled
 def _dd_sqrt(ah, al):
-    if not ah > 0:
-        return math.sqrt(ah) if ah == 0 else math.nan, 0.0
+    """The root of a positive finite double-double: ``√ah`` corrected once by the exact remainder."""
     x = math.sqrt(ah)
     ph, pl = _two_prod(x, x)
     rh, _ = _dd_add(ah, al, -ph, -pl)
@@ -184,14 +186,17 @@ def _dd_sqrt(ah, al):
 
 
 # -- what every kernel shares: the format's facts, special values, the budget's guard --------------------------------
+# Every function from here on is written without branches: each alternative is computed and one chosen by a
+# conditional expression of plain values (each test a 0/1 value, combined with & and |), so that a loop of them
+# compiles to selects and vectorizes.  (A branch that holds a call, or returns early, keeps the loop scalar: three
+# times slower.)
 
 
 @_compiled
 def _settled(h, lo, plain, special):
     """The double-double, or the plain double result where it or an operand is NaN or ±Inf (IEEE, as MPFR)."""
-    if special or not math.isfinite(plain):
-        return plain, 0.0
-    return h, lo if math.isfinite(lo) else 0.0
+    plain_wins = special | (not math.isfinite(plain))
+    return (plain if plain_wins else h), (0.0 if plain_wins | (not math.isfinite(lo)) else lo)
 
 
 @_compiled
@@ -199,7 +204,6 @@ def _held(h, lo, rounding, grid, underflow, largest):
     """Whether ``h + lo`` is a number of the format, normal where the format may flush (or zero): ``rounding`` is
     Veltkamp's constant ``2^(53−p) + 1`` (``h`` rounded to ``p`` bits is ``c − (c − h)``, ``c = rounding·h``),
     ``grid`` ``2^(p−1−emin)`` (a subnormal is a multiple of ``1/grid``; 0: every double is)."""
-    # Written without branches (each test a 0/1 value, combined with & and |), so that a loop of them vectorizes.
     size = abs(h)
     c = rounding * h
     scaled = abs(h * grid)
@@ -213,28 +217,29 @@ def _held(h, lo, rounding, grid, underflow, largest):
 def _guard(h, e, largest):
     """A budget that may take the result past the format's largest finite number constrains nothing (``inf``); an
     exact NaN or ±Inf has budget 0 (:func:`reference.tracked._unbounded`)."""
-    if abs(h) + e <= largest:
-        return e
-    return 0.0 if not math.isfinite(h) else math.inf
+    unbounded = math.inf if math.isfinite(h) else 0.0
+    return e if abs(h) + e <= largest else unbounded
 
 
 # -- each operation on one element: the double-double value and the budget of reference.tracked ------------------
 
 
 @_compiled
-def _e_sum(a, al, ae, b, bl, be, u, f, rounding, grid, underflow, largest):
+def _e_sum(a, al, ae, b, bl, be, u, f, rounding, grid, underflow, largest, test_exact):
     h, lo = _dd_add(a, al, b, bl)
-    h, lo = _settled(h, lo, a + b, not (math.isfinite(a) and math.isfinite(b)))
-    exact = (ae == 0.0) & (be == 0.0) & _held(h, lo, rounding, grid, underflow, largest)
-    return h, lo, 0.0 if exact else _guard(h, ae + be + u * abs(h) + f, largest)
+    h, lo = _settled(h, lo, a + b, not (math.isfinite(a) & math.isfinite(b)))
+    exact = test_exact & (ae == 0.0) & (be == 0.0) & _held(h, lo, rounding, grid, underflow, largest)
+    budget = _guard(h, ae + be + u * abs(h) + f, largest)
+    return h, lo, 0.0 if exact else budget
 
 
 @_compiled
-def _e_mul(a, al, ae, b, bl, be, u, f, rounding, grid, underflow, largest):
+def _e_mul(a, al, ae, b, bl, be, u, f, rounding, grid, underflow, largest, test_exact):
     h, lo = _dd_mul(a, al, b, bl)
-    h, lo = _settled(h, lo, a * b, not (math.isfinite(a) and math.isfinite(b)))
-    exact = (ae == 0.0) & (be == 0.0) & _held(h, lo, rounding, grid, underflow, largest)
-    return h, lo, 0.0 if exact else _guard(h, abs(b) * ae + abs(a) * be + ae * be + u * abs(h) + f, largest)
+    h, lo = _settled(h, lo, a * b, not (math.isfinite(a) & math.isfinite(b)))
+    exact = test_exact & (ae == 0.0) & (be == 0.0) & _held(h, lo, rounding, grid, underflow, largest)
+    budget = _guard(h, abs(b) * ae + abs(a) * be + ae * be + u * abs(h) + f, largest)
+    return h, lo, 0.0 if exact else budget
 
 
 @_compiled
@@ -261,21 +266,25 @@ def _e_reciprocal(b, bl):
 def _quotient_budget(h, lo, ae, b, be, u, f, largest):
     """:meth:`Tracked.__truediv__`'s budget of a quotient ``h + lo`` of an operand with budget ``ae`` by ``b``."""
     margin = abs(b) - be
+    positive = margin > 0
     exact_zero = (h == 0.0) & (lo == 0.0) & (ae == 0.0) & (be == 0.0)
-    bound = (ae + abs(h) * be) / margin + u * 2 * abs(h) + f if margin > 0 else math.inf
-    return h, lo, 0.0 if exact_zero else _guard(h, bound, largest)
+    bound = (ae + abs(h) * be) / (margin if positive else 1.0) + u * 2 * abs(h) + f
+    budget = _guard(h, bound if positive else math.inf, largest)
+    return h, lo, 0.0 if exact_zero else budget
 
 
 @_compiled
 def _e_sqrt(a, al, ae, u, f, largest):
-    if math.isfinite(a):
-        h, lo = _dd_sqrt(a, al)  # its leading word is √a rounded: finite, NaN below zero
-    else:
-        h, lo = math.sqrt(a) if a >= 0 else math.nan, 0.0
+    regular = math.isfinite(a) & (a > 0)
+    h, lo = _dd_sqrt(a if regular else 1.0, al if regular else 0.0)  # its leading word is √a rounded
+    plain = math.sqrt(a if a >= 0 else math.nan)  # ±0, +Inf, or NaN below zero (IEEE, as MPFR)
+    h, lo = (h if regular else plain), (lo if regular else 0.0)
     size = abs(h)
-    bound = math.sqrt(ae)
-    if size > 0:
-        bound = min(bound, ae / (size + math.sqrt(max(abs(a) - ae, 0.0))))
+    root = math.sqrt(ae)
+    positive = size > 0
+    # |√x − √a| <= e / (√a + √(a − e)) where the value is not 0: tighter than √e
+    tighter = ae / ((size + math.sqrt(max(abs(a) - ae, 0.0))) if positive else 1.0)
+    bound = min(root, tighter) if positive else root
     return h, lo, _guard(h, bound + u * size + f, largest)
 
 
@@ -294,7 +303,7 @@ def _e_lerp(a, al, ae, b, bl, be, w, wl, we, u, f, largest):
     dh, dl = _dd_add(b, bl, -a, -al)
     ph, pl = _dd_mul(dh, dl, w, wl)
     h, lo = _dd_add(a, al, ph, pl)
-    finite = math.isfinite(a) and math.isfinite(b) and math.isfinite(w)
+    finite = math.isfinite(a) & math.isfinite(b) & math.isfinite(w)
     h, lo = _settled(h, lo, a + (b - a) * w, not finite)
     wf = abs(w)
     keep = abs(1.0 - wf)
@@ -307,39 +316,57 @@ def _e_lerp(a, al, ae, b, bl, be, w, wl, we, u, f, largest):
 @_compiled
 def _e_extreme(a, al, ae, b, bl, be, larger):
     """``max``/``min``: exact, the larger budget; NaN if either is (:func:`reference.tracked.maximum`)."""
-    if a != a or b != b:
-        return math.nan, 0.0, 0.0
-    if larger:
-        a_wins = a > b or (a == b and al >= bl)
-    else:
-        a_wins = a < b or (a == b and al <= bl)
-    if a_wins:
-        return a, al, max(ae, be)
-    return b, bl, max(ae, be)
+    a_larger = (a > b) | ((a == b) & (al >= bl))
+    a_smaller = (a < b) | ((a == b) & (al <= bl))
+    a_wins = a_larger if larger else a_smaller
+    nan = (a != a) | (b != b)
+    return (math.nan if nan else a if a_wins else b), (0.0 if nan else al if a_wins else bl), \
+        (0.0 if nan else max(ae, be))
 
 
 # -- one pass per operation over whole arrays (each operand an array, or a constant passed as a float) ----------------
+# Each returns how many of its budgets are zero (an upper bound): where none is, a later sum or product of the result
+# cannot be exact and skips the test (TrackedArray.exact_somewhere).
 
 
 @_loop
-def _k_sum(ah, al, ae, bh, bl, be, sign, u, f, rounding, grid, underflow, largest, oh, ol, oe):
-    for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_sum(_at(ah, i), _at(al, i), _at(ae, i), sign * _at(bh, i), sign * _at(bl, i),
-                                     _at(be, i), u, f, rounding, grid, underflow, largest)
+def _k_sum(ah, al, ae, bh, bl, be, sign, u, f, rounding, grid, underflow, largest, test_exact, oh, ol, oe):
+    zeros = 0
+    if test_exact:  # two loops: without the test, its arithmetic folds away
+        for i in range(oh.size):
+            oh[i], ol[i], oe[i] = _e_sum(_at(ah, i), _at(al, i), _at(ae, i), sign * _at(bh, i), sign * _at(bl, i),
+                                         _at(be, i), u, f, rounding, grid, underflow, largest, True)
+            zeros += oe[i] == 0.0
+    else:
+        for i in range(oh.size):
+            oh[i], ol[i], oe[i] = _e_sum(_at(ah, i), _at(al, i), _at(ae, i), sign * _at(bh, i), sign * _at(bl, i),
+                                         _at(be, i), u, f, rounding, grid, underflow, largest, False)
+            zeros += oe[i] == 0.0
+    return zeros
 
 
 @_loop
-def _k_mul(ah, al, ae, bh, bl, be, u, f, rounding, grid, underflow, largest, oh, ol, oe):
-    for i in range(oh.size):
-        oh[i], ol[i], oe[i] = _e_mul(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
-                                     u, f, rounding, grid, underflow, largest)
+def _k_mul(ah, al, ae, bh, bl, be, u, f, rounding, grid, underflow, largest, test_exact, oh, ol, oe):
+    zeros = 0
+    if test_exact:
+        for i in range(oh.size):
+            oh[i], ol[i], oe[i] = _e_mul(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
+                                         u, f, rounding, grid, underflow, largest, True)
+            zeros += oe[i] == 0.0
+    else:
+        for i in range(oh.size):
+            oh[i], ol[i], oe[i] = _e_mul(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
+                                         u, f, rounding, grid, underflow, largest, False)
+            zeros += oe[i] == 0.0
+    return zeros
 
 
 @_loop
 def _k_div(ah, al, ae, bh, bl, be, u, f, largest, oh, ol, oe):
     """Quotients: those of finite operands by a divisor other than zero in one pass without branches (it
-    vectorizes), then the rest (NaN, ±Inf, a zero divisor) element by element."""
-    irregular = 0
+    vectorizes), then the rest (NaN, ±Inf, a zero divisor) element by element.  Returns how many budgets may be
+    zero (those of the first pass, and every one the second one rewrites)."""
+    irregular = zeros = 0
     for i in range(oh.size):
         a, b = _at(ah, i), _at(bh, i)
         regular = math.isfinite(a) & math.isfinite(b) & (b != 0.0)
@@ -348,11 +375,13 @@ def _k_div(ah, al, ae, bh, bl, be, u, f, largest, oh, ol, oe):
         h, lo = _settled(h, lo, a / divisor, False)
         oh[i], ol[i], oe[i] = _quotient_budget(h, lo, _at(ae, i), b, _at(be, i), u, f, largest)
         irregular += 0 if regular else 1
+        zeros += oe[i] == 0.0
     if irregular:
         for i in range(oh.size):
             a, b = _at(ah, i), _at(bh, i)
             if not (math.isfinite(a) and math.isfinite(b) and b != 0.0):
                 oh[i], ol[i], oe[i] = _e_div(a, _at(al, i), _at(ae, i), b, _at(bl, i), _at(be, i), u, f, largest)
+    return zeros + irregular
 
 
 @_loop
@@ -361,7 +390,7 @@ def _k_div_by(ah, al, ae, bh, bl, be, rh, rl, u, f, largest, oh, ol, oe):
     ``2⁻¹⁰⁶`` from MPFR), so that the product's error keeps the quotient within ``γ``, in one pass without
     branches; then, where the reciprocal is out of the range in which its low word keeps 53 bits (or ``a`` is NaN
     or ±Inf), the quotient itself.  The budget is the quotient's."""
-    direct = 0
+    direct = zeros = 0
     for i in range(oh.size):
         a, r = _at(ah, i), _at(rh, i)
         h, lo = _dd_mul(a, _at(al, i), r, _at(rl, i))
@@ -369,12 +398,14 @@ def _k_div_by(ah, al, ae, bh, bl, be, rh, rl, u, f, largest, oh, ol, oe):
         oh[i], ol[i], oe[i] = _quotient_budget(h, lo, _at(ae, i), _at(bh, i), _at(be, i), u, f, largest)
         usable = math.isfinite(a) & (_RECIPROCAL_LOW < abs(r)) & (abs(r) < _RECIPROCAL_HIGH)
         direct += 0 if usable else 1
+        zeros += oe[i] == 0.0
     if direct:
         for i in range(oh.size):
             a, r = _at(ah, i), _at(rh, i)
             if not (math.isfinite(a) and _RECIPROCAL_LOW < abs(r) < _RECIPROCAL_HIGH):
                 oh[i], ol[i], oe[i] = _e_div(a, _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i), u, f,
                                              largest)
+    return zeros + direct
 
 
 @_loop
@@ -385,22 +416,31 @@ def _k_reciprocal(bh, bl, rh, rl):
 
 @_loop
 def _k_sqrt(ah, al, ae, u, f, largest, oh, ol, oe):
+    zeros = 0
     for i in range(oh.size):
         oh[i], ol[i], oe[i] = _e_sqrt(_at(ah, i), _at(al, i), _at(ae, i), u, f, largest)
+        zeros += oe[i] == 0.0
+    return zeros
 
 
 @_loop
 def _k_decay(ah, al, ae, fh, fl, keep, rate_error, lam_eta, u, uf, f, largest, oh, ol, oe):
+    zeros = 0
     for i in range(oh.size):
         oh[i], ol[i], oe[i] = _e_decay(_at(ah, i), _at(al, i), _at(ae, i), fh, fl, keep, rate_error, lam_eta, u,
                                        uf, f, largest)
+        zeros += oe[i] == 0.0
+    return zeros
 
 
 @_loop
 def _k_lerp(ah, al, ae, bh, bl, be, wh, wl, we, u, f, largest, oh, ol, oe):
+    zeros = 0
     for i in range(oh.size):
         oh[i], ol[i], oe[i] = _e_lerp(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
                                       _at(wh, i), _at(wl, i), _at(we, i), u, f, largest)
+        zeros += oe[i] == 0.0
+    return zeros
 
 
 @_loop
@@ -438,22 +478,66 @@ def _k_squares(ah, al, ae):
 
 @_loop
 def _k_extreme(ah, al, ae, bh, bl, be, larger, oh, ol, oe):
+    zeros = 0
     for i in range(oh.size):
         oh[i], ol[i], oe[i] = _e_extreme(_at(ah, i), _at(al, i), _at(ae, i), _at(bh, i), _at(bl, i), _at(be, i),
                                          larger)
+        zeros += oe[i] == 0.0
+    return zeros
+
+
+class Buffers:
+    """Float64 arrays for the kernels' results, each reused once nothing but this pool holds it (its reference count
+    says so): a fresh array of a million elements costs the operating system's zeroing of its pages, as much as a
+    rule's product, and a step makes dozens.  One pool per optimizer, in use while it applies a step
+    (:meth:`in_use`); its arrays live as long as it."""
+
+    SMALLEST = 1 << 15  # below, an array comes from the allocator's own free lists
+
+    def __init__(self) -> None:
+        self._arrays: list[np.ndarray] = []
+
+    def empty(self, n: int) -> np.ndarray:
+        for x in self._arrays:
+            if x.size == n and sys.getrefcount(x) <= 3:  # held by the list, this loop and the call alone
+                return x
+        x = np.empty(n)
+        self._arrays.append(x)
+        return x
+
+    @contextmanager
+    def in_use(self) -> Iterator[None]:
+        outer = getattr(_pool, "buffers", None)
+        _pool.buffers = self
+        try:
+            yield
+        finally:
+            _pool.buffers = outer
+
+
+_pool = threading.local()  # .buffers: the Buffers in use by this thread's optimizer, if any
+
+
+def _empty(n: int) -> np.ndarray:
+    buffers = getattr(_pool, "buffers", None)
+    return np.empty(n) if buffers is None or n < Buffers.SMALLEST else buffers.empty(n)
 
 
 class TrackedArray:
     """Exact values (double-double) of a whole array, with the budget of each element for computing it in ``fmt``."""
 
-    __slots__ = ("hi", "lo", "error", "fmt", "inverse")
+    __slots__ = ("hi", "lo", "error", "fmt", "inverse", "exact_somewhere")
     __array_ufunc__ = None  # NumPy hands ``scalar * TrackedArray`` to TrackedArray.__rmul__
 
-    def __init__(self, hi: np.ndarray, lo: np.ndarray, error: np.ndarray, fmt: FloatFormat) -> None:
+    def __init__(self, hi: np.ndarray, lo: np.ndarray, error: np.ndarray, fmt: FloatFormat,
+                 exact_somewhere: bool = True) -> None:
         self.hi = hi
         self.lo = lo
         self.error = error
         self.fmt = fmt
+        # Whether some element may have budget 0 (True unless known otherwise): a sum or product can be exact only
+        # where both operands are, so without one it skips the test of its result's exactness.
+        self.exact_somewhere = exact_somewhere
         # The reciprocal (rh, rl) once a second division asked for it; () after the first.
         self.inverse: tuple[Any, ...] | None = None
 
@@ -483,7 +567,7 @@ class TrackedArray:
         """A ``Tracked`` scalar as a 0-d array that broadcasts against the others, its value to 106 bits."""
         hi = float(x.value)
         lo = float(x.value - mpfr(hi)) if gmpy2.is_finite(x.value) else 0.0
-        return cls(np.asarray(hi), np.asarray(lo), np.asarray(float(x.error)), x.fmt)
+        return cls(np.asarray(hi), np.asarray(lo), np.asarray(float(x.error)), x.fmt, x.error == 0)
 
     def __len__(self) -> int:
         return self.hi.size
@@ -518,9 +602,9 @@ class TrackedArray:
                     flat.append(x if x.flags.c_contiguous and x.ndim == 1 else np.ascontiguousarray(x).reshape(n))
                 else:  # a constant goes in as a float
                     flat.append(float(x))
-        out = np.empty(n), np.empty(n), np.empty(n)
-        kernel(*flat, *parameters, *out)
-        return TrackedArray(*out, self.fmt)
+        out = _empty(n), _empty(n), _empty(n)
+        zeros = kernel(*flat, *parameters, *out)
+        return TrackedArray(*out, self.fmt, exact_somewhere=zeros > 0)
 
     def _format(self) -> tuple[float, float, float, float, float, float]:
         """The format as the kernels take it: u, the underflow allowance, Veltkamp's constant for its precision,
@@ -532,7 +616,8 @@ class TrackedArray:
 
     # -- arithmetic -------------------------------------------------------------------
     def _sum(self, other: TrackedArray, sign: float) -> TrackedArray:
-        return self._run(_k_sum, (self, other), sign, *self._format())
+        test_exact = self.exact_somewhere and other.exact_somewhere
+        return self._run(_k_sum, (self, other), sign, *self._format(), test_exact)
 
     def __add__(self, other):
         other = self._operand(other)
@@ -550,7 +635,9 @@ class TrackedArray:
 
     def __mul__(self, other):
         other = self._operand(other)
-        return NotImplemented if other is None else self._run(_k_mul, (self, other), *self._format())
+        if other is None:
+            return NotImplemented
+        return self._run(_k_mul, (self, other), *self._format(), self.exact_somewhere and other.exact_somewhere)
 
     __rmul__ = __mul__
 
@@ -568,7 +655,7 @@ class TrackedArray:
         """The reciprocal to 106 bits (0 where there is none), formed once: a per-step scalar's from MPFR."""
         if not self.inverse:
             if self.hi.ndim:
-                rh, rl = np.empty(self.hi.size), np.empty(self.hi.size)
+                rh, rl = _empty(self.hi.size), _empty(self.hi.size)
                 _k_reciprocal(self.hi.reshape(-1), self.lo.reshape(-1), rh, rl)
                 self.inverse = (rh, rl)
             elif not math.isfinite(float(self.hi)) or float(self.hi) == 0.0:
@@ -588,12 +675,12 @@ class TrackedArray:
         return NotImplemented if other is None else other._divide(self)
 
     def __neg__(self) -> TrackedArray:
-        return TrackedArray(-self.hi, -self.lo, self.error, self.fmt)
+        return TrackedArray(-self.hi, -self.lo, self.error, self.fmt, self.exact_somewhere)
 
     def __abs__(self) -> TrackedArray:
         negative = self.hi < 0
         return TrackedArray(np.where(negative, -self.hi, self.hi), np.where(negative, -self.lo, self.lo),
-                            self.error, self.fmt)
+                            self.error, self.fmt, self.exact_somewhere)
 
     def to(self, fmt: FloatFormat) -> TrackedArray:
         """Cast to another format (one rounding unless it widens), as :meth:`Tracked.to`."""
@@ -657,7 +744,9 @@ class TrackedArray:
         error = self.error
         for other in others:
             error = np.maximum(error, other.error)
-        return TrackedArray(self.hi, self.lo, error, self.fmt)
+        # a worst budget is zero only where every form's is
+        return TrackedArray(self.hi, self.lo, error, self.fmt,
+                            self.exact_somewhere and all(other.exact_somewhere for other in others))
 
 
 class DoubleDoubles(Sequence):

@@ -43,6 +43,7 @@ import numpy as np
 from gmpy2 import mpfr
 from optimizer_conformance.reference import clipping, ema, loss_scale
 from optimizer_conformance.reference.arrays import (
+    Buffers,
     TrackedArray,
     budgets,
     copy,
@@ -170,6 +171,7 @@ class ReferenceOptimizer:
         # list of MPFR Tracked numbers: the same pipeline, the same budgets.
         self.arrays = bool(arrays)
         self._context = gmpy2.context(gmpy2.get_context(), precision=precision)
+        self._buffers = Buffers()  # the array path's results, reused from step to step
         self.raw_iterations = 0
         self.exclusions = Exclusions()
         self.built = False
@@ -362,7 +364,7 @@ class ReferenceOptimizer:
         active = [i for i, g in enumerate(grads) if g is not None]
         if not active:
             raise ValueError("No gradients provided for any variable.")
-        with gmpy2.context(self._context):
+        with gmpy2.context(self._context), self._buffers.in_use():
             g = {}
             for i in active:
                 if np.shape(grads[i]) != self.shapes[i]:
