@@ -52,8 +52,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import gmpy2
@@ -489,38 +488,51 @@ def _k_extreme(ah, al, ae, bh, bl, be, larger, oh, ol, oe):
 class Buffers:
     """Float64 arrays for the kernels' results, each reused once nothing but this pool holds it (its reference count
     says so): a fresh array of a million elements costs the operating system's zeroing of its pages, as much as a
-    rule's product, and a step makes dozens.  One pool per optimizer, in use while it applies a step
-    (:meth:`in_use`); its arrays live as long as it."""
+    rule's product, and a step makes dozens.  One pool per thread (:func:`_empty`), keeping at most :attr:`KEPT`
+    bytes of arrays nothing else holds."""
 
     SMALLEST = 1 << 15  # below, an array comes from the allocator's own free lists
+    KEPT = 1 << 28
 
     def __init__(self) -> None:
-        self._arrays: list[np.ndarray] = []
+        self._arrays: dict[int, list[np.ndarray]] = {}  # by size
 
     def empty(self, n: int) -> np.ndarray:
-        for x in self._arrays:
-            if x.size == n and sys.getrefcount(x) <= 3:  # held by the list, this loop and the call alone
+        arrays = self._arrays.setdefault(n, [])
+        for x in arrays:
+            if sys.getrefcount(x) <= 3:  # held by the list, this loop and the call alone
                 return x
+        self._trim(8 * n)
         x = np.empty(n)
-        self._arrays.append(x)
+        arrays.append(x)
         return x
 
-    @contextmanager
-    def in_use(self) -> Iterator[None]:
-        outer = getattr(_pool, "buffers", None)
-        _pool.buffers = self
-        try:
-            yield
-        finally:
-            _pool.buffers = outer
+    def _trim(self, coming: int) -> None:
+        """Let go of free arrays, largest first, until those kept and ``coming`` bytes more fit :attr:`KEPT`."""
+        free = []
+        for n, arrays in self._arrays.items():
+            for i in range(len(arrays)):
+                if sys.getrefcount(arrays[i]) <= 2:  # held by the list and the call alone
+                    free.append((8 * n, n, i))
+        kept = sum(size for size, _, _ in free)
+        for size, n, i in sorted(free, reverse=True):  # indices in decreasing order: each deletion leaves the rest
+            if kept + coming <= self.KEPT:
+                break
+            del self._arrays[n][i]
+            kept -= size
 
 
-_pool = threading.local()  # .buffers: the Buffers in use by this thread's optimizer, if any
+_pool = threading.local()  # .buffers: this thread's Buffers
 
 
 def _empty(n: int) -> np.ndarray:
+    """An uninitialized float64 array of ``n`` elements, from this thread's pool where it is large."""
+    if n < Buffers.SMALLEST:
+        return np.empty(n)
     buffers = getattr(_pool, "buffers", None)
-    return np.empty(n) if buffers is None or n < Buffers.SMALLEST else buffers.empty(n)
+    if buffers is None:
+        buffers = _pool.buffers = Buffers()
+    return buffers.empty(n)
 
 
 class TrackedArray:
@@ -552,10 +564,15 @@ class TrackedArray:
         """Input elements as held in ``fmt``: float64 values, budget the actual rounding error ``|[x]_fmt − x|``
         (zero for the ``fmt``-valued inputs a candidate is given)."""
         x = np.asarray(array, dtype=np.float64).reshape(-1)
+        n = x.size
+        hi, lo, error = _empty(n), _empty(n), _empty(n)
+        hi[:] = x
+        lo.fill(0.0)
         with np.errstate(over="ignore", invalid="ignore"):
-            held = x.astype(numpy_dtype(fmt)).astype(np.float64)
-            error = np.where(np.isfinite(x), np.abs(held - x), 0.0)  # Sterbenz: the difference is exact
-        return cls(x.copy(), np.zeros_like(x), error, fmt)
+            np.subtract(x.astype(numpy_dtype(fmt)), x, out=error)  # Sterbenz: the difference is exact
+            np.abs(error, out=error)
+            np.fmax(error, 0.0, out=error)  # NaN (x is NaN or ±Inf) to 0; a finite x beyond the format is off by inf
+        return cls(hi, lo, error, fmt)
 
     @classmethod
     def zeros(cls, n: int, fmt: FloatFormat) -> TrackedArray:
@@ -585,11 +602,21 @@ class TrackedArray:
             return other
         from optimizer_conformance.reference.tracked import Tracked
 
-        if not isinstance(other, Tracked):
-            other = Tracked.exact(0, self.fmt)._coerce(other)  # a literal the format does not hold: TypeError
-            if other is NotImplemented:
+        cache = _constants
+        if cache is not None:  # in chunks: each scalar converted once for all of them
+            key = id(other) if isinstance(other, Tracked) else (type(other), other, self.fmt)
+            hit = cache.get(key)
+            if hit is not None and (hit[0] is other or not isinstance(other, Tracked)):
+                return hit[1]
+        scalar = other
+        if not isinstance(scalar, Tracked):
+            scalar = Tracked.exact(0, self.fmt)._coerce(other)  # a literal the format does not hold: TypeError
+            if scalar is NotImplemented:
                 return None
-        return TrackedArray.constant(other)
+        constant = TrackedArray.constant(scalar)
+        if cache is not None:
+            cache[key] = (other, constant)  # holds ``other``, so that its id names it while the cache lives
+        return constant
 
     def _run(self, kernel: Any, operands: tuple[TrackedArray, ...], *parameters: Any) -> TrackedArray:
         """One kernel over the operands (a constant is a 0-d array), writing the result's three arrays."""
@@ -743,7 +770,7 @@ class TrackedArray:
         """The first form's value, the worst form's budget (:func:`reference.tracked.in_either_order`)."""
         error = self.error
         for other in others:
-            error = np.maximum(error, other.error)
+            error = np.maximum(error, other.error, out=_empty(error.size) if error.ndim else None)
         # a worst budget is zero only where every form's is
         return TrackedArray(self.hi, self.lo, error, self.fmt,
                             self.exact_somewhere and all(other.exact_somewhere for other in others))
@@ -785,12 +812,56 @@ class DoubleDoubles(Sequence):
 # -- one pipeline for both containers: a variable's elements as a list of Tracked, or one TrackedArray ----------------
 
 
-def each(fn: Any, *columns: Any) -> Any:
-    """``fn`` applied element-wise: to each element of lists of ``Tracked`` (the MPFR path), or once to whole
-    ``TrackedArray`` columns (``fn`` is written with the operators and functions of :mod:`reference.tracked`, which
-    work on both)."""
-    if isinstance(columns[0], TrackedArray):
+CHUNK = 1 << 16  # elements per chunk: an element-wise step's intermediates stay in the core's caches
+_constants: dict[Any, tuple[Any, TrackedArray]] | None = None  # the scalars met as constants, while in chunks
+
+
+def in_chunks(fn: Any, *columns: TrackedArray) -> Any:
+    """``fn`` of whole ``TrackedArray`` columns (element-wise: element ``i`` of its results depends on element ``i``
+    of the columns alone), evaluated :data:`CHUNK` elements at a time, each chunk's results (arrays, in tuples,
+    lists and dicts) written into whole ones as they come: the same values and budgets, each intermediate array
+    small enough to stay in cache instead of a pass through memory per operation (which costs as much as its
+    arithmetic), and each per-step scalar converted once."""
+    global _constants
+    n = len(columns[0])
+    if n <= CHUNK:
         return fn(*columns)
+    outer, _constants = _constants, {} if _constants is None else _constants
+    try:
+        whole = None
+        for start in range(0, n, CHUNK):
+            part = fn(*(TrackedArray(c.hi[start:start + CHUNK], c.lo[start:start + CHUNK],
+                                     c.error[start:start + CHUNK], c.fmt, c.exact_somewhere) for c in columns))
+            whole = _written(part, whole, start, n)
+    finally:
+        _constants = outer
+    return whole
+
+
+def _written(part: Any, whole: Any, start: int, n: int) -> Any:
+    """``whole`` (results of ``n`` elements; ``None``: to be made like ``part``) with a chunk's results ``part``
+    written from element ``start``, leaf by leaf."""
+    if isinstance(part, TrackedArray):
+        if whole is None:
+            whole = TrackedArray(_empty(n), _empty(n), _empty(n), part.fmt, exact_somewhere=False)
+        stop = start + len(part)
+        whole.hi[start:stop], whole.lo[start:stop], whole.error[start:stop] = part.hi, part.lo, part.error
+        whole.exact_somewhere = whole.exact_somewhere or part.exact_somewhere
+        return whole
+    if isinstance(part, dict):
+        return {key: _written(part[key], None if whole is None else whole[key], start, n) for key in part}
+    if isinstance(part, (tuple, list)):
+        return type(part)(_written(p, None if whole is None else w, start, n)
+                          for p, w in zip(part, whole or [None] * len(part)))
+    raise TypeError(f"an element-wise function returned {type(part).__name__}, not arrays")
+
+
+def each(fn: Any, *columns: Any) -> Any:
+    """``fn`` applied element-wise: to each element of lists of ``Tracked`` (the MPFR path), or to whole
+    ``TrackedArray`` columns, chunk by chunk (:func:`in_chunks`; ``fn`` is written with the operators and functions
+    of :mod:`reference.tracked`, which work on both)."""
+    if isinstance(columns[0], TrackedArray):
+        return in_chunks(fn, *columns)
     return [fn(*xs) for xs in zip(*columns)]
 
 

@@ -43,13 +43,13 @@ import numpy as np
 from gmpy2 import mpfr
 from optimizer_conformance.reference import clipping, ema, loss_scale
 from optimizer_conformance.reference.arrays import (
-    Buffers,
     TrackedArray,
     budgets,
     copy,
     each,
     exact_values,
     first,
+    in_chunks,
     zeros_like,
 )
 from optimizer_conformance.reference.config import normalize
@@ -171,7 +171,6 @@ class ReferenceOptimizer:
         # list of MPFR Tracked numbers: the same pipeline, the same budgets.
         self.arrays = bool(arrays)
         self._context = gmpy2.context(gmpy2.get_context(), precision=precision)
-        self._buffers = Buffers()  # the array path's results, reused from step to step
         self.raw_iterations = 0
         self.exclusions = Exclusions()
         self.built = False
@@ -364,7 +363,7 @@ class ReferenceOptimizer:
         active = [i for i, g in enumerate(grads) if g is not None]
         if not active:
             raise ValueError("No gradients provided for any variable.")
-        with gmpy2.context(self._context), self._buffers.in_use():
+        with gmpy2.context(self._context):
             g = {}
             for i in active:
                 if np.shape(grads[i]) != self.shapes[i]:
@@ -514,8 +513,10 @@ class ReferenceOptimizer:
         names = rule.slot_names(self.config)
         theta = self.theta[i]
         whole = getattr(rule, "update_variable", None)
-        if whole is None and not isinstance(theta, list):  # a TrackedArray: an element-wise update takes it whole
-            whole = rule.update
+        if whole is None and not isinstance(theta, list):  # a TrackedArray: an element-wise update, chunk by chunk
+            def whole(c, g, theta, slots):
+                return in_chunks(lambda g, theta, *values: rule.update(c, g, theta, dict(zip(names, values))),
+                                 g, theta, *(slots[n] for n in names))
         if whole is not None:
             self.theta[i], new_slots = whole(coefficients, g, theta, {n: self.slots[n][i] for n in names})
             for n in names:
