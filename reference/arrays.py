@@ -16,10 +16,10 @@ and meet the arrays as constants (each converted once to a double-double, exactl
 quotient is Joldes, Muller and Popescu's DWDivDW2, 2017): ``two_sum`` and ``two_prod`` are error-free (the product's
 error term is one fused multiply-add, IEEE 754's ``fma``, exact on every machine; without numba, Veltkamp's split),
 so the sum, product, quotient and root of double-doubles carry a relative error of at most ``γ = 2⁻¹⁰⁰`` of the
-operands' scale: ``|ε| <= γ (|a| + |b|)`` for ``a ± b``, ``γ |a b|``, ``γ |a / b|``, ``γ √a`` (the published bounds
-are ``3·2⁻¹⁰⁶`` for the accurate sum, ``7·2⁻¹⁰⁶`` for the product, ``15·2⁻¹⁰⁶ + 56·2⁻¹⁵⁹`` for the quotient;
-``2⁻¹⁰⁰`` covers each with room).  A rule's update of
-one step is at most a few dozen operations, and each operand's own error is carried into the next step as part of
+operands' scale: ``|ε| <= γ (|a| + |b|)`` for ``a ± b``, ``γ |a b|``, ``γ |a / b|``, ``γ √a`` (the bounds are
+``5·2⁻¹⁰⁶`` of the operands' scale for the sum, see :func:`_dd_add`, and the published ``7·2⁻¹⁰⁶`` for the
+product, ``15·2⁻¹⁰⁶ + 56·2⁻¹⁵⁹`` for the quotient; ``2⁻¹⁰⁰`` covers each with room).  A rule's update of one step
+is at most a few dozen operations, and each operand's own error is carried into the next step as part of
 its value, so after ``T`` steps an element's value is within ``T · k · γ · M`` of the MPFR value, with ``k`` the
 operations per step (< 64) and ``M`` the largest magnitude met on the way (``|θ|``, ``|m|``, ``√v``, the step).
 Every budget an element is judged with is at least ``u · M`` for a quantity of that magnitude (each rounding adds
@@ -145,10 +145,14 @@ def _two_prod(a, b):
 
 @_compiled
 def _dd_add(ah, al, bh, bl):
+    """A double-double sum (Dekker's, QD's "sloppy" add): the high words' exact sum, the low words added to its
+    error.  Its error is at most ``5·2⁻¹⁰⁶ (|a| + |b|)``: ``3u²`` from the two roundings of the low parts, at most
+    ``2u²`` more where the final normalization's precondition fails (its error is then at most ``u`` times its
+    second operand, itself within ``2u`` of the operands' scale).  Relative to the operands, not to the sum (under
+    cancellation), which is all the bound of this module uses: the accurate add's two more error-free sums would buy
+    a bound relative to the sum that nothing needs.  Exact operands (low words 0) give their exact sum."""
     s, e = _two_sum(ah, bh)
-    t, f = _two_sum(al, bl)
-    s, e = _quick_two_sum(s, e + t)
-    return _quick_two_sum(s, e + f)
+    return _quick_two_sum(s, e + (al + bl))
 
 
 @_compiled
@@ -308,7 +312,8 @@ def _e_lerp(a, al, ae, b, bl, be, w, wl, we, u, f, largest):
     keep = abs(1.0 - wf)
     diff = abs(dh) if finite else math.nan
     propagated = keep * ae + wf * be + (diff + ae + be) * we
-    forms = max(2 * diff * wf, 2 * (abs(a) * keep + abs(b) * wf))
+    first, second = 2 * diff * wf, 2 * (abs(a) * keep + abs(b) * wf)
+    forms = second if second > first else first  # max(first, second), as a select
     return h, lo, _guard(h, propagated + u * (forms + abs(h)) + 3 * f, largest)
 
 
@@ -443,6 +448,20 @@ def _k_lerp(ah, al, ae, bh, bl, be, wh, wl, we, u, f, largest, oh, ol, oe):
 
 
 @_loop
+def _k_elements(x, narrow, hi, lo, error):
+    """Input elements held in float64 (``narrow``: in float32): the value, and as budget the rounding error
+    ``|[x] − x|`` (exact, by Sterbenz's lemma; 0 for NaN and ±Inf)."""
+    zeros = 0
+    for i in range(x.size):
+        v = x[i]
+        held = np.float64(np.float32(v)) if narrow else v
+        e = abs(held - v) if math.isfinite(v) else 0.0
+        hi[i], lo[i], error[i] = v, 0.0, e
+        zeros += e == 0.0
+    return zeros
+
+
+@_loop
 def _k_squares(ah, al, ae):
     """``Σ x²`` in double-double, and ``Σ (2|x|e + e²)``, the budgets' first- and second-order share.  Four running
     sums of every fourth term, added at the end: the same bound (the terms are non-negative), four chains of
@@ -563,13 +582,17 @@ class TrackedArray:
     def elements(cls, array: Any, fmt: FloatFormat) -> TrackedArray:
         """Input elements as held in ``fmt``: float64 values, budget the actual rounding error ``|[x]_fmt − x|``
         (zero for the ``fmt``-valued inputs a candidate is given)."""
-        x = np.asarray(array, dtype=np.float64).reshape(-1)
-        n = x.size
+        source = np.asarray(array).reshape(-1)
+        n = source.size
         hi, lo, error = _empty(n), _empty(n), _empty(n)
-        hi[:] = x
+        if fmt.name in ("float32", "float64"):  # one pass, the rounding to float32 by the machine's conversion
+            x = np.ascontiguousarray(source, dtype=np.float64)
+            zeros = _k_elements(x, fmt.name == "float32", hi, lo, error)
+            return cls(hi, lo, error, fmt, zeros > 0)
+        hi[:] = source
         lo.fill(0.0)
         with np.errstate(over="ignore", invalid="ignore"):
-            np.subtract(x.astype(numpy_dtype(fmt)), x, out=error)  # Sterbenz: the difference is exact
+            np.subtract(hi.astype(numpy_dtype(fmt)), hi, out=error)  # Sterbenz: the difference is exact
             np.abs(error, out=error)
             np.fmax(error, 0.0, out=error)  # NaN (x is NaN or ±Inf) to 0; a finite x beyond the format is off by inf
         return cls(hi, lo, error, fmt)

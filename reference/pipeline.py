@@ -255,10 +255,10 @@ class ReferenceOptimizer:
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
                 or arr.dtype.name == "bfloat16"):
             raise ValueError(f"{what}: expected an array of real numbers; got dtype {arr.dtype}")
-        flat = arr.reshape(-1).astype(np.float64)
         fmt = fmt or self.fmt
         if self.arrays:
-            return TrackedArray.elements(flat, fmt)
+            return TrackedArray.elements(arr, fmt)
+        flat = arr.reshape(-1).astype(np.float64)
         native = numpy_dtype(fmt)
         # A candidate is given fmt-valued inputs: those are exact, and numpy says which they are at once.
         # NaN and ±Inf are held as they are (IEEE arithmetic carries them: see tracked.is_special).
