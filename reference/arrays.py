@@ -453,7 +453,7 @@ def _k_elements(x, narrow, hi, lo, error):
     ``|[x] − x|`` (exact, by Sterbenz's lemma; 0 for NaN and ±Inf)."""
     zeros = 0
     for i in range(x.size):
-        v = x[i]
+        v = np.float64(x[i])
         held = np.float64(np.float32(v)) if narrow else v
         e = abs(held - v) if math.isfinite(v) else 0.0
         hi[i], lo[i], error[i] = v, 0.0, e
@@ -586,7 +586,8 @@ class TrackedArray:
         n = source.size
         hi, lo, error = _empty(n), _empty(n), _empty(n)
         if fmt.name in ("float32", "float64"):  # one pass, the rounding to float32 by the machine's conversion
-            x = np.ascontiguousarray(source, dtype=np.float64)
+            wide = source.dtype in (np.float32, np.float64)  # read as they are: no float64 copy first
+            x = np.ascontiguousarray(source if wide else source.astype(np.float64))
             zeros = _k_elements(x, fmt.name == "float32", hi, lo, error)
             return cls(hi, lo, error, fmt, zeros > 0)
         hi[:] = source
@@ -835,7 +836,7 @@ class DoubleDoubles(Sequence):
 # -- one pipeline for both containers: a variable's elements as a list of Tracked, or one TrackedArray ----------------
 
 
-CHUNK = 1 << 16  # elements per chunk: an element-wise step's intermediates stay in the core's caches
+CHUNK = 1 << 15  # elements per chunk: an element-wise step's intermediates stay in the core's caches
 _constants: dict[Any, tuple[Any, TrackedArray]] | None = None  # the scalars met as constants, while in chunks
 
 
