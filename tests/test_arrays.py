@@ -193,3 +193,40 @@ def test_a_large_spec_is_judged_by_the_specification_on_arrays():
     held[1]["variables/kernel"] = encode(rounded[1]["variables/kernel"])
     worst = max(compare(exact, held), key=lambda f: f.ratio)
     assert worst.ratio > 1 and worst.quantity == "variables/kernel" and worst.element == n - 1
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(algorithm=st.sampled_from(ALGORITHMS), size=st.integers(1, 23), chunk=st.integers(1, 8),
+       seed=st.integers(0, 2**32 - 1),
+       feature=st.sampled_from([{}, {"clipnorm": 0.5}, {"use_ema": True, "ema_momentum": 0.5},
+                                {"gradient_accumulation_steps": 2}, {"loss_scale_factor": 8.0},
+                                {"amsgrad": True}, {"weight_decay": 0.1}]))
+def test_chunks_and_reused_arrays_compute_what_whole_arrays_compute(algorithm, size, chunk, seed, feature):
+    """An element-wise step evaluated chunk by chunk (reference.arrays.in_chunks), every result array taken from
+    the pool of reused ones (Buffers), gives bit for bit the values and budgets of the whole arrays at once: at
+    every chunk length, with a ragged last chunk, through every rule and the pipeline's element-wise steps."""
+    from optimizer_conformance.conformance.model import make_spec
+    from optimizer_conformance.reference import arrays
+
+    rng = np.random.default_rng(seed)
+    config = {k: v for k, v in feature.items() if k in RULES[algorithm].all_defaults}
+
+    def draw():
+        x = rng.normal(size=size).astype(np.float32)
+        x[rng.random(size) < 0.2] = 0.0
+        return x.astype(np.float64)
+
+    spec = make_spec(algorithm, config, "float32", [("w", draw()), ("b", draw())],
+                     [[draw(), draw()] for _ in range(3)])
+    whole = oracle_states(spec, oracle=ON_ARRAYS)
+    saved = arrays.CHUNK, arrays.Buffers.SMALLEST
+    arrays.CHUNK, arrays.Buffers.SMALLEST = chunk, 1
+    try:
+        chunked = oracle_states(spec, oracle=ON_ARRAYS)
+    finally:
+        arrays.CHUNK, arrays.Buffers.SMALLEST = saved
+    for k, (a, b) in enumerate(zip(whole, chunked)):
+        assert a.keys() == b.keys()
+        for name in a:
+            assert np.array_equal(a[name].budget, b[name].budget), (k, name)
+            assert list(a[name].exact) == list(b[name].exact), (k, name)
