@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import gmpy2
@@ -545,7 +545,16 @@ _pool = threading.local()  # .buffers: this thread's Buffers
 
 
 def _empty(n: int) -> np.ndarray:
-    """An uninitialized float64 array of ``n`` elements, from this thread's pool where it is large."""
+    """An uninitialized float64 array of ``n`` elements: where a chunk's result goes (:func:`in_chunks`), or from
+    this thread's pool where it is large."""
+    placement = getattr(_pool, "placement", None)
+    if placement is None:
+        return _allocated(n)
+    x = placement.take(n)
+    return x if x is not None else placement.noted(_allocated(n))
+
+
+def _allocated(n: int) -> np.ndarray:
     if n < Buffers.SMALLEST:
         return np.empty(n)
     buffers = getattr(_pool, "buffers", None)
@@ -840,44 +849,107 @@ CHUNK = 1 << 15  # elements per chunk: an element-wise step's intermediates stay
 _constants: dict[Any, tuple[Any, TrackedArray]] | None = None  # the scalars met as constants, while in chunks
 
 
+class _Placement:
+    """The arrays a chunk's step allocates (:func:`_empty`), counted: in the first chunk their identities are
+    recorded; in the others, the allocations that made the first chunk's results are handed the results' own
+    slices, so that the kernels write there and nothing is copied."""
+
+    __slots__ = ("calls", "record", "targets")
+
+    def __init__(self, targets: dict[int, np.ndarray] | None = None) -> None:
+        self.calls = 0
+        self.record: list[int] | None = [] if targets is None else None
+        self.targets = targets or {}
+
+    def take(self, n: int) -> np.ndarray | None:
+        index = self.calls
+        self.calls += 1
+        target = self.targets.get(index)
+        return target if target is not None and target.size == n else None
+
+    def noted(self, x: np.ndarray) -> np.ndarray:
+        if self.record is not None:
+            self.record.append(id(x))
+        return x
+
+
 def in_chunks(fn: Any, *columns: TrackedArray) -> Any:
     """``fn`` of whole ``TrackedArray`` columns (element-wise: element ``i`` of its results depends on element ``i``
-    of the columns alone), evaluated :data:`CHUNK` elements at a time, each chunk's results (arrays, in tuples,
-    lists and dicts) written into whole ones as they come: the same values and budgets, each intermediate array
-    small enough to stay in cache instead of a pass through memory per operation (which costs as much as its
-    arithmetic), and each per-step scalar converted once."""
+    of the columns alone), evaluated :data:`CHUNK` elements at a time: the same values and budgets, each
+    intermediate array small enough to stay in cache instead of a pass through memory per operation (which costs as
+    much as its arithmetic), and each per-step scalar converted once.  The results (arrays, in tuples, lists and
+    dicts) are whole arrays: the first chunk's copied in, the others' written there by the kernels that make them
+    (where a chunk's step allocates as the first one did, which an element-wise step does; else copied)."""
     global _constants
     n = len(columns[0])
     if n <= CHUNK:
         return fn(*columns)
-    outer, _constants = _constants, {} if _constants is None else _constants
+
+    def chunk(start: int) -> list[TrackedArray]:
+        return [TrackedArray(c.hi[start:start + CHUNK], c.lo[start:start + CHUNK], c.error[start:start + CHUNK],
+                             c.fmt, c.exact_somewhere) for c in columns]
+
+    outer_constants, _constants = _constants, {} if _constants is None else _constants
+    outer_placement = getattr(_pool, "placement", None)
     try:
-        whole = None
-        for start in range(0, n, CHUNK):
-            part = fn(*(TrackedArray(c.hi[start:start + CHUNK], c.lo[start:start + CHUNK],
-                                     c.error[start:start + CHUNK], c.fmt, c.exact_somewhere) for c in columns))
-            whole = _written(part, whole, start, n)
+        first_placement = _pool.placement = _Placement()
+        first = fn(*chunk(0))
+        _pool.placement = None
+        whole = _like(first, n)
+        leaves = list(_arrays_of(whole))
+        allocated = {identity: j for j, identity in enumerate(first_placement.record)}  # the last one that made it
+        made_by = [allocated.get(id(x)) for x in _arrays_of(first)]
+        _write(first, whole, 0)
+        for start in range(CHUNK, n, CHUNK):
+            stop = min(n, start + CHUNK)
+            slices = [x[start:stop] for x in leaves]
+            _pool.placement = _Placement({j: piece for j, piece in zip(made_by, slices) if j is not None})
+            part = fn(*chunk(start))
+            _pool.placement = None
+            for x, piece in zip(_arrays_of(part), slices):
+                if x is not piece:  # made elsewhere: copied
+                    piece[:] = x
+            _flag(part, whole)
     finally:
-        _constants = outer
+        _constants = outer_constants
+        _pool.placement = outer_placement
     return whole
 
 
-def _written(part: Any, whole: Any, start: int, n: int) -> Any:
-    """``whole`` (results of ``n`` elements; ``None``: to be made like ``part``) with a chunk's results ``part``
-    written from element ``start``, leaf by leaf."""
+def _like(part: Any, n: int) -> Any:
+    """Results of ``n`` elements shaped as a chunk's results ``part`` (arrays of their own, not yet written)."""
     if isinstance(part, TrackedArray):
-        if whole is None:
-            whole = TrackedArray(_empty(n), _empty(n), _empty(n), part.fmt, exact_somewhere=False)
-        stop = start + len(part)
-        whole.hi[start:stop], whole.lo[start:stop], whole.error[start:stop] = part.hi, part.lo, part.error
-        whole.exact_somewhere = whole.exact_somewhere or part.exact_somewhere
-        return whole
+        return TrackedArray(_empty(n), _empty(n), _empty(n), part.fmt, exact_somewhere=False)
     if isinstance(part, dict):
-        return {key: _written(part[key], None if whole is None else whole[key], start, n) for key in part}
+        return {key: _like(value, n) for key, value in part.items()}
     if isinstance(part, (tuple, list)):
-        return type(part)(_written(p, None if whole is None else w, start, n)
-                          for p, w in zip(part, whole or [None] * len(part)))
+        return type(part)(_like(value, n) for value in part)
     raise TypeError(f"an element-wise function returned {type(part).__name__}, not arrays")
+
+
+def _arrays_of(results: Any) -> Iterator[np.ndarray]:
+    """The arrays of results (each TrackedArray's three), in one order for results of one shape."""
+    if isinstance(results, TrackedArray):
+        yield from (results.hi, results.lo, results.error)
+    else:
+        for value in (results.values() if isinstance(results, dict) else results):
+            yield from _arrays_of(value)
+
+
+def _write(part: Any, whole: Any, start: int) -> None:
+    for x, y in zip(_arrays_of(part), _arrays_of(whole)):
+        y[start:start + x.size] = x
+    _flag(part, whole)
+
+
+def _flag(part: Any, whole: Any) -> None:
+    """Whole results may have a zero budget where a chunk's do."""
+    if isinstance(part, TrackedArray):
+        whole.exact_somewhere = whole.exact_somewhere or part.exact_somewhere
+    else:
+        pairs = ((part[key], whole[key]) for key in part) if isinstance(part, dict) else zip(part, whole)
+        for p, w in pairs:
+            _flag(p, w)
 
 
 def each(fn: Any, *columns: Any) -> Any:
