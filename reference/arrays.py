@@ -12,6 +12,14 @@ double-double value and its budget together.  The functions of
 on a ``TrackedArray``; per-step scalars (β powers, bias corrections, step sizes) stay ``Tracked`` scalars in MPFR
 and meet the arrays as constants (each converted once to a double-double, exactly to 106 bits).
 
+**Speed.**  The kernels are written without branches, so that LLVM vectorizes them (special values and rare cases
+in a second pass that runs only where a first one met any).  An element-wise step (a rule's update, each of the
+pipeline's element-wise stages) runs :data:`CHUNK` elements at a time (:func:`in_chunks`), so that its dozen or two
+intermediate arrays stay in cache instead of each costing a pass through memory; the chunks' results are written in
+place by the kernels that make them, and every large result array comes from a per-thread pool of arrays nothing
+else holds (:class:`Buffers`), since a fresh array's pages cost the system's zeroing.  None of this changes a value
+or a budget: ``tests/test_arrays.py`` asks chunked and pooled runs to agree bit for bit with whole arrays.
+
 **Accuracy of the values.**  The double-double algorithms are the classical ones (Dekker 1971; Bailey's QD; the
 quotient is Joldes, Muller and Popescu's DWDivDW2, 2017): ``two_sum`` and ``two_prod`` are error-free (the product's
 error term is one fused multiply-add, IEEE 754's ``fma``, exact on every machine; without numba, Veltkamp's split),
