@@ -516,7 +516,7 @@ class Buffers:
     """Float64 arrays for the kernels' results, each reused once nothing but this pool holds it (its reference count
     says so): a fresh array of a million elements costs the operating system's zeroing of its pages, as much as a
     rule's product, and a step makes dozens.  One pool per thread (:func:`_empty`), keeping at most :attr:`KEPT`
-    bytes of arrays nothing else holds."""
+    bytes of arrays nothing else holds when it allocates and when trimmed (:func:`trim_pool`)."""
 
     SMALLEST = 1 << 15  # below, an array comes from the allocator's own free lists
     KEPT = 1 << 28
@@ -529,12 +529,12 @@ class Buffers:
         for x in arrays:
             if sys.getrefcount(x) <= 3:  # held by the list, this loop and the call alone
                 return x
-        self._trim(8 * n)
+        self.trim(8 * n)
         x = np.empty(n)
         arrays.append(x)
         return x
 
-    def _trim(self, coming: int) -> None:
+    def trim(self, coming: int = 0) -> None:
         """Let go of free arrays, largest first, until those kept and ``coming`` bytes more fit :attr:`KEPT`."""
         free = []
         for n, arrays in self._arrays.items():
@@ -560,6 +560,14 @@ def _empty(n: int) -> np.ndarray:
         return _allocated(n)
     x = placement.take(n)
     return x if x is not None else placement.noted(_allocated(n))
+
+
+def trim_pool() -> None:
+    """Let this thread's pool keep at most :attr:`Buffers.KEPT` bytes of free arrays (an optimizer trims it after
+    each step, so that arrays freed at the end of a large trajectory are not kept for good)."""
+    buffers = getattr(_pool, "buffers", None)
+    if buffers is not None:
+        buffers.trim()
 
 
 def _allocated(n: int) -> np.ndarray:

@@ -50,6 +50,7 @@ from optimizer_conformance.reference.arrays import (
     exact_values,
     first,
     in_chunks,
+    trim_pool,
     zeros_like,
 )
 from optimizer_conformance.reference.config import normalize
@@ -349,6 +350,11 @@ class ReferenceOptimizer:
 
     def apply(self, grads: Sequence[Any | None]) -> None:
         """One ``optimizer.apply(grads)``: one gradient (or ``None``) per variable."""
+        self._step(grads)
+        if self.arrays:  # the step's arrays are free now: the pool keeps a bounded share of them
+            trim_pool()
+
+    def _step(self, grads: Sequence[Any | None]) -> None:
         if len(grads) == 0:
             if self.loss_scale is not None:  # Keras's wrapper finds no non-finite gradient and counts a step
                 self.loss_scale.after_finite_step()

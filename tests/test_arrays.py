@@ -230,3 +230,33 @@ def test_chunks_and_reused_arrays_compute_what_whole_arrays_compute(algorithm, s
         for name in a:
             assert np.array_equal(a[name].budget, b[name].budget), (k, name)
             assert list(a[name].exact) == list(b[name].exact), (k, name)
+
+
+def test_the_pool_of_reused_arrays_keeps_no_more_free_memory_than_it_may():
+    """After each step the pool lets go of free arrays beyond Buffers.KEPT bytes: a large trajectory's arrays are
+    not kept for good once its optimizer is gone."""
+    import sys
+
+    from optimizer_conformance.reference import arrays
+
+    def free_bytes() -> int:
+        pool = arrays._pool.buffers
+        return sum(x.nbytes for held in pool._arrays.values() for x in held if sys.getrefcount(x) <= 3)
+
+    saved = arrays.Buffers.KEPT, arrays.Buffers.SMALLEST
+    arrays.Buffers.KEPT, arrays.Buffers.SMALLEST = 1 << 20, 1 << 10
+    try:
+        rng = np.random.default_rng(11)
+        theta = rng.normal(size=50_000).astype(np.float32)
+        opt = ON_ARRAYS("nadam", {"learning_rate": 0.01})
+        opt.build({"w": theta})
+        for _ in range(3):
+            opt.apply([rng.normal(size=theta.size).astype(np.float32)])
+            assert free_bytes() <= arrays.Buffers.KEPT
+        del opt
+        small = ON_ARRAYS("adam", {"learning_rate": 0.01})
+        small.build({"w": theta[:10]})
+        small.apply([theta[:10]])
+        assert free_bytes() <= arrays.Buffers.KEPT
+    finally:
+        arrays.Buffers.KEPT, arrays.Buffers.SMALLEST = saved
