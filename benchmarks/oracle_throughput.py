@@ -118,7 +118,7 @@ def main() -> None:
         f"mpmath mpf ({DEFAULT_PRECISION} bits), Adam, no budget": mpmath_adam_rate(theta, grads),
     }
     rows = {name: oracle_rate(alg, cfg, theta, grads) for name, (alg, cfg) in RULES.items()}
-    array_rows = {f"arrays: {name}": oracle_rate(alg, cfg, big, big_grads, arrays=True, repeats=2)
+    array_rows = {f"arrays: {name}": oracle_rate(alg, cfg, big, big_grads, arrays=True)
                   for name, (alg, cfg) in RULES.items()}
     numpy_peer = {"numpy float64, Adam, no budget": numpy_adam_rate(big, big_grads)}
     mp = peers[f"mpmath mpf ({DEFAULT_PRECISION} bits), Adam, no budget"]

@@ -36,9 +36,9 @@ Every budget an element is judged with is at least ``u · M`` for a quantity of 
 ``2⁻⁹⁶⁹`` its low word underflows; the error there is absolute, at most a few ``2⁻¹⁰⁷⁴``, inside the underflow
 allowance ``2⁻¹⁰²²`` (or larger) that every rounding of the budget adds; by a divisor below ``2⁻⁹⁶⁹`` (a float64
 subnormal) the products that correct the quotient underflow alike, and its error, a few ``2⁻¹⁰⁷⁴`` relative to the
-divisor, is far below the quotient's rounding term ``2u |a / b|``.  A second division by the same array, or any by a
-per-step scalar, goes through the divisor's reciprocal (to 106 bits, kept) where the reciprocal's low word is a
-normal double; the quotient is formed directly elsewhere.  Exact results stay exact: an operation on
+divisor, is far below the quotient's rounding term ``2u |a / b|``.  A division goes through the divisor's
+reciprocal (to 106 bits, formed once and kept: Nadam divides by its denominator three times) where the reciprocal's
+low word is a normal double; the quotient is formed directly elsewhere.  Exact results stay exact: an operation on
 exact inputs whose result the format holds is computed exactly by the error-free transformations, so the budget's
 test "exact operands, representable result" sees what MPFR sees (whether a double is a number of the format is
 read from Veltkamp's rounding to its precision and from its subnormal grid, with no cast to a narrower type).
@@ -374,29 +374,6 @@ def _k_mul(ah, al, ae, bh, bl, be, u, f, rounding, grid, underflow, largest, tes
 
 
 @_loop
-def _k_div(ah, al, ae, bh, bl, be, u, f, largest, oh, ol, oe):
-    """Quotients: those of finite operands by a divisor other than zero in one pass without branches (it
-    vectorizes), then the rest (NaN, ±Inf, a zero divisor) element by element.  Returns how many budgets may be
-    zero (those of the first pass, and every one the second one rewrites)."""
-    irregular = zeros = 0
-    for i in range(oh.size):
-        a, b = _at(ah, i), _at(bh, i)
-        regular = math.isfinite(a) & math.isfinite(b) & (b != 0.0)
-        divisor = b if regular else 1.0  # a placeholder where the second pass writes the quotient
-        h, lo = _dd_div(a, _at(al, i), divisor, _at(bl, i))
-        h, lo = _settled(h, lo, a / divisor, False)
-        oh[i], ol[i], oe[i] = _quotient_budget(h, lo, _at(ae, i), b, _at(be, i), u, f, largest)
-        irregular += 0 if regular else 1
-        zeros += oe[i] == 0.0
-    if irregular:
-        for i in range(oh.size):
-            a, b = _at(ah, i), _at(bh, i)
-            if not (math.isfinite(a) and math.isfinite(b) and b != 0.0):
-                oh[i], ol[i], oe[i] = _e_div(a, _at(al, i), _at(ae, i), b, _at(bl, i), _at(be, i), u, f, largest)
-    return zeros + irregular
-
-
-@_loop
 def _k_div_by(ah, al, ae, bh, bl, be, rh, rl, u, f, largest, oh, ol, oe):
     """``a / b`` as ``a`` times ``b``'s reciprocal ``rh + rl`` (to 106 bits: relative error ``<= 15·2⁻¹⁰⁶`` computed,
     ``2⁻¹⁰⁶`` from MPFR), so that the product's error keeps the quotient within ``γ``, in one pass without
@@ -594,7 +571,7 @@ class TrackedArray:
         # Whether some element may have budget 0 (True unless known otherwise): a sum or product can be exact only
         # where both operands are, so without one it skips the test of its result's exactness.
         self.exact_somewhere = exact_somewhere
-        # The reciprocal (rh, rl) once a second division asked for it; () after the first.
+        # The reciprocal (rh, rl), once a division asked for it.
         self.inverse: tuple[Any, ...] | None = None
 
     @property
@@ -718,13 +695,10 @@ class TrackedArray:
     __rmul__ = __mul__
 
     def _divide(self, other: TrackedArray) -> TrackedArray:
-        """``self / other``: directly the first time an array divides, then as ``self`` times ``other``'s reciprocal
-        (formed once and kept: Nadam divides by its denominator three times; a per-step scalar's comes from MPFR),
-        element by element the quotient where the reciprocal cannot serve."""
+        """``self / other`` as ``self`` times ``other``'s reciprocal (formed once and kept; a per-step scalar's from
+        MPFR), element by element the quotient where the reciprocal cannot serve.  Even a single division is
+        faster so: a reciprocal and a product cost less than the branch-free quotient."""
         u, f, *_, largest = self._format()
-        if other.hi.ndim and other.inverse is None:
-            other.inverse = ()  # divided by once
-            return self._run(_k_div, (self, other), u, f, largest)
         return self._run(_k_div_by, (self, other), *other._reciprocal(), u, f, largest)
 
     def _reciprocal(self) -> tuple[Any, Any]:

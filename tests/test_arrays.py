@@ -104,7 +104,7 @@ def test_non_finite_values_and_exact_results_are_carried_as_mpfr_carries_them():
 def test_quotients_by_reciprocals_agree_with_mpfr_at_every_magnitude_and_special_value():
     """A divisor's reciprocal is formed by the first division by it and serves the next ones; where it leaves the
     range of normal low words (a subnormal or huge divisor), or meets a zero, ±Inf or NaN, the quotient is formed
-    directly.  Every quotient within 2⁻¹⁰⁰ of MPFR's (or the same special), every budget MPFR's."""
+    directly (a second pass).  Every quotient within 2⁻¹⁰⁰ of MPFR's (or the same special), every budget MPFR's."""
     numerators = [3.0, -7.5, 1e-300, 1e300, 0.0, np.inf, np.nan, 2.0**-1070, 5.0, -0.0, 1.0 / 3]
     divisors = [7.0, 3.0, 1e-310, 1e-300, 2.0**-1060, 1e305, 0.0, -0.0, np.inf, np.nan, 2.0**-1074]
     a = TrackedArray.elements(numerators, FLOAT64)
