@@ -255,6 +255,7 @@ def _e_mul(a, al, ae, b, bl, be, u, f, rounding, grid, underflow, largest, test_
 
 @_compiled
 def _e_div(a, al, ae, b, bl, be, u, f, largest):
+    """The quotient itself, its special values written out: where a reciprocal cannot serve (:func:`_k_div_by`)."""
     if math.isfinite(a) and math.isfinite(b) and b != 0.0:
         h, lo = _dd_div(a, al, b, bl)
         h, lo = _settled(h, lo, a / b, False)
@@ -268,9 +269,9 @@ def _e_div(a, al, ae, b, bl, be, u, f, largest):
 @_compiled
 def _e_reciprocal(b, bl):
     """``1 / b`` to 106 bits where ``b`` is finite and not zero (else 0: no reciprocal)."""
-    if math.isfinite(b) and b != 0.0:
-        return _dd_div(1.0, 0.0, b, bl)
-    return 0.0, 0.0
+    regular = math.isfinite(b) & (b != 0.0)
+    h, lo = _dd_div(1.0, 0.0, b if regular else 1.0, bl if regular else 0.0)
+    return (h if regular else 0.0), (lo if regular else 0.0)
 
 
 @_compiled
