@@ -527,7 +527,9 @@ class Buffers:
             kept -= size
 
 
-_pool = threading.local()  # .buffers: this thread's Buffers
+# This thread's Buffers (.buffers), and while it evaluates in chunks (in_chunks): where their allocations go
+# (.placement) and the per-step scalars converted to constants (.constants).
+_pool = threading.local()
 
 
 def _empty(n: int) -> np.ndarray:
@@ -629,7 +631,7 @@ class TrackedArray:
             return other
         from optimizer_conformance.reference.tracked import Tracked
 
-        cache = _constants
+        cache = getattr(_pool, "constants", None)
         if cache is not None:  # in chunks: each scalar converted once for all of them
             key = id(other) if isinstance(other, Tracked) else (type(other), other, self.fmt)
             hit = cache.get(key)
@@ -837,7 +839,6 @@ class DoubleDoubles(Sequence):
 
 
 CHUNK = 1 << 15  # elements per chunk: an element-wise step's intermediates stay in the core's caches
-_constants: dict[Any, tuple[Any, TrackedArray]] | None = None  # the scalars met as constants, while in chunks
 
 
 class _Placement:
@@ -871,7 +872,6 @@ def in_chunks(fn: Any, *columns: TrackedArray) -> Any:
     much as its arithmetic), and each per-step scalar converted once.  The results (arrays, in tuples, lists and
     dicts) are whole arrays: the first chunk's copied in, the others' written there by the kernels that make them
     (where a chunk's step allocates as the first one did, which an element-wise step does; else copied)."""
-    global _constants
     n = len(columns[0])
     if n <= CHUNK:
         return fn(*columns)
@@ -880,30 +880,29 @@ def in_chunks(fn: Any, *columns: TrackedArray) -> Any:
         return [TrackedArray(c.hi[start:start + CHUNK], c.lo[start:start + CHUNK], c.error[start:start + CHUNK],
                              c.fmt, c.exact_somewhere) for c in columns]
 
-    outer_constants, _constants = _constants, {} if _constants is None else _constants
-    outer_placement = getattr(_pool, "placement", None)
+    outer_constants, outer_placement = getattr(_pool, "constants", None), getattr(_pool, "placement", None)
+    if outer_constants is None:
+        _pool.constants = {}
     try:
         first_placement = _pool.placement = _Placement()
-        first = fn(*chunk(0))
+        part = fn(*chunk(0))
         _pool.placement = None
-        whole = _like(first, n)
+        whole = _like(part, n)
         leaves = list(_arrays_of(whole))
         allocated = {identity: j for j, identity in enumerate(first_placement.record)}  # the last one that made it
-        made_by = [allocated.get(id(x)) for x in _arrays_of(first)]
-        _write(first, whole, 0)
-        for start in range(CHUNK, n, CHUNK):
-            stop = min(n, start + CHUNK)
-            slices = [x[start:stop] for x in leaves]
-            _pool.placement = _Placement({j: piece for j, piece in zip(made_by, slices) if j is not None})
-            part = fn(*chunk(start))
-            _pool.placement = None
+        made_by = [allocated.get(id(x)) for x in _arrays_of(part)]
+        for start in range(0, n, CHUNK):
+            slices = [x[start:start + CHUNK] for x in leaves]
+            if start:
+                _pool.placement = _Placement({j: piece for j, piece in zip(made_by, slices) if j is not None})
+                part = fn(*chunk(start))
+                _pool.placement = None
             for x, piece in zip(_arrays_of(part), slices):
-                if x is not piece:  # made elsewhere: copied
+                if x is not piece:  # made elsewhere (every array of the first chunk): copied
                     piece[:] = x
             _flag(part, whole)
     finally:
-        _constants = outer_constants
-        _pool.placement = outer_placement
+        _pool.constants, _pool.placement = outer_constants, outer_placement
     return whole
 
 
@@ -925,12 +924,6 @@ def _arrays_of(results: Any) -> Iterator[np.ndarray]:
     else:
         for value in (results.values() if isinstance(results, dict) else results):
             yield from _arrays_of(value)
-
-
-def _write(part: Any, whole: Any, start: int) -> None:
-    for x, y in zip(_arrays_of(part), _arrays_of(whole)):
-        y[start:start + x.size] = x
-    _flag(part, whole)
 
 
 def _flag(part: Any, whole: Any) -> None:
